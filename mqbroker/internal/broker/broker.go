@@ -1,0 +1,320 @@
+// Package broker wires mqbroker together: it owns the listeners of the name
+// server and the broker, the store, topic and client tables, consumer
+// offsets and queue locks, and the services built on them — long-polling
+// pulls, delayed messages, transactional half messages with check-back and
+// consumer retry with dead letters. Request handlers live in one file per
+// concern (send.go, pull.go, consume.go, schedule.go, transaction.go,
+// retry.go); admin.go serves the HTTP admin API.
+//
+// Lock order: a handler takes at most one of the tables' mutexes at a time
+// (topics, clients, offsets, locks, waiters, schedule, txn) and never calls
+// the store while holding one, except txn.mu around decisions (see
+// transaction.go); the store's own locks are innermost.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
+)
+
+// Broker is one name server plus one broker sharing a store.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	clock     cfgClock
+	storeHost netip.AddrPort // written into every stored record
+	advertise string         // what routes tell clients to dial
+
+	nsLn, brLn, adminLn net.Listener
+	ns                  *namesrv.Server
+	nsSrv, brSrv        *remoting.Server
+	admin               *http.Server
+
+	store   *store.Store
+	topics  *topicTable
+	clients *clientTable
+	offsets *offsetTable
+	locks   lockTable
+	waiters waiters
+	sched   *scheduler
+	txn     *txnService
+
+	closeOnce sync.Once
+	stop      chan struct{} // closed by Close: stops background loops
+	wg        sync.WaitGroup
+}
+
+type cfgClock = interface {
+	Now() time.Time
+}
+
+// Open binds the listeners, opens (and recovers) the store and rebuilds the
+// broker's state. Call Run to serve, Close to stop.
+func Open(cfg Config) (_ *Broker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.closeListeners()
+			if b.store != nil {
+				b.store.Close()
+			}
+		}
+	}()
+	if b.nsLn, err = net.Listen("tcp", cfg.NamesrvAddr); err != nil {
+		return nil, fmt.Errorf("listen name server: %w", err)
+	}
+	if b.brLn, err = net.Listen("tcp", cfg.BrokerAddr); err != nil {
+		return nil, fmt.Errorf("listen broker: %w", err)
+	}
+	if cfg.AdminAddr != "" {
+		if b.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return nil, fmt.Errorf("listen admin: %w", err)
+		}
+	}
+	if b.storeHost, b.advertise, err = advertised(cfg.AdvertiseAddr, b.brLn.Addr()); err != nil {
+		return nil, err
+	}
+	configDir := filepath.Join(cfg.DataDir, "config")
+	if err := os.MkdirAll(configDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if b.topics, err = loadTopics(configDir, cfg.DefaultQueues, len(cfg.DelayLevels)); err != nil {
+		return nil, err
+	}
+	if b.offsets, err = loadOffsets(configDir); err != nil {
+		return nil, err
+	}
+	b.sched = newScheduler(b)
+	b.txn = newTxnService(b)
+	b.store, err = store.Open(store.Options{
+		Dir:            filepath.Join(cfg.DataDir, "store"),
+		SegmentSize:    cfg.SegmentSize,
+		Flush:          cfg.Flush,
+		FlushInterval:  cfg.FlushInterval,
+		MaxMessageSize: cfg.MaxMessageSize + 64<<10, // body limit plus header room
+		Now:            cfg.Clock.Now,
+		Logger:         cfg.Logger,
+		OnAppend:       b.onAppend,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := b.recoverServices(); err != nil {
+		return nil, err
+	}
+	b.ns = namesrv.New(routes{b}, cfg.Cluster, cfg.BrokerName, b.advertise)
+	ropts := remoting.Options{MaxFrame: cfg.MaxMessageSize + 1<<20, Logger: cfg.Logger}
+	b.nsSrv = remoting.NewServer(b.ns, ropts)
+	b.brSrv = remoting.NewServer(b, ropts)
+	return b, nil
+}
+
+// recoverServices rebuilds the scheduler's and the transaction service's
+// state from the commit log (see schedule.go and transaction.go).
+func (b *Broker) recoverServices() error {
+	start := time.Now()
+	if err := b.store.Scan(0, func(m *storeMessage) error {
+		b.sched.recoverRecord(m)
+		b.txn.recoverRecord(m)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("recover services: %w", err)
+	}
+	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(start))
+	return nil
+}
+
+// NamesrvAddr is the bound name-server address.
+func (b *Broker) NamesrvAddr() net.Addr { return b.nsLn.Addr() }
+
+// BrokerAddr is the bound broker address.
+func (b *Broker) BrokerAddr() net.Addr { return b.brLn.Addr() }
+
+// AdvertisedAddr is the broker address clients are told to dial.
+func (b *Broker) AdvertisedAddr() string { return b.advertise }
+
+// AdminAddr is the bound admin HTTP address, or nil.
+func (b *Broker) AdminAddr() net.Addr {
+	if b.adminLn == nil {
+		return nil
+	}
+	return b.adminLn.Addr()
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully: stops
+// accepting, ends connections, flushes the store and persists offsets.
+func (b *Broker) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- b.nsSrv.Serve(b.nsLn) }()
+	go func() { errc <- b.brSrv.Serve(b.brLn) }()
+	if b.adminLn != nil {
+		b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := b.admin.Serve(b.adminLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	b.wg.Add(3)
+	go func() { defer b.wg.Done(); b.housekeeping() }()
+	go func() { defer b.wg.Done(); b.sched.run(b.stop) }()
+	go func() { defer b.wg.Done(); b.txn.run(b.stop) }()
+	b.log.Info("mqbroker serving", "namesrv", b.nsLn.Addr().String(), "broker", b.brLn.Addr().String(),
+		"advertise", b.advertise, "data_dir", b.cfg.DataDir, "flush", b.cfg.Flush.String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if err != nil {
+			err = fmt.Errorf("serve: %w", err)
+		}
+	}
+	return errors.Join(err, b.Close())
+}
+
+// Close stops everything and flushes; it is safe to call more than once.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if b.admin != nil {
+			_ = b.admin.Shutdown(ctx)
+		}
+		b.closeListeners()
+		if b.nsSrv != nil {
+			_ = b.nsSrv.Shutdown(ctx)
+			_ = b.brSrv.Shutdown(ctx)
+		}
+		b.wg.Wait()
+		err = errors.Join(b.offsets.persist(), b.store.Close())
+		b.log.Info("mqbroker stopped", "err", err)
+	})
+	return err
+}
+
+func (b *Broker) closeListeners() {
+	for _, ln := range []net.Listener{b.nsLn, b.brLn, b.adminLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// housekeeping persists offsets and expires silent clients.
+func (b *Broker) housekeeping() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
+		}
+		if err := b.offsets.persist(); err != nil {
+			b.log.Error("persist consumer offsets", "err", err)
+		}
+		now := b.clock.Now()
+		changed, ids := b.clients.drop(func(c *remoting.Conn, seen time.Time) bool {
+			return now.Sub(seen) > b.cfg.ClientExpiry
+		})
+		b.locks.releaseClients(ids)
+		b.notifyChanged(changed)
+	}
+}
+
+// onAppend is the store's append hook: wake long polls and schedulers.
+func (b *Broker) onAppend(topic string, queueID int32) {
+	b.waiters.notify(topic, queueID)
+	b.sched.onAppend(topic, queueID)
+	b.txn.onAppend(topic)
+}
+
+// ConnClosed drops the connection's clients (Go clients never unregister)
+// and tells their groups to rebalance.
+func (b *Broker) ConnClosed(c *remoting.Conn) {
+	changed, ids := b.clients.drop(func(conn *remoting.Conn, _ time.Time) bool { return conn == c })
+	b.locks.releaseClients(ids)
+	b.notifyChanged(changed)
+}
+
+// Serve dispatches a broker request (remoting.Handler).
+func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	code := protocol.Code(req.Code)
+	switch code {
+	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
+		return b.handleSend(c, req)
+	case protocol.PullMessage:
+		return b.handlePull(ctx, req)
+	case protocol.HeartBeat:
+		return b.handleHeartbeat(c, req)
+	case protocol.UnregisterClient:
+		return b.handleUnregister(req)
+	case protocol.GetConsumerListByGroup:
+		return b.handleConsumerList(req)
+	case protocol.QueryConsumerOffset:
+		return b.handleQueryOffset(req)
+	case protocol.UpdateConsumerOffset:
+		return b.handleUpdateOffset(req)
+	case protocol.GetMaxOffset, protocol.GetMinOffset, protocol.SearchOffsetByTimestamp, protocol.GetEarliestMsgStoretime:
+		return b.handleOffsetQuery(code, req)
+	case protocol.LockBatchMQ:
+		return b.handleLock(req)
+	case protocol.UnlockBatchMQ:
+		return b.handleUnlock(req)
+	case protocol.EndTransaction:
+		return b.handleEndTransaction(req)
+	case protocol.ConsumerSendMsgBack:
+		return b.handleSendBack(c, req)
+	case protocol.UpdateAndCreateTopic:
+		return b.handleCreateTopic(req)
+	}
+	if namesrv.Handles(code) {
+		// Clients may ask the broker port for routes too.
+		return b.ns.Serve(ctx, c, req)
+	}
+	return remoting.NewResponse(req, int16(protocol.RequestCodeNotSupported),
+		fmt.Sprintf("request code %d (%s) not supported", req.Code, code))
+}
+
+// routes adapts the topic table to namesrv.Routes.
+type routes struct{ b *Broker }
+
+func (r routes) RouteTopic(topic string) (namesrv.Topic, bool) {
+	c, ok, err := r.b.topics.get(topic, true)
+	if err != nil || !ok {
+		return namesrv.Topic{}, false
+	}
+	return namesrv.Topic{ReadQueues: c.ReadQueues, WriteQueues: c.WriteQueues, Perm: c.Perm}, true
+}
+
+func (r routes) TopicNames() []string { return r.b.topics.names() }
+
+func errResponse(req *remoting.Command, code protocol.ResponseCode, format string, a ...any) *remoting.Command {
+	return remoting.NewResponse(req, int16(code), fmt.Sprintf(format, a...))
+}
+
+func okResponse(req *remoting.Command) *remoting.Command {
+	return remoting.NewResponse(req, int16(protocol.Success), "")
+}

@@ -1,0 +1,332 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
+)
+
+// heartbeat is the HEART_BEAT body (PROTOCOL.md §2.4).
+type heartbeat struct {
+	ClientID        string `json:"clientID"`
+	ProducerDataSet []struct {
+		GroupName string `json:"groupName"`
+	} `json:"producerDataSet"`
+	ConsumerDataSet []struct {
+		GroupName           string `json:"groupName"`
+		ConsumeType         string `json:"consumeType"`
+		MessageModel        string `json:"messageModel"`
+		ConsumeFromWhere    string `json:"consumeFromWhere"`
+		SubscriptionDataSet []struct {
+			Topic          string   `json:"topic"`
+			SubString      string   `json:"subString"`
+			TagsSet        []string `json:"tagsSet"`
+			ExpressionType string   `json:"expressionType"`
+		} `json:"subscriptionDataSet"`
+	} `json:"consumerDataSet"`
+}
+
+func parseHeartbeat(body []byte) (*heartbeat, error) {
+	var hb heartbeat
+	if err := json.Unmarshal(body, &hb); err != nil {
+		return nil, fmt.Errorf("heartbeat body: %w", err)
+	}
+	if hb.ClientID == "" {
+		return nil, fmt.Errorf("heartbeat body: clientID missing")
+	}
+	return &hb, nil
+}
+
+// subscription is one consumer group's filter on one topic.
+type subscription struct {
+	Topic     string
+	SubString string
+	all       bool
+	tags      map[int64]struct{} // tag hashes; filter on the broker by hash
+	TagList   []string
+}
+
+func newSubscription(topic, subString string, tags []string) *subscription {
+	s := &subscription{Topic: topic, SubString: subString}
+	if subString == "" || subString == "*" || len(tags) == 0 {
+		s.all = true
+		return s
+	}
+	s.tags = make(map[int64]struct{}, len(tags))
+	for _, t := range tags {
+		s.tags[message.TagsHash(t)] = struct{}{}
+		s.TagList = append(s.TagList, t)
+	}
+	return s
+}
+
+// match is the store's tag filter; nil means all.
+func (s *subscription) match() func(int64) bool {
+	if s == nil || s.all {
+		return nil
+	}
+	return func(h int64) bool { _, ok := s.tags[h]; return ok }
+}
+
+type consumerClient struct {
+	id       string
+	conn     *remoting.Conn
+	lastSeen time.Time
+}
+
+type consumerGroup struct {
+	clients   map[string]*consumerClient
+	subs      map[string]*subscription // by topic; latest heartbeat wins
+	model     string
+	fromWhere string
+}
+
+type producerClient struct {
+	id       string
+	conn     *remoting.Conn
+	lastSeen time.Time
+}
+
+// clientTable registers producers and consumers from heartbeats and drops
+// them when their connection closes or they fall silent.
+type clientTable struct {
+	mu        sync.Mutex // guards consumers, producers
+	consumers map[string]*consumerGroup
+	producers map[string]map[string]*producerClient // group → clientID
+}
+
+func newClientTable() *clientTable {
+	return &clientTable{consumers: make(map[string]*consumerGroup), producers: make(map[string]map[string]*producerClient)}
+}
+
+// register applies a heartbeat; it returns the consumer groups whose
+// membership changed (their members must be notified).
+func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (changed []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range hb.ProducerDataSet {
+		if p.GroupName == "" {
+			continue
+		}
+		g := t.producers[p.GroupName]
+		if g == nil {
+			g = make(map[string]*producerClient)
+			t.producers[p.GroupName] = g
+		}
+		g[hb.ClientID] = &producerClient{id: hb.ClientID, conn: c, lastSeen: now}
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		if cd.GroupName == "" {
+			continue
+		}
+		g := t.consumers[cd.GroupName]
+		if g == nil {
+			g = &consumerGroup{clients: make(map[string]*consumerClient), subs: make(map[string]*subscription)}
+			t.consumers[cd.GroupName] = g
+		}
+		g.model, g.fromWhere = cd.MessageModel, cd.ConsumeFromWhere
+		if old, ok := g.clients[hb.ClientID]; !ok || old.conn != c {
+			changed = append(changed, cd.GroupName)
+		}
+		g.clients[hb.ClientID] = &consumerClient{id: hb.ClientID, conn: c, lastSeen: now}
+		for _, s := range cd.SubscriptionDataSet {
+			g.subs[s.Topic] = newSubscription(s.Topic, s.SubString, s.TagsSet)
+		}
+	}
+	return changed
+}
+
+// touchProducer registers conn as a producer of group when it sends: a
+// rocketmq-client-go producer heart-beats only to brokers of topics it has
+// already sent to, so the connection a send arrives on may be the only way
+// to reach a freshly restarted transaction producer for a check-back.
+func (t *clientTable) touchProducer(group string, c *remoting.Conn, now time.Time) {
+	if group == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.producers[group]
+	if g == nil {
+		g = make(map[string]*producerClient)
+		t.producers[group] = g
+	}
+	for _, p := range g {
+		if p.conn == c {
+			p.lastSeen = now
+			return
+		}
+	}
+	id := fmt.Sprintf("conn#%d", c.ID())
+	g[id] = &producerClient{id: id, conn: c, lastSeen: now}
+}
+
+// unregister removes one client from one group (UNREGISTER_CLIENT).
+func (t *clientTable) unregister(clientID, producerGroup, consumerGroup string) (changed []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g := t.producers[producerGroup]; g != nil {
+		delete(g, clientID)
+	}
+	if g := t.consumers[consumerGroup]; g != nil {
+		if _, ok := g.clients[clientID]; ok {
+			delete(g.clients, clientID)
+			changed = append(changed, consumerGroup)
+		}
+	}
+	return changed
+}
+
+// drop removes every registration matching keep==false; it returns the
+// consumer groups that lost members and the dropped client ids.
+func (t *clientTable) drop(gone func(conn *remoting.Conn, lastSeen time.Time) bool) (changed []string, ids []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, g := range t.producers {
+		for id, p := range g {
+			if gone(p.conn, p.lastSeen) {
+				delete(g, id)
+			}
+		}
+		if len(g) == 0 {
+			delete(t.producers, name)
+		}
+	}
+	for name, g := range t.consumers {
+		lost := false
+		for id, c := range g.clients {
+			if gone(c.conn, c.lastSeen) {
+				delete(g.clients, id)
+				ids = append(ids, id)
+				lost = true
+			}
+		}
+		if lost {
+			changed = append(changed, name)
+		}
+	}
+	return changed, ids
+}
+
+// consumerIDs lists a group's client ids, sorted.
+func (t *clientTable) consumerIDs(group string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.consumers[group]
+	if g == nil {
+		return []string{}
+	}
+	ids := make([]string, 0, len(g.clients))
+	for id := range g.clients {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// consumerConns lists the connections of a group's members.
+func (t *clientTable) consumerConns(group string) []*remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.consumers[group]
+	if g == nil {
+		return nil
+	}
+	conns := make([]*remoting.Conn, 0, len(g.clients))
+	for _, c := range g.clients {
+		conns = append(conns, c.conn)
+	}
+	return conns
+}
+
+// subscription returns a group's subscription to topic, or nil.
+func (t *clientTable) subscription(group, topic string) *subscription {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g := t.consumers[group]; g != nil {
+		return g.subs[topic]
+	}
+	return nil
+}
+
+// producerConn returns a live connection of a producer of group, preferring
+// the most recently seen one; ok is false when none is registered.
+func (t *clientTable) producerConn(group string) (*remoting.Conn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var best *producerClient
+	for _, p := range t.producers[group] {
+		if p.conn.Context().Err() != nil {
+			continue
+		}
+		if best == nil || p.lastSeen.After(best.lastSeen) {
+			best = p
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.conn, true
+}
+
+// GroupInfo describes a consumer group for the admin API.
+type GroupInfo struct {
+	Group     string   `json:"group"`
+	Model     string   `json:"messageModel"`
+	FromWhere string   `json:"consumeFromWhere"`
+	Clients   []string `json:"clients"`
+	Topics    []string `json:"topics"`
+}
+
+func (t *clientTable) groups() []GroupInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]GroupInfo, 0, len(t.consumers))
+	for name, g := range t.consumers {
+		gi := GroupInfo{Group: name, Model: g.model, FromWhere: g.fromWhere}
+		for id := range g.clients {
+			gi.Clients = append(gi.Clients, id)
+		}
+		for topic := range g.subs {
+			gi.Topics = append(gi.Topics, topic)
+		}
+		sort.Strings(gi.Clients)
+		sort.Strings(gi.Topics)
+		out = append(out, gi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// producerGroups lists each producer group's registered client ids.
+func (t *clientTable) producerGroups() map[string][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string][]string, len(t.producers))
+	for name, g := range t.producers {
+		ids := make([]string, 0, len(g))
+		for id := range g {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		out[name] = ids
+	}
+	return out
+}
+
+// notifyChanged tells every member of each group to rebalance now.
+func (b *Broker) notifyChanged(groups []string) {
+	for _, g := range groups {
+		for _, c := range b.clients.consumerConns(g) {
+			if err := c.SendOneway(int16(protocol.NotifyConsumerIDsChanged), map[string]string{"consumerGroup": g}, nil); err != nil {
+				b.log.Debug("notify consumer ids changed", "group", g, "remote", c.RemoteAddr(), "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/clock"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
+)
+
+// Config configures a Broker. Zero fields take the defaults of DefaultConfig
+// only through DefaultConfig; Validate reports every problem at once.
+type Config struct {
+	NamesrvAddr string // listen address of the name server, e.g. ":9876"
+	BrokerAddr  string // listen address of the broker, e.g. ":10911"
+	// AdvertiseAddr is the broker address put in routes and in stored
+	// messages (STOREHOST). "" or "auto" derives it: the listen host if it
+	// is a specific IP, else the machine's first non-loopback IPv4.
+	AdvertiseAddr  string
+	AdminAddr      string // HTTP admin API (message lookup, health); "" disables
+	DataDir        string
+	Flush          store.FlushMode
+	FlushInterval  time.Duration
+	SegmentSize    int64
+	DefaultQueues  int
+	MaxMessageSize int
+	DelayLevels    delay.Levels
+	// TxTimeout is the age after which an undecided half message is
+	// checked back; TxCheckInterval the pause between checks of one half
+	// message; TxCheckMax the number of checks before it is discarded.
+	TxTimeout       time.Duration
+	TxCheckInterval time.Duration
+	TxCheckMax      int
+	LongPollMax     time.Duration // cap on how long a pull is held
+	ClientExpiry    time.Duration // drop clients silent for this long
+	BrokerName      string
+	Cluster         string
+	Logger          *slog.Logger
+	Clock           clock.Clock
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		NamesrvAddr:     ":9876",
+		BrokerAddr:      ":10911",
+		AdminAddr:       "",
+		DataDir:         "./data/mqbroker",
+		Flush:           store.FlushAsync,
+		FlushInterval:   200 * time.Millisecond,
+		SegmentSize:     256 << 20,
+		DefaultQueues:   4,
+		MaxMessageSize:  4 << 20,
+		DelayLevels:     delay.MustParse(delay.DefaultLevels),
+		TxTimeout:       6 * time.Second,
+		TxCheckInterval: 60 * time.Second,
+		TxCheckMax:      15,
+		LongPollMax:     15 * time.Second,
+		ClientExpiry:    120 * time.Second,
+		BrokerName:      "broker-a",
+		Cluster:         "DefaultCluster",
+		Clock:           clock.Real{},
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	for name, addr := range map[string]string{"namesrv-addr": c.NamesrvAddr, "broker-addr": c.BrokerAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q: want host:port", name, addr)
+		}
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("admin-addr %q: want host:port", c.AdminAddr)
+		}
+	}
+	if c.AdvertiseAddr != "" && c.AdvertiseAddr != "auto" {
+		host, port, err := net.SplitHostPort(c.AdvertiseAddr)
+		if err != nil || host == "" {
+			bad("advertise-addr %q: want host:port or auto", c.AdvertiseAddr)
+		} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			bad("advertise-addr %q: bad port", c.AdvertiseAddr)
+		}
+	}
+	if c.DataDir == "" {
+		bad("data-dir is empty")
+	}
+	if c.DefaultQueues < 1 || c.DefaultQueues > 1024 {
+		bad("default-queues %d: want 1..1024", c.DefaultQueues)
+	}
+	if c.MaxMessageSize < 1024 || c.MaxMessageSize > 128<<20 {
+		bad("max-message-size %d: want 1 KiB..128 MiB", c.MaxMessageSize)
+	}
+	if c.SegmentSize < int64(c.MaxMessageSize)+4096 {
+		bad("segment size %d must exceed max-message-size %d", c.SegmentSize, c.MaxMessageSize)
+	}
+	if len(c.DelayLevels) == 0 {
+		bad("delay-levels is empty")
+	}
+	if c.TxTimeout <= 0 || c.TxCheckInterval <= 0 || c.TxCheckMax < 1 {
+		bad("tx-timeout, tx-check-interval and tx-check-max must be positive")
+	}
+	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 {
+		bad("flush interval, long-poll cap and client expiry must be positive")
+	}
+	if c.BrokerName == "" || c.Cluster == "" {
+		bad("broker name and cluster must not be empty")
+	}
+	return errors.Join(errs...)
+}
+
+// advertised resolves the address clients dial, given the bound listener.
+func advertised(cfg string, bound net.Addr) (netip.AddrPort, string, error) {
+	tcp, _ := bound.(*net.TCPAddr)
+	port := 0
+	if tcp != nil {
+		port = tcp.Port
+	}
+	if cfg != "" && cfg != "auto" {
+		host, p, _ := net.SplitHostPort(cfg)
+		pn, _ := strconv.Atoi(p)
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			ips, lerr := net.LookupIP(host)
+			if lerr != nil || len(ips) == 0 {
+				return netip.AddrPort{}, "", fmt.Errorf("resolve advertise host %q: %w", host, lerr)
+			}
+			ip, _ = netip.AddrFromSlice(ips[0])
+		}
+		return netip.AddrPortFrom(ip.Unmap(), uint16(pn)), cfg, nil
+	}
+	if tcp != nil && !tcp.IP.IsUnspecified() {
+		ip, _ := netip.AddrFromSlice(tcp.IP)
+		ap := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		return ap, ap.String(), nil
+	}
+	ip := firstIPv4()
+	ap := netip.AddrPortFrom(ip, uint16(port))
+	return ap, ap.String(), nil
+}
+
+func firstIPv4() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+				if v4 := n.IP.To4(); v4 != nil {
+					ip, _ := netip.AddrFromSlice(v4)
+					return ip
+				}
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}

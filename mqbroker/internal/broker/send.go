@@ -1,0 +1,203 @@
+package broker
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
+)
+
+type storeMessage = message.Message
+
+// sendHeader is SEND_MESSAGE's header; SEND_MESSAGE_V2 and
+// SEND_BATCH_MESSAGE carry the same fields under one-letter names.
+type sendHeader struct {
+	ProducerGroup     string
+	Topic             string
+	QueueID           int32
+	SysFlag           int32
+	BornTimestamp     int64
+	Flag              int32
+	Properties        string
+	ReconsumeTimes    int32
+	MaxReconsumeTimes int32
+	Batch             bool
+}
+
+func decodeSendHeader(req *remoting.Command) (sendHeader, error) {
+	f := protocol.FieldsOf(req)
+	n := func(long, short string) string {
+		if protocol.Code(req.Code) == protocol.SendMessage {
+			return long
+		}
+		return short
+	}
+	h := sendHeader{
+		ProducerGroup:     f.OptString(n("producerGroup", "a")),
+		Topic:             f.String(n("topic", "b")),
+		QueueID:           f.OptInt32(n("queueId", "e"), 0),
+		SysFlag:           f.OptInt32(n("sysFlag", "f"), 0),
+		BornTimestamp:     f.OptInt64(n("bornTimestamp", "g"), 0),
+		Flag:              f.OptInt32(n("flag", "h"), 0),
+		Properties:        f.OptString(n("properties", "i")),
+		ReconsumeTimes:    f.OptInt32(n("reconsumeTimes", "j"), 0),
+		MaxReconsumeTimes: f.OptInt32(n("maxReconsumeTimes", "l"), 16),
+		Batch:             f.OptBool(n("batch", "m")) || protocol.Code(req.Code) == protocol.SendBatchMessage,
+	}
+	return h, f.Err()
+}
+
+func remoteAddrPort(c *remoting.Conn) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr())
+	if err != nil {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	h, err := decodeSendHeader(req)
+	if err != nil {
+		return errResponse(req, protocol.MessageIllegal, "%v", err)
+	}
+	if err := checkTopicName(h.Topic); err != nil {
+		return errResponse(req, protocol.MessageIllegal, "%v", err)
+	}
+	if isSystemTopic(h.Topic) {
+		return errResponse(req, protocol.NoPermission, "topic %s is reserved for the broker", h.Topic)
+	}
+	tc, _, err := b.topics.get(h.Topic, true)
+	if err != nil {
+		return errResponse(req, protocol.SystemError, "create topic: %v", err)
+	}
+	if tc.Perm&2 == 0 {
+		return errResponse(req, protocol.NoPermission, "topic %s is not writable", h.Topic)
+	}
+	if h.QueueID < 0 || h.QueueID >= tc.WriteQueues {
+		h.QueueID = int32(uint32(h.QueueID) % uint32(tc.WriteQueues))
+	}
+	if len(req.Body) == 0 {
+		return errResponse(req, protocol.MessageIllegal, "message body is empty")
+	}
+	if len(req.Body) > b.cfg.MaxMessageSize {
+		return errResponse(req, protocol.MessageIllegal, "message body %d bytes exceeds max-message-size %d", len(req.Body), b.cfg.MaxMessageSize)
+	}
+	if len(h.Properties) > message.MaxPropertiesLen {
+		return errResponse(req, protocol.MessageIllegal, "properties exceed %d bytes", message.MaxPropertiesLen)
+	}
+	b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
+	born := remoteAddrPort(c)
+	base := message.Message{
+		Topic: h.Topic, QueueID: h.QueueID, Flag: h.Flag, SysFlag: h.SysFlag,
+		BornTimestamp: h.BornTimestamp, BornHost: born, StoreHost: b.storeHost,
+		ReconsumeTimes: h.ReconsumeTimes,
+	}
+	var msgs []*message.Message
+	if h.Batch {
+		items, err := message.DecodeBatch(req.Body)
+		if err != nil {
+			return errResponse(req, protocol.MessageIllegal, "batch body: %v", err)
+		}
+		if len(items) == 0 {
+			return errResponse(req, protocol.MessageIllegal, "batch is empty")
+		}
+		for _, it := range items {
+			m := base
+			m.Flag, m.Body, m.Properties = it.Flag, it.Body, it.Properties
+			if m.Properties[message.PropDelayTimeLevel] != "" || m.Properties[message.PropTransactionPrepared] == "true" {
+				return errResponse(req, protocol.MessageIllegal, "batch messages cannot be delayed or transactional")
+			}
+			msgs = append(msgs, &m)
+		}
+	} else {
+		m := base
+		m.Body = req.Body
+		m.Properties = message.DecodeProperties(h.Properties)
+		msgs = []*message.Message{&m}
+	}
+	for _, m := range msgs {
+		if err := m.Validate(); err != nil {
+			return errResponse(req, protocol.MessageIllegal, "%v", err)
+		}
+	}
+
+	// What the producer is told: the requested queue; the offsets of the
+	// record actually stored (half and scheduled messages are stored in a
+	// system topic first, as Apache RocketMQ does).
+	replyQueue := h.QueueID
+	half := false
+	for _, m := range msgs {
+		// Only the broker marks messages committed (a commit bit plus a
+		// prepared offset is how recovery recognises a decided half).
+		if t := m.SysFlag & message.SysFlagTransactionMask; t != message.SysFlagTransactionPrepared {
+			m.SysFlag &^= message.SysFlagTransactionMask
+		}
+	}
+	if !h.Batch {
+		m := msgs[0]
+		switch {
+		case m.SysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionPrepared:
+			toHalf(m)
+			half = true
+		case strings.HasPrefix(m.Topic, retryPrefix) && h.ReconsumeTimes > h.MaxReconsumeTimes && h.MaxReconsumeTimes >= 0:
+			// A retry sent as a plain message by a client whose send-back failed.
+			m.Topic, m.QueueID = dlqPrefix+strings.TrimPrefix(m.Topic, retryPrefix), 0
+			if _, _, err := b.topics.get(m.Topic, true); err != nil {
+				return errResponse(req, protocol.SystemError, "create topic: %v", err)
+			}
+		default:
+			if lvl, err := strconv.Atoi(m.Properties[message.PropDelayTimeLevel]); err == nil && lvl > 0 {
+				b.toSchedule(m, lvl)
+			}
+		}
+	}
+	res, err := b.store.Put(msgs...)
+	if err != nil {
+		if errors.Is(err, store.ErrMessageTooLarge) {
+			return errResponse(req, protocol.MessageIllegal, "%v", err)
+		}
+		b.log.Error("store put", "topic", h.Topic, "err", err)
+		return errResponse(req, protocol.SystemError, "store: %v", err)
+	}
+	if half {
+		b.txn.added(msgs[0])
+	}
+	resp := okResponse(req)
+	ids := make([]string, len(res))
+	for i, r := range res {
+		ids[i] = message.OffsetMsgID(b.storeHost, r.PhysicalOffset)
+	}
+	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExtInt("queueId", int64(replyQueue))
+	resp.SetExtInt("queueOffset", res[0].QueueOffset)
+	resp.SetExt("transactionId", msgs[0].UniqKey())
+	resp.SetExt("MSG_REGION", "DefaultRegion")
+	resp.SetExt("TRACE_ON", "false")
+	return resp
+}
+
+func isSystemTopic(t string) bool {
+	switch t {
+	case defaultTopic, delay.ScheduleTopic, halfTopic, opTopic:
+		return true
+	}
+	return false
+}
+
+// toHalf turns a prepared transactional message into its half record
+// (Java TransactionalMessageBridge.parseHalfMessageInner).
+func toHalf(m *message.Message) {
+	m.SetProperty(message.PropRealTopic, m.Topic)
+	m.SetProperty(message.PropRealQueueID, strconv.Itoa(int(m.QueueID)))
+	if k := m.UniqKey(); k != "" {
+		m.SetProperty(message.PropTransactionID, k)
+	}
+	m.SysFlag &^= message.SysFlagTransactionMask
+	m.Topic, m.QueueID = halfTopic, 0
+}

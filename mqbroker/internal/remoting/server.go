@@ -1,0 +1,250 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler serves requests. Serve is called concurrently, one goroutine per
+// request, and may block (long polling); it returns the response to write or
+// nil for none. ctx is cancelled when the connection closes or the server
+// shuts down.
+type Handler interface {
+	Serve(ctx context.Context, c *Conn, req *Command) *Command
+}
+
+// ConnObserver, when a Handler also implements it, is told when a
+// connection closes (after its last request was dispatched).
+type ConnObserver interface {
+	ConnClosed(c *Conn)
+}
+
+// Options configures a Server.
+type Options struct {
+	// MaxFrame bounds one frame (header plus body); larger frames close the
+	// connection.
+	MaxFrame int
+	// MaxInflight bounds the requests served concurrently per connection;
+	// the reader stops reading while it is reached (back-pressure).
+	MaxInflight int
+	Logger      *slog.Logger
+}
+
+// Server accepts connections and serves the remoting protocol on them.
+type Server struct {
+	h    Handler
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex // guards lns, conns, closed
+	lns    []net.Listener
+	conns  map[*Conn]struct{}
+	closed bool
+
+	wg     sync.WaitGroup // connection loops
+	nextID atomic.Uint64
+}
+
+// NewServer returns a server dispatching to h.
+func NewServer(h Handler, opts Options) *Server {
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = 16 << 20
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{h: h, opts: opts, log: opts.Logger, conns: make(map[*Conn]struct{})}
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			return nil
+		}
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) newConn(nc net.Conn) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{id: s.nextID.Add(1), nc: nc, ctx: ctx, cancel: cancel, log: s.log}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		cancel()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+func (s *Server) serveConn(c *Conn) {
+	defer s.wg.Done()
+	var inflight sync.WaitGroup
+	sem := make(chan struct{}, s.opts.MaxInflight)
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		cmd, err := ReadCommand(r, s.opts.MaxFrame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+				s.log.Warn("closing connection", "remote", c.RemoteAddr(), "err", err)
+			}
+			break
+		}
+		if cmd.IsResponse() {
+			continue // the broker sends only one-way requests; answers are ignored
+		}
+		sem <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer func() {
+				<-sem
+				inflight.Done()
+			}()
+			resp := s.serveOne(c, cmd)
+			if resp != nil {
+				if err := c.Write(resp); err != nil && c.ctx.Err() == nil {
+					s.log.Debug("write response", "remote", c.RemoteAddr(), "err", err)
+				}
+			}
+		}()
+	}
+	// Requests that arrived right before EOF (offset commits at client
+	// shutdown) are still served; their responses fail to write, harmlessly.
+	inflight.Wait()
+	c.close()
+	if o, ok := s.h.(ConnObserver); ok {
+		o.ConnClosed(c)
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) serveOne(c *Conn, cmd *Command) (resp *Command) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panic", "code", cmd.Code, "remote", c.RemoteAddr(), "panic", p)
+			resp = NewResponse(cmd, 1, "internal error")
+		}
+	}()
+	return s.h.Serve(c.ctx, c, cmd)
+}
+
+// Shutdown stops accepting, closes every connection (cancelling in-flight
+// requests) and waits for the connection loops to end or ctx to expire.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Conn is one client connection.
+type Conn struct {
+	id     uint64
+	nc     net.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+
+	wmu  sync.Mutex // guards writes to nc and buf
+	buf  []byte
+	once sync.Once
+
+	opaque atomic.Int32 // for server-initiated requests
+}
+
+// ID is unique per server for the connection's lifetime.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+
+// Context is cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Write writes one command. It is safe for concurrent use.
+func (c *Conn) Write(cmd *Command) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.buf = cmd.AppendFrame(c.buf[:0])
+	_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := c.nc.Write(c.buf)
+	if cap(c.buf) > 1<<20 {
+		c.buf = nil // don't pin a large pull response's buffer
+	}
+	if err != nil {
+		c.close()
+	}
+	return err
+}
+
+// SendOneway sends a server-initiated request (no response expected).
+func (c *Conn) SendOneway(code int16, ext map[string]string, body []byte) error {
+	return c.Write(&Command{Code: code, Language: "GO", Version: 317,
+		Opaque: c.opaque.Add(1), Flag: FlagOneway, ExtFields: ext, Body: body})
+}
+
+// Close closes the connection.
+func (c *Conn) Close() { c.close() }
+
+func (c *Conn) close() {
+	c.once.Do(func() {
+		c.cancel()
+		c.nc.Close()
+	})
+}

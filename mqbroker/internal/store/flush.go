@@ -1,0 +1,98 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// flushLoop is the flusher goroutine: it fsyncs when kicked (FlushSync group commit), every
+// FlushInterval (FlushAsync), and once more when the store closes.
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	if s.opts.Flush == FlushAsync {
+		t := time.NewTicker(s.opts.FlushInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-s.flushKick:
+		case <-tick:
+		case <-s.done:
+			_ = s.syncOnce() // the error is kept in flushErr and returned by Close
+			s.flushMu.Lock()
+			s.flushStopped = true
+			s.flushCond.Broadcast()
+			s.flushMu.Unlock()
+			return
+		}
+		_ = s.syncOnce()
+	}
+}
+
+// syncOnce fsyncs everything written so far and wakes the Puts waiting for it.
+func (s *Store) syncOnce() error {
+	// Load written before the active segment: every byte below end is then in seg or in an
+	// earlier segment, and earlier segments were fsynced when they were sealed.
+	end := s.written.Load()
+	seg := s.activeSeg.Load()
+	s.flushMu.Lock()
+	if err := s.flushErr; err != nil {
+		s.flushMu.Unlock()
+		return err
+	}
+	if end <= s.flushed {
+		s.flushMu.Unlock()
+		return nil
+	}
+	s.flushMu.Unlock()
+
+	if s.testHookBeforeSync != nil {
+		s.testHookBeforeSync()
+	}
+	err := seg.f.Sync()
+	s.stats.fsyncs.Add(1)
+
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("store: fsync segment %s: %w", segmentName(seg.start), err)
+		if s.flushErr == nil {
+			s.flushErr = err
+		}
+		s.setFatal(err)
+	} else if end > s.flushed {
+		s.flushed = end
+	}
+	s.flushCond.Broadcast()
+	return err
+}
+
+// waitFlushed blocks until the commit log is fsynced up to end (group commit).
+func (s *Store) waitFlushed(end int64) error {
+	select {
+	case s.flushKick <- struct{}{}:
+	default: // a kick is already pending; the flusher will pick our bytes up too
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.flushWaiters++
+	defer func() { s.flushWaiters-- }()
+	for s.flushed < end && s.flushErr == nil && !s.flushStopped {
+		s.flushCond.Wait()
+	}
+	switch {
+	case s.flushed >= end:
+		return nil
+	case s.flushErr != nil:
+		return s.flushErr
+	default:
+		return ErrClosed
+	}
+}
+
+// Flush fsyncs everything written so far (through the flusher, so it shares fsyncs with Puts).
+func (s *Store) Flush() error {
+	return s.waitFlushed(s.written.Load())
+}

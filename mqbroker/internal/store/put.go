@@ -1,0 +1,285 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/maphash"
+	"strings"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+)
+
+// PutResult is where one message landed.
+type PutResult struct {
+	PhysicalOffset int64
+	QueueOffset    int64
+	Size           int32 // encoded record size (the frame header is not counted)
+}
+
+// pending is one encoded message of a Put.
+type pending struct {
+	m        *message.Message
+	at       int // frame start in the Put's buffer
+	size     int // payload size
+	tsPos    int // STORETIMESTAMP position inside the payload
+	tagsHash int64
+	q        *consumeQueue
+	qOff     int64
+}
+
+// Put appends msgs (a batch) as one contiguous write and fills each message's QueueOffset,
+// PhysicalOffset and StoreTimestamp. The caller sets everything else, including StoreHost (the
+// broker's reachable IPv4 address; it ends up in every consumer's offset message id).
+//
+// A batch lands whole or not at all as far as the caller can tell; after an OS crash a torn tail
+// may keep a prefix of an unacknowledged batch (see the package documentation). With FlushSync,
+// Put returns only once the batch is fsynced. Errors: ErrClosed, ErrMessageTooLarge (a record
+// above MaxMessageSize or a batch larger than a segment), ErrInvalidMessage (not encodable in
+// the V1 layout), or a write/fsync error; on any error no message of the batch is acknowledged.
+func (s *Store) Put(msgs ...*message.Message) ([]PutResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	bufp := s.getBuf()
+	defer s.putBuf(bufp)
+	buf := (*bufp)[:0]
+	var stack [8]pending
+	ps := stack[:0]
+	if len(msgs) > len(stack) {
+		ps = make([]pending, 0, len(msgs))
+	}
+	// Encode outside the lock; the store-assigned fields are patched in below.
+	for i, m := range msgs {
+		if m == nil {
+			return nil, fmt.Errorf("%w: message %d is nil", ErrInvalidMessage, i)
+		}
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
+		}
+		if n := m.EncodedSize(); n > s.opts.MaxMessageSize {
+			return nil, fmt.Errorf("%w: message %d is %d bytes, limit %d", ErrMessageTooLarge, i, n, s.opts.MaxMessageSize)
+		}
+		at := len(buf)
+		buf = append(buf, make([]byte, frameHeaderSize)...)
+		var err error
+		if buf, err = m.AppendEncode(buf); err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
+		}
+		p := pending{m: m, at: at, size: len(buf) - at - frameHeaderSize}
+		p.tsPos = message.StoreTimestampPos(int32(binary.BigEndian.Uint32(buf[at+frameHeaderSize+message.PosSysFlag:])))
+		if tags := m.Properties[message.PropTags]; tags != "" {
+			p.tagsHash = message.TagsHash(tags)
+		}
+		ps = append(ps, p)
+	}
+	*bufp = buf
+	total := int64(len(buf))
+	if total > s.opts.SegmentSize {
+		return nil, fmt.Errorf("%w: batch is %d bytes, segment size %d", ErrMessageTooLarge, total, s.opts.SegmentSize)
+	}
+
+	end, err := s.appendBatch(buf, ps)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.Flush == FlushSync {
+		if err := s.waitFlushed(end); err != nil {
+			return nil, err
+		}
+	}
+	s.stats.puts.Add(1)
+	s.stats.msgs.Add(int64(len(ps)))
+
+	res := make([]PutResult, len(ps))
+	for i := range ps {
+		p := &ps[i]
+		res[i] = PutResult{PhysicalOffset: p.m.PhysicalOffset, QueueOffset: p.qOff, Size: int32(p.size)}
+	}
+	if s.opts.OnAppend != nil {
+		for i := range ps {
+			if i > 0 && ps[i].q == ps[i-1].q {
+				continue // batches normally target one queue: notify once
+			}
+			s.opts.OnAppend(ps[i].m.Topic, ps[i].m.QueueID)
+		}
+	}
+	return res, nil
+}
+
+// appendBatch assigns offsets, writes buf and indexes it, all under appendMu. It returns the
+// commit-log end offset after the batch.
+func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if errp := s.fatal.Load(); errp != nil {
+		return 0, fmt.Errorf("store: failed earlier, read-only: %w", *errp)
+	}
+	if s.activeSize > 0 && s.activeSize+int64(len(buf)) > s.opts.SegmentSize {
+		if err := s.rollLocked(); err != nil {
+			return 0, err
+		}
+	}
+	seg, base := s.active, s.activeSize
+	ts := max(s.opts.Now().UnixMilli(), s.lastStoreTs)
+
+	// Assign queue offsets. Queues are created under idxMu; len(entries) is stable because only
+	// appendMu holders append.
+	for i := range ps {
+		p := &ps[i]
+		if i > 0 && ps[i-1].m.QueueID == p.m.QueueID && ps[i-1].m.Topic == p.m.Topic {
+			p.q = ps[i-1].q
+		} else {
+			p.q = s.queueForAppend(p.m.Topic, p.m.QueueID)
+		}
+		p.qOff = int64(len(p.q.entries))
+		for j := i - 1; j >= 0; j-- { // batches normally target one queue: j = i-1 hits
+			if ps[j].q == p.q {
+				p.qOff = ps[j].qOff + 1
+				break
+			}
+		}
+
+		phys := seg.start + base + int64(p.at)
+		rec := buf[p.at+frameHeaderSize : p.at+frameHeaderSize+p.size]
+		binary.BigEndian.PutUint64(rec[message.PosQueueOffset:], uint64(p.qOff))
+		binary.BigEndian.PutUint64(rec[message.PosPhysicalOffset:], uint64(phys))
+		binary.BigEndian.PutUint64(rec[p.tsPos:], uint64(ts))
+		binary.BigEndian.PutUint32(buf[p.at:], uint32(p.size))
+		binary.BigEndian.PutUint32(buf[p.at+4:], crc32.Checksum(rec, castagnoli))
+	}
+
+	if _, err := seg.f.WriteAt(buf, base); err != nil {
+		werr := fmt.Errorf("store: write segment %s: %w", segmentName(seg.start), err)
+		if terr := seg.f.Truncate(base); terr != nil {
+			s.setFatal(errors.Join(werr, fmt.Errorf("store: roll back failed write: %w", terr)))
+		}
+		return 0, werr
+	}
+
+	s.idxMu.Lock()
+	for i := range ps {
+		p := &ps[i]
+		phys := seg.start + base + int64(p.at)
+		p.q.entries = append(p.q.entries, cqEntry{phys: phys, tagsHash: p.tagsHash, storeTs: ts, size: int32(p.size)})
+		if k := p.m.Properties[message.PropUniqKey]; k != "" {
+			s.addKeyLocked(maphash.String(s.seed, k), phys)
+		}
+		for k := range strings.FieldsSeq(p.m.Properties[message.PropKeys]) {
+			s.addKeyLocked(maphash.String(s.seed, k), phys)
+		}
+	}
+	s.idxMu.Unlock()
+
+	s.activeSize = base + int64(len(buf))
+	s.lastStoreTs = ts
+	end := seg.start + s.activeSize
+	s.written.Store(end)
+	for i := range ps {
+		p := &ps[i]
+		p.m.QueueOffset = p.qOff
+		p.m.PhysicalOffset = seg.start + base + int64(p.at)
+		p.m.StoreTimestamp = ts
+	}
+	return end, nil
+}
+
+// rollLocked seals the active segment (fsync) and starts a new one at the current end.
+func (s *Store) rollLocked() error {
+	old := s.active
+	if err := old.f.Sync(); err != nil {
+		err = fmt.Errorf("store: fsync segment %s: %w", segmentName(old.start), err)
+		s.setFatal(err)
+		return err
+	}
+	s.stats.fsyncs.Add(1)
+	seg, err := s.createSegment(old.start + s.activeSize)
+	if err != nil {
+		return err
+	}
+	segs := append(append([]*segment(nil), *s.segs.Load()...), seg)
+	s.segs.Store(&segs)
+	s.setActive(seg, 0)
+	return nil
+}
+
+func (s *Store) setFatal(err error) {
+	s.fatal.CompareAndSwap(nil, &err)
+	s.log.Error("store: turning read-only", "err", err)
+}
+
+// queueForAppend returns the queue, creating it; the caller holds appendMu (not idxMu).
+func (s *Store) queueForAppend(topic string, queueID int32) *consumeQueue {
+	if q := s.queueLocked(topic, queueID); q != nil {
+		return q
+	}
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	return s.queueForAppendLocked(topic, queueID)
+}
+
+// queueForAppendLocked returns the queue, creating it; the caller holds appendMu and idxMu (or
+// runs during recovery).
+func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue {
+	qs := s.topics[topic]
+	if qs == nil {
+		qs = make(map[int32]*consumeQueue)
+		s.topics[topic] = qs
+	}
+	q := qs[queueID]
+	if q == nil {
+		q = &consumeQueue{}
+		qs[queueID] = q
+	}
+	return q
+}
+
+func (s *Store) hashKey(k []byte) uint64 { return maphash.Bytes(s.seed, k) }
+
+// addKeyLocked records that the record at phys carries a key with hash h; idxMu held.
+func (s *Store) addKeyLocked(h uint64, phys int64) {
+	if first, ok := s.keyIdx[h]; !ok {
+		s.keyIdx[h] = phys
+	} else if first != phys {
+		more := s.keyMore[h]
+		if len(more) == 0 || more[len(more)-1] != phys {
+			s.keyMore[h] = append(more, phys)
+		}
+	}
+}
+
+// forEachKey calls fn for each space-separated key in v.
+func forEachKey(v []byte, fn func([]byte)) {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ' ' {
+			i++
+		}
+		if i > 0 {
+			fn(v[:i])
+		}
+		if i == len(v) {
+			return
+		}
+		v = v[i+1:]
+	}
+}
+
+func (s *Store) getBuf() *[]byte {
+	if p, ok := s.bufPool.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+func (s *Store) putBuf(p *[]byte) {
+	if cap(*p) > 1<<20 {
+		return
+	}
+	s.bufPool.Put(p)
+}

@@ -1,0 +1,218 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// segment is one commit-log file. start and f never change; the written size is tracked by the
+// Store (activeSize for the active segment; sealed segments never change).
+type segment struct {
+	start int64
+	f     *os.File
+}
+
+func segmentName(start int64) string { return fmt.Sprintf("%020d", start) }
+
+// segmentFor returns the segment containing physical offset off in the snapshot, or nil.
+func segmentFor(segs []*segment, off int64) *segment {
+	if i := segmentIndex(segs, off); i >= 0 {
+		return segs[i]
+	}
+	return nil
+}
+
+// segmentIndex returns the index of the segment containing off, or -1.
+func segmentIndex(segs []*segment, off int64) int {
+	return sort.Search(len(segs), func(i int) bool { return segs[i].start > off }) - 1
+}
+
+// errTorn marks a frame defect that is a torn tail if it is in the last segment.
+var errTorn = errors.New("torn frame")
+
+// recover opens every segment, validates all frames, truncates a torn tail of the last segment
+// and rebuilds the index. It runs before any goroutine is started, so it takes no locks.
+func (s *Store) recover() error {
+	s.dir = filepath.Join(s.opts.Dir, "commitlog")
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("store: list %s: %w", s.dir, err)
+	}
+	var starts []int64
+	for _, e := range ents {
+		name := e.Name()
+		start, perr := strconv.ParseInt(name, 10, 64)
+		if e.IsDir() || len(name) != 20 || perr != nil || start < 0 {
+			s.log.Warn("store: ignoring unexpected file in commit-log directory", "name", name)
+			continue
+		}
+		starts = append(starts, start)
+	}
+	slices.Sort(starts)
+
+	var segs []*segment
+	s.segs.Store(&segs) // so closeFiles sees whatever has been opened on error
+	if len(starts) == 0 {
+		seg, err := s.createSegment(0)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, seg)
+		s.segs.Store(&segs)
+		s.setActive(seg, 0)
+		return nil
+	}
+	var end int64
+	payload := make([]byte, 64<<10)
+	for i, start := range starts {
+		path := filepath.Join(s.dir, segmentName(start))
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("store: open segment: %w", err)
+		}
+		seg := &segment{start: start, f: f}
+		segs = append(segs, seg)
+		s.segs.Store(&segs)
+		if i > 0 && start != end {
+			return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
+		}
+		last := i == len(starts)-1
+		size, perr := s.scanSegment(seg, &payload)
+		if perr != nil {
+			if !last || !errors.Is(perr, errTorn) {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, perr)
+			}
+			s.log.Warn("store: truncating torn tail of commit log", "segment", path, "at", size, "reason", perr.Error())
+			if err := f.Truncate(size); err != nil {
+				return fmt.Errorf("store: truncate torn tail of %s: %w", path, err)
+			}
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("store: fsync %s: %w", path, err)
+			}
+		}
+		end = start + size
+		if last {
+			s.setActive(seg, size)
+		}
+	}
+	return nil
+}
+
+func (s *Store) setActive(seg *segment, size int64) {
+	s.active = seg
+	s.activeSize = size
+	s.activeSeg.Store(seg)
+	s.written.Store(seg.start + size)
+}
+
+// createSegment creates an empty segment file and fsyncs the directory.
+func (s *Store) createSegment(start int64) (*segment, error) {
+	path := filepath.Join(s.dir, segmentName(start))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("store: create segment: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{start: start, f: f}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// scanSegment validates and indexes every frame of seg. It returns the size of the valid prefix;
+// with an error wrapping errTorn if a frame is incomplete, has a bad length or a bad CRC, or
+// another error if a CRC-valid record is inconsistent.
+func (s *Store) scanSegment(seg *segment, payload *[]byte) (int64, error) {
+	fi, err := seg.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat: %w", err)
+	}
+	fileSize := fi.Size()
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, fileSize), 1<<20)
+	var pos int64
+	var hdr [frameHeaderSize]byte
+	for pos < fileSize {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return pos, fmt.Errorf("%w: frame header at %d: %w", errTorn, pos, err)
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[0:]))
+		sum := binary.BigEndian.Uint32(hdr[4:])
+		if n < message.MinRecordSize || pos+frameHeaderSize+n > fileSize {
+			return pos, fmt.Errorf("%w: frame at %d: length %d with %d bytes left", errTorn, pos, n, fileSize-pos-frameHeaderSize)
+		}
+		if int64(cap(*payload)) < n {
+			*payload = make([]byte, n)
+		}
+		p := (*payload)[:n]
+		if _, err := io.ReadFull(r, p); err != nil {
+			return pos, fmt.Errorf("%w: frame payload at %d: %w", errTorn, pos, err)
+		}
+		if crc32.Checksum(p, castagnoli) != sum {
+			return pos, fmt.Errorf("%w: frame at %d: crc mismatch", errTorn, pos)
+		}
+		if err := s.indexRecovered(seg.start+pos, p); err != nil {
+			return pos, fmt.Errorf("record at %d: %w", pos, err)
+		}
+		pos += frameHeaderSize + n
+	}
+	return pos, nil
+}
+
+// indexRecovered checks a CRC-valid record and adds it to the index.
+func (s *Store) indexRecovered(phys int64, p []byte) error {
+	h, err := message.DecodeHeader(p)
+	if err != nil {
+		return err
+	}
+	if h.Size != len(p) {
+		return fmt.Errorf("TOTALSIZE %d but frame length %d", h.Size, len(p))
+	}
+	if h.PhysicalOffset != phys {
+		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
+	}
+	q := s.queueForAppendLocked(string(h.Topic), h.QueueID)
+	if h.QueueOffset != int64(len(q.entries)) {
+		return fmt.Errorf("QUEUEOFFSET %d but queue %s/%d has %d entries", h.QueueOffset, h.Topic, h.QueueID, len(q.entries))
+	}
+	var tagsHash int64
+	if tags, ok := message.PropertyValue(h.Properties, message.PropTags); ok {
+		tagsHash = message.TagsHashBytes(tags)
+	}
+	q.entries = append(q.entries, cqEntry{phys: phys, tagsHash: tagsHash, storeTs: h.StoreTimestamp, size: int32(h.Size)})
+	s.lastStoreTs = max(s.lastStoreTs, h.StoreTimestamp)
+	if v, ok := message.PropertyValue(h.Properties, message.PropUniqKey); ok && len(v) > 0 {
+		s.addKeyLocked(s.hashKey(v), phys)
+	}
+	if v, ok := message.PropertyValue(h.Properties, message.PropKeys); ok {
+		forEachKey(v, func(k []byte) { s.addKeyLocked(s.hashKey(k), phys) })
+	}
+	return nil
+}

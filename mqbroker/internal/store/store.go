@@ -1,0 +1,260 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+)
+
+// Sentinel errors; match them with errors.Is.
+var (
+	ErrClosed          = errors.New("store: closed")
+	ErrCorrupt         = errors.New("store: corrupt commit log")
+	ErrNotFound        = errors.New("store: not found")
+	ErrMessageTooLarge = errors.New("store: message too large")
+	ErrInvalidMessage  = errors.New("store: invalid message")
+)
+
+// FlushMode says when appended data is fsynced (see the package documentation).
+type FlushMode int
+
+// Flush modes.
+const (
+	FlushAsync FlushMode = iota
+	FlushSync
+)
+
+func (m FlushMode) String() string {
+	switch m {
+	case FlushAsync:
+		return "async"
+	case FlushSync:
+		return "sync"
+	}
+	return fmt.Sprintf("FlushMode(%d)", int(m))
+}
+
+// ParseFlushMode parses "async" or "sync".
+func ParseFlushMode(s string) (FlushMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "async":
+		return FlushAsync, nil
+	case "sync":
+		return FlushSync, nil
+	}
+	return 0, fmt.Errorf("store: unknown flush mode %q (want async or sync)", s)
+}
+
+// Defaults.
+const (
+	DefaultSegmentSize    = 64 << 20
+	DefaultFlushInterval  = 200 * time.Millisecond
+	DefaultMaxMessageSize = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
+	frameHeaderSize       = 8
+	maxScanPerGet         = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
+)
+
+// Options configures a Store. Zero values take the documented defaults.
+type Options struct {
+	Dir           string
+	SegmentSize   int64 // default 64 MiB
+	Flush         FlushMode
+	FlushInterval time.Duration // FlushAsync period; default 200ms
+	// MaxMessageSize is the largest encoded record Put accepts (ErrMessageTooLarge beyond);
+	// default min(4 MiB + 64 KiB, SegmentSize-8). A Put's whole batch must also fit in one segment.
+	MaxMessageSize int
+	Now            func() time.Time // default time.Now; StoreTimestamp comes from it
+	Logger         *slog.Logger     // default: discard
+	// OnAppend is called after each successful Put, once per (topic, queue) appended to, outside
+	// all locks, on the Put's goroutine.
+	OnAppend func(topic string, queueID int32)
+}
+
+func (o *Options) setDefaults() {
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = int(min(int64(DefaultMaxMessageSize), o.SegmentSize-frameHeaderSize))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with o at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Dir == "" {
+		errs = append(errs, errors.New("store: Dir is required"))
+	}
+	if o.SegmentSize < 1024 || o.SegmentSize > 1<<40 {
+		errs = append(errs, fmt.Errorf("store: SegmentSize %d out of range [1 KiB, 1 TiB]", o.SegmentSize))
+	}
+	if o.Flush != FlushAsync && o.Flush != FlushSync {
+		errs = append(errs, fmt.Errorf("store: unknown flush mode %d", int(o.Flush)))
+	}
+	if o.FlushInterval < 0 {
+		errs = append(errs, fmt.Errorf("store: negative FlushInterval %v", o.FlushInterval))
+	}
+	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize {
+		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, SegmentSize-%d]",
+			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the commit log plus its derived indexes. All methods are safe for concurrent use.
+type Store struct {
+	opts Options
+	dir  string // <Dir>/commitlog
+	log  *slog.Logger
+	seed maphash.Seed // key-index hashing
+
+	appendMu sync.Mutex // guards active, activeSize, lastStoreTs, closed; held for every index mutation
+	// active is also published through activeSeg for the flusher.
+	active      *segment
+	activeSize  int64 // bytes written to active
+	lastStoreTs int64 // store timestamps are kept non-decreasing
+	closed      bool
+
+	segs      atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll
+	activeSeg atomic.Pointer[segment]
+	written   atomic.Int64 // commit-log end: every byte below it is written and indexed
+	fatal     atomic.Pointer[error]
+
+	idxMu   sync.RWMutex // guards topics, keyIdx, keyMore (writers also hold appendMu)
+	topics  map[string]map[int32]*consumeQueue
+	keyIdx  map[uint64]int64   // key hash -> first physical offset
+	keyMore map[uint64][]int64 // key hash -> further physical offsets
+
+	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters
+	flushCond    *sync.Cond // on flushMu; broadcast when flushed/flushErr/flushStopped change
+	flushed      int64
+	flushErr     error
+	flushStopped bool
+	flushWaiters int           // Puts blocked in waitFlushed
+	flushKick    chan struct{} // cap 1: "there is something to fsync"
+	done         chan struct{}
+	wg           sync.WaitGroup
+
+	stats struct {
+		fsyncs, puts, msgs atomic.Int64
+	}
+	bufPool sync.Pool // *[]byte encode buffers
+
+	testHookBeforeSync func() // set by tests before the first Put; called by syncOnce before fsync
+}
+
+// consumeQueue is the derived index of one (topic, queue).
+type consumeQueue struct {
+	entries []cqEntry // index = queue offset
+}
+
+type cqEntry struct {
+	phys     int64
+	tagsHash int64
+	storeTs  int64
+	size     int32 // record (payload) size
+}
+
+// Stats are counters for tests and metrics.
+type Stats struct {
+	Fsyncs   int64 // fsync calls on segment files
+	Puts     int64 // successful Put calls
+	Messages int64 // messages appended by successful Puts
+}
+
+// Stats returns the current counters.
+func (s *Store) Stats() Stats {
+	return Stats{Fsyncs: s.stats.fsyncs.Load(), Puts: s.stats.puts.Load(), Messages: s.stats.msgs.Load()}
+}
+
+// Open opens (creating if needed) the store in opts.Dir, recovers the commit log and rebuilds the
+// consume queues and key index, then starts the flusher.
+func Open(opts Options) (*Store, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:      opts,
+		log:       opts.Logger,
+		seed:      maphash.MakeSeed(),
+		topics:    make(map[string]map[int32]*consumeQueue),
+		keyIdx:    make(map[uint64]int64),
+		keyMore:   make(map[uint64][]int64),
+		flushKick: make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	s.flushCond = sync.NewCond(&s.flushMu)
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.flushed = s.written.Load()
+	s.wg.Add(1)
+	go s.flushLoop()
+	return s, nil
+}
+
+// Close flushes, stops the flusher and closes the files. Put after Close returns ErrClosed.
+func (s *Store) Close() error {
+	s.appendMu.Lock()
+	if s.closed {
+		s.appendMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.appendMu.Unlock()
+
+	close(s.done)
+	s.wg.Wait() // the flusher does a final fsync
+	s.flushMu.Lock()
+	err := s.flushErr
+	s.flushMu.Unlock()
+	if cerr := s.closeFiles(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Store) closeFiles() error {
+	p := s.segs.Load()
+	if p == nil {
+		return nil
+	}
+	var errs []error
+	for _, seg := range *p {
+		if err := seg.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// queueLocked returns the consume queue or nil; the caller holds idxMu (either mode) or appendMu.
+func (s *Store) queueLocked(topic string, queueID int32) *consumeQueue {
+	return s.topics[topic][queueID]
+}
+
+// QueueStat describes one consume queue.
+type QueueStat struct {
+	Topic     string
+	QueueID   int32
+	MinOffset int64
+	MaxOffset int64
+}

@@ -1,0 +1,149 @@
+// Command mqbroker is a RocketMQ-wire-compatible name server and broker in
+// one process: the official rocketmq-client-go (and Java clients) produce
+// and consume against it unchanged. See README.md ("Running the broker")
+// and ARCHITECTURE.md ("Inside mqbroker").
+//
+//	mqbroker [flags]            serve (every flag has an MQ_* environment twin)
+//	mqbroker healthcheck        exit 0 if the name server answers a route lookup
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/broker"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/healthcheck"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheckCmd(ctx, args[1:], getenv, stderr)
+	}
+	cfg, logLevel, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	b, err := broker.Open(cfg)
+	if err != nil {
+		return err
+	}
+	return b.Run(ctx)
+}
+
+// loadConfig reads flags, each defaulting to its MQ_* environment variable.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (broker.Config, slog.Level, error) {
+	cfg := broker.DefaultConfig()
+	fs := flag.NewFlagSet("mqbroker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	namesrv := fs.String("namesrv-addr", env("MQ_NAMESRV_ADDR", cfg.NamesrvAddr), "name server listen address (MQ_NAMESRV_ADDR)")
+	brokerAddr := fs.String("broker-addr", env("MQ_BROKER_ADDR", cfg.BrokerAddr), "broker listen address (MQ_BROKER_ADDR)")
+	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
+	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", ":8080"), "HTTP admin API address, empty to disable (MQ_ADMIN_ADDR)")
+	dataDir := fs.String("data-dir", env("MQ_DATA_DIR", cfg.DataDir), "data directory (MQ_DATA_DIR)")
+	flush := fs.String("flush", env("MQ_FLUSH", "async"), "flush mode: async or sync (group commit) (MQ_FLUSH)")
+	queues := fs.String("default-queues", env("MQ_DEFAULT_QUEUES", strconv.Itoa(cfg.DefaultQueues)), "queues of an auto-created topic (MQ_DEFAULT_QUEUES)")
+	maxSize := fs.String("max-message-size", env("MQ_MAX_MESSAGE_SIZE", strconv.Itoa(cfg.MaxMessageSize)), "max message body in bytes (MQ_MAX_MESSAGE_SIZE)")
+	levels := fs.String("delay-levels", env("MQ_DELAY_LEVELS", delay.DefaultLevels), "delay levels 1..N (MQ_DELAY_LEVELS)")
+	txTimeout := fs.String("tx-timeout", env("MQ_TX_TIMEOUT", cfg.TxTimeout.String()), "age before an undecided half message is checked back (MQ_TX_TIMEOUT)")
+	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
+	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
+	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, 0, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, 0, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var errs []error
+	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
+	if *advertise != "auto" {
+		cfg.AdvertiseAddr = *advertise
+	}
+	var err error
+	if cfg.Flush, err = store.ParseFlushMode(*flush); err != nil {
+		errs = append(errs, fmt.Errorf("flush: %w", err))
+	}
+	atoi := func(name, v string) int {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: not a whole number", name, v))
+		}
+		return n
+	}
+	dur := func(name, v string) time.Duration {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: not a duration (e.g. 6s, 1m)", name, v))
+		}
+		return d
+	}
+	cfg.DefaultQueues = atoi("default-queues", *queues)
+	cfg.MaxMessageSize = atoi("max-message-size", *maxSize)
+	cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
+	cfg.TxTimeout = dur("tx-timeout", *txTimeout)
+	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval)
+	cfg.TxCheckMax = atoi("tx-check-max", *txMax)
+	if cfg.DelayLevels, err = delay.ParseLevels(*levels); err != nil {
+		errs = append(errs, err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", *logLevel))
+	}
+	if len(errs) == 0 {
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, 0, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, lvl, nil
+}
+
+func healthcheckCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mqbroker healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("namesrv-addr", getenv("MQ_NAMESRV_ADDR"), "name server to ask (default 127.0.0.1:9876)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	target := *addr
+	switch {
+	case target == "":
+		target = "127.0.0.1:9876"
+	case strings.HasPrefix(target, ":"):
+		target = "127.0.0.1" + target
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return healthcheck.Probe(ctx, target)
+}
