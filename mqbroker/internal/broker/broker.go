@@ -44,6 +44,7 @@ type Broker struct {
 	nsSrv, brSrv        *remoting.Server
 	admin               *http.Server
 
+	dirLock *os.File // held while the broker runs
 	store   *store.Store
 	topics  *topicTable
 	clients *clientTable
@@ -78,8 +79,14 @@ func Open(cfg Config) (_ *Broker, err error) {
 			if b.store != nil {
 				b.store.Close()
 			}
+			if b.dirLock != nil {
+				b.dirLock.Close()
+			}
 		}
 	}()
+	if b.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if b.nsLn, err = net.Listen("tcp", cfg.NamesrvAddr); err != nil {
 		return nil, fmt.Errorf("listen name server: %w", err)
 	}
@@ -209,6 +216,7 @@ func (b *Broker) Close() error {
 		}
 		b.wg.Wait()
 		err = errors.Join(b.offsets.persist(), b.store.Close())
+		b.dirLock.Close()
 		b.log.Info("mqbroker stopped", "err", err)
 	})
 	return err
