@@ -1,0 +1,113 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func getenv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoad_defaultsThenEnvironmentThenFlags(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"INVENTORY_MYSQL_DSN":        "u:pw@tcp(db:3306)/inventory",
+		"INVENTORY_HTTP_ADDR":        ":9000",
+		"MQ_NAMESRV":                 "mq:9876",
+		"INVENTORY_LOG_LEVEL":        "debug",
+		"INVENTORY_SHUTDOWN_TIMEOUT": "3s",
+		"INVENTORY_MYSQL_MAX_CONNS":  "7",
+	}
+	c, err := Load([]string{"-http-addr", "127.0.0.1:9001", "-reback-group", "g2"}, getenv(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		HTTPAddr: "127.0.0.1:9001", MySQLDSN: env["INVENTORY_MYSQL_DSN"], MySQLMaxConns: 7, MQNamesrv: "mq:9876",
+		RebackTopic: "order_reback", RebackGroup: "g2", LogLevel: slog.LevelDebug, ShutdownTimeout: 3 * time.Second,
+	}
+	if c != want {
+		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+
+	d, err := Load(nil, getenv(nil), io.Discard)
+	if err != nil || d != Default() {
+		t.Errorf("Load without input = %+v, %v; want the defaults", d, err)
+	}
+	if d.HTTPAddr != ":8082" || d.MQNamesrv != "127.0.0.1:9876" {
+		t.Errorf("defaults %+v", d)
+	}
+}
+
+func TestLoad_reportsEveryMalformedValue(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"INVENTORY_LOG_LEVEL":        "loud",
+		"INVENTORY_SHUTDOWN_TIMEOUT": "soon",
+		"INVENTORY_MYSQL_MAX_CONNS":  "many",
+	}
+	_, err := Load([]string{"-no-such-flag"}, getenv(env), io.Discard)
+	if err == nil {
+		t.Fatal("Load accepted malformed input")
+	}
+	for _, want := range []string{"INVENTORY_LOG_LEVEL", "INVENTORY_SHUTDOWN_TIMEOUT", "INVENTORY_MYSQL_MAX_CONNS", "no-such-flag"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if _, err := Load([]string{"extra"}, getenv(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "unexpected arguments") {
+		t.Errorf("stray argument: %v", err)
+	}
+}
+
+func TestLoad_help(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	_, err := Load([]string{"-h"}, getenv(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "INVENTORY_MYSQL_DSN") {
+		t.Errorf("-h: %v, usage %q", err, out.String())
+	}
+}
+
+func TestValidate_reportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	c := Config{
+		HTTPAddr: "nope", MySQLDSN: "u:secret@tcp(db:3306)/", MySQLMaxConns: 1, MQNamesrv: "mq",
+		RebackTopic: "order reback", RebackGroup: "", ShutdownTimeout: 0,
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted everything wrong")
+	}
+	for _, want := range []string{"http addr", "names no database", "max conns", "MQ_NAMESRV", "reback topic", "reback group", "shutdown timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q reveals the DSN's password", err)
+	}
+	c = Default()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "INVENTORY_MYSQL_DSN is required") {
+		t.Errorf("defaults without a DSN: %v", err)
+	}
+}
+
+func TestValidateHTTPAddr(t *testing.T) {
+	t.Parallel()
+	for addr, ok := range map[string]bool{":8082": true, "0.0.0.0:80": true, "[::1]:1": true,
+		"8082": false, ":0": false, ":http": false, ":70000": false} {
+		if err := ValidateHTTPAddr(addr); (err == nil) != ok {
+			t.Errorf("ValidateHTTPAddr(%q) = %v", addr, err)
+		}
+	}
+}

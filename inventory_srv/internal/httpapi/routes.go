@@ -1,0 +1,74 @@
+// Package httpapi is the HTTP/JSON transport of inventory_srv, on gin. It lists the whole API in
+// Router, decodes and checks requests, calls the inventory use cases with the request's context
+// and writes JSON answers; every error goes through writeError, which maps it to a status and a
+// body {"error":{"code":"...","message":"..."}}.
+//
+// DTOs live here, separate from the domain types. gin must not leak out of this package, and the
+// package must not import the storage or broker adapters.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+)
+
+// Inventory is what the API needs from the use cases; *inventory.Service implements it.
+type Inventory interface {
+	PutGoods(ctx context.Context, g inventory.Goods) (created bool, err error)
+	Goods(ctx context.Context, id int64) (inventory.Goods, error)
+	GoodsList(ctx context.Context, ids []int64) (found []inventory.Goods, missing []int64, err error)
+	Sell(ctx context.Context, req inventory.SellRequest) (inventory.SellResult, error)
+	Reback(ctx context.Context, orderSN string) (inventory.RebackOutcome, error)
+	SellDetail(ctx context.Context, orderSN string) (inventory.SellDetail, error)
+}
+
+// Check is one readiness condition of /readyz, e.g. "the database answers".
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Router returns the HTTP API:
+//
+//	GET  /healthz                          the process is up
+//	GET  /readyz                           every readiness check passes (else 503)
+//	PUT  /v1/goods/{id}                    create or update goods {name, price_cents, stock}
+//	GET  /v1/goods/{id}                    one goods
+//	GET  /v1/goods?ids=1,2                 several goods, and the ids that do not exist
+//	POST /v1/stock/sell                    deduct {order_sn, items:[{goods_id, num}]}, all or nothing
+//	POST /v1/stock/reback                  return an order's stock {order_sn}, exactly once
+//	GET  /v1/stock/sell-details/{order_sn} the sell record of an order
+func Router(inv Inventory, readiness []Check, log *slog.Logger) http.Handler {
+	// gin's mode is process-wide; release mode only silences its debug printing.
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // a JSON client wants an error, not a redirect
+	r.RedirectFixedPath = false
+
+	h := &handlers{inv: inv, readiness: readiness, log: log}
+	r.Use(h.recoverPanics, h.logRequests)
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, log, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, log, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+
+	v1 := r.Group("/v1")
+	v1.PUT("/goods/:id", h.putGoods)
+	v1.GET("/goods/:id", h.getGoods)
+	v1.GET("/goods", h.listGoods)
+	v1.POST("/stock/sell", h.sell)
+	v1.POST("/stock/reback", h.reback)
+	v1.GET("/stock/sell-details/:order_sn", h.sellDetail)
+	return r
+}

@@ -1,0 +1,25 @@
+// Package inventory is the stock side of the shopsaga saga: goods with a price and a stock
+// level, the sell use case that deducts the stock of an order, and the reback use case that
+// returns it.
+//
+// Every order deduction is recorded as a SellDetail keyed by the order number (order_sn), in the
+// same transaction as the deduction. That record makes both use cases idempotent and ordered:
+//
+//   - Sell deducts all items or none. A sell whose order_sn is already recorded as deducted
+//     answers the recorded result again (with the recorded prices) and deducts nothing; with
+//     different items it fails with ErrOrderConflict.
+//   - Reback moves the record from deducted to returned with a compare-and-set and only then adds
+//     the recorded items back, in one transaction, so it returns stock at most once however often
+//     it runs. The items come from the record, never from the caller.
+//   - Ordering rule: once a reback has run for an order_sn, no sell for that order_sn ever
+//     deducts (ErrOrderAlreadyReturned). A reback for an order_sn that was never sold records the
+//     order as returned with no items, which fences a sell that arrives late (a retried or delayed
+//     request from the order service).
+//
+// Stock is deducted by a conditional update (stock >= num, checked by rows affected), so no
+// interleaving of concurrent sells can oversell; the package needs no application-level locks.
+//
+// The package owns the domain types, their invariants and sentinel errors, and the use cases
+// (Service). Storage is behind the Store and StockTx interfaces (implemented by the mysql
+// package); the package must not import gorm, gin, RocketMQ or any other adapter.
+package inventory

@@ -1,0 +1,326 @@
+package inventory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+)
+
+// Store is the persistence port of Service. Implementations must be safe for concurrent use.
+type Store interface {
+	// SaveGoods creates the goods or overwrites name, price and stock of an existing one, and
+	// reports whether it was created.
+	SaveGoods(ctx context.Context, g Goods) (created bool, err error)
+	// Goods returns the goods among ids that exist, in any order.
+	Goods(ctx context.Context, ids []int64) ([]Goods, error)
+	// SellDetail returns the record of orderSN, or an error wrapping ErrSellDetailNotFound.
+	SellDetail(ctx context.Context, orderSN string) (SellDetail, error)
+	// InTx runs fn in one transaction: committed if fn returns nil, rolled back otherwise, and
+	// fn's error returned as is. Every read in the transaction sees the latest committed state
+	// (read committed): the use cases rely on conditional writes, never on a snapshot. fn may run
+	// more than once (a transaction the database aborted as a deadlock victim is retried), so it
+	// must not have effects outside tx.
+	InTx(ctx context.Context, fn func(tx StockTx) error) error
+}
+
+// StockTx is the set of operations of one Store transaction.
+type StockTx interface {
+	// Deduct subtracts num from the goods' stock only if at least num are left, and reports
+	// whether it did (false also when the goods does not exist).
+	Deduct(ctx context.Context, goodsID, num int64) (bool, error)
+	// Restock adds num to the goods' stock and reports whether the goods exists.
+	Restock(ctx context.Context, goodsID, num int64) (bool, error)
+	// Goods is Store.Goods inside the transaction.
+	Goods(ctx context.Context, ids []int64) ([]Goods, error)
+	// InsertSellDetail records d, or fails with ErrSellDetailExists if its order has a record
+	// (waiting for a concurrent uncommitted insert of the same order to finish first).
+	InsertSellDetail(ctx context.Context, d SellDetail) error
+	// MarkReturned moves the order's record from StatusDeducted to StatusReturned if it is in
+	// StatusDeducted (a compare-and-set), and reports whether it did.
+	MarkReturned(ctx context.Context, orderSN string) (bool, error)
+	// SellDetail is Store.SellDetail inside the transaction.
+	SellDetail(ctx context.Context, orderSN string) (SellDetail, error)
+}
+
+// Service holds the use cases of the inventory. It is safe for concurrent use.
+type Service struct {
+	store Store
+	log   *slog.Logger
+}
+
+// NewService returns a Service over store, logging to log.
+func NewService(store Store, log *slog.Logger) *Service {
+	return &Service{store: store, log: log}
+}
+
+// PutGoods validates g and creates or overwrites it (name, price and stock), reporting whether it
+// was created. Setting the stock of goods that are being sold is last-writer-wins: it is an
+// administrative correction, not part of the saga.
+func (s *Service) PutGoods(ctx context.Context, g Goods) (created bool, err error) {
+	if err := g.Validate(); err != nil {
+		return false, err
+	}
+	created, err = s.store.SaveGoods(ctx, g)
+	if err != nil {
+		return false, fmt.Errorf("save goods %d: %w", g.ID, err)
+	}
+	return created, nil
+}
+
+// Goods returns one goods, or an error wrapping ErrGoodsNotFound.
+func (s *Service) Goods(ctx context.Context, id int64) (Goods, error) {
+	if _, err := validateIDs([]int64{id}); err != nil {
+		return Goods{}, err
+	}
+	found, err := s.store.Goods(ctx, []int64{id})
+	if err != nil {
+		return Goods{}, fmt.Errorf("goods %d: %w", id, err)
+	}
+	if len(found) == 0 {
+		return Goods{}, fmt.Errorf("goods %d: %w", id, ErrGoodsNotFound)
+	}
+	return found[0], nil
+}
+
+// GoodsList returns the goods among ids that exist, in the order of ids (duplicates dropped),
+// and the ids that do not exist.
+func (s *Service) GoodsList(ctx context.Context, ids []int64) (found []Goods, missing []int64, err error) {
+	ids, err = validateIDs(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.store.Goods(ctx, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("goods list: %w", err)
+	}
+	byID := goodsByID(rows)
+	found = make([]Goods, 0, len(rows))
+	for _, id := range ids {
+		if g, ok := byID[id]; ok {
+			found = append(found, g)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing, nil
+}
+
+// Sell deducts the items of req atomically and records the sell, or deducts nothing.
+//
+// It fails with a *ValidationError, a *GoodsNotFoundError, an *InsufficientStockError (naming
+// every short item), ErrOrderAlreadyReturned or ErrOrderConflict. A repeated sell of the same
+// order with the same items deducts nothing and answers the recorded result with Replayed set.
+func (s *Service) Sell(ctx context.Context, req SellRequest) (SellResult, error) {
+	req, err := req.normalize()
+	if err != nil {
+		return SellResult{}, err
+	}
+	var sold []SoldItem
+	err = s.store.InTx(ctx, func(tx StockTx) error {
+		var err error
+		sold, err = sell(ctx, tx, req)
+		return err
+	})
+	if err == nil {
+		return SellResult{OrderSN: req.OrderSN, Items: sold}, nil
+	}
+	if errors.Is(err, ErrSellDetailExists) || errors.Is(err, ErrInsufficientStock) || errors.Is(err, ErrGoodsNotFound) {
+		// The order may have been sold (or returned) before: a retry must answer the recorded
+		// result even when the stock has run out since, and must never deduct twice. Our
+		// transaction was rolled back; answer from the record if there is one.
+		d, rerr := s.store.SellDetail(ctx, req.OrderSN)
+		switch {
+		case rerr == nil:
+			return replay(d, req)
+		case !errors.Is(rerr, ErrSellDetailNotFound):
+			return SellResult{}, fmt.Errorf("sell %s: %w", req.OrderSN, rerr)
+		case errors.Is(err, ErrSellDetailExists):
+			return SellResult{}, fmt.Errorf("sell %s: record vanished after a duplicate insert", req.OrderSN)
+		}
+	}
+	return SellResult{}, fmt.Errorf("sell %s: %w", req.OrderSN, err)
+}
+
+// replay answers req from the order's existing record d.
+func replay(d SellDetail, req SellRequest) (SellResult, error) {
+	switch {
+	case d.Status == StatusReturned:
+		return SellResult{}, fmt.Errorf("sell %s: %w", req.OrderSN, ErrOrderAlreadyReturned)
+	case !d.sameItems(req.Items):
+		return SellResult{}, fmt.Errorf("sell %s: %w", req.OrderSN, ErrOrderConflict)
+	}
+	return SellResult{OrderSN: d.OrderSN, Items: d.Items, Replayed: true}, nil
+}
+
+// sell is one sell inside a transaction. The order of its steps is chosen for contention and
+// lock order: it reads names and prices without locking, records the order (locking only the
+// new record, and failing fast for a retried order), and only then deducts, so a hot goods row is
+// locked just from its UPDATE to the commit. Every transaction that touches both locks the sell
+// record first and goods rows in ascending id order (items are sorted), so sells and rebacks
+// cannot deadlock each other.
+func sell(ctx context.Context, tx StockTx, req SellRequest) ([]SoldItem, error) {
+	ids := make([]int64, len(req.Items))
+	for i, it := range req.Items {
+		ids[i] = it.GoodsID
+	}
+	rows, err := tx.Goods(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read goods: %w", err)
+	}
+	byID := goodsByID(rows)
+	sold := make([]SoldItem, 0, len(req.Items))
+	var missing []int64
+	for _, it := range req.Items {
+		g, ok := byID[it.GoodsID]
+		if !ok {
+			missing = append(missing, it.GoodsID)
+			continue
+		}
+		sold = append(sold, SoldItem{GoodsID: it.GoodsID, Name: g.Name, Num: it.Num, PriceCents: g.PriceCents})
+	}
+	if len(missing) > 0 {
+		return nil, &GoodsNotFoundError{IDs: missing}
+	}
+	if err := tx.InsertSellDetail(ctx, SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}); err != nil {
+		return nil, err
+	}
+
+	// Deduct every item; when one is short, still try the others so that the error names every
+	// short item (the transaction is rolled back anyway).
+	var failed []Item
+	for _, it := range req.Items {
+		ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
+		if err != nil {
+			return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
+		}
+		if !ok {
+			failed = append(failed, it)
+		}
+	}
+	if len(failed) == 0 {
+		return sold, nil
+	}
+	failedIDs := make([]int64, len(failed))
+	for i, it := range failed {
+		failedIDs[i] = it.GoodsID
+	}
+	rows, err = tx.Goods(ctx, failedIDs) // what is left now, for the error
+	if err != nil {
+		return nil, fmt.Errorf("read goods: %w", err)
+	}
+	byID = goodsByID(rows)
+	short := make([]Shortage, len(failed))
+	for i, it := range failed {
+		short[i] = Shortage{GoodsID: it.GoodsID, Requested: it.Num, Available: byID[it.GoodsID].Stock}
+	}
+	return nil, &InsufficientStockError{Items: short}
+}
+
+// errRebackRace: a reback's transaction saw the order's record change under it more often than
+// the record's state machine allows; the caller should try again.
+var errRebackRace = errors.New("inventory: sell detail changed during reback")
+
+// Reback returns the stock of order orderSN exactly once, however often it is called: it moves
+// the order's record from deducted to returned (a compare-and-set) and, in the same
+// transaction, adds the recorded items back. See RebackOutcome for the answers; an order with no
+// record is fenced (recorded as returned) and answered NotSold.
+func (s *Service) Reback(ctx context.Context, orderSN string) (RebackOutcome, error) {
+	if err := ValidateOrderSN(orderSN); err != nil {
+		return 0, err
+	}
+	var outcome RebackOutcome
+	err := s.store.InTx(ctx, func(tx StockTx) error {
+		var err error
+		outcome, err = reback(ctx, tx, orderSN)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reback %s: %w", orderSN, err)
+	}
+	if outcome == NotSold {
+		s.log.WarnContext(ctx, "reback of an order that was never sold; recorded it as returned so a late sell cannot deduct",
+			"order_sn", orderSN)
+	}
+	return outcome, nil
+}
+
+// reback is one attempt inside a transaction. The record only moves forward (absent → deducted
+// → returned, or absent → returned), so each pass of the loop either finishes or observed a
+// move; three passes cover every interleaving.
+func reback(ctx context.Context, tx StockTx, orderSN string) (RebackOutcome, error) {
+	for range 3 {
+		flipped, err := tx.MarkReturned(ctx, orderSN)
+		if err != nil {
+			return 0, fmt.Errorf("mark returned: %w", err)
+		}
+		if flipped {
+			return Returned, restock(ctx, tx, orderSN)
+		}
+		d, err := tx.SellDetail(ctx, orderSN)
+		switch {
+		case err == nil && d.Status == StatusReturned:
+			return AlreadyReturned, nil
+		case err == nil:
+			continue // a sell committed after our compare-and-set: flip it on the next pass
+		case !errors.Is(err, ErrSellDetailNotFound):
+			return 0, err
+		}
+		err = tx.InsertSellDetail(ctx, SellDetail{OrderSN: orderSN, Status: StatusReturned})
+		switch {
+		case err == nil:
+			return NotSold, nil
+		case !errors.Is(err, ErrSellDetailExists):
+			return 0, fmt.Errorf("fence: %w", err)
+		}
+		// A concurrent sell or reback inserted the record first: look again.
+	}
+	return 0, errRebackRace
+}
+
+// restock adds back the items recorded for orderSN, whose record this transaction has just
+// moved to returned.
+func restock(ctx context.Context, tx StockTx, orderSN string) error {
+	d, err := tx.SellDetail(ctx, orderSN)
+	if err != nil {
+		return fmt.Errorf("read returned record: %w", err)
+	}
+	items := slices.SortedFunc(slices.Values(d.Items), func(a, b SoldItem) int {
+		return cmp.Compare(a.GoodsID, b.GoodsID)
+	})
+	for _, it := range items {
+		ok, err := tx.Restock(ctx, it.GoodsID, it.Num)
+		if err != nil {
+			return fmt.Errorf("restock goods %d: %w", it.GoodsID, err)
+		}
+		if !ok {
+			// Goods are never deleted by the API, so this is damaged data, not a caller's mistake.
+			// Returning the rest and dropping this item would lose stock silently: fail (an
+			// internal error), so the reback is retried and the problem is visible.
+			return fmt.Errorf("restock goods %d: the goods row recorded in the sell is gone", it.GoodsID)
+		}
+	}
+	return nil
+}
+
+// SellDetail returns the record of orderSN, or an error wrapping ErrSellDetailNotFound.
+func (s *Service) SellDetail(ctx context.Context, orderSN string) (SellDetail, error) {
+	if err := ValidateOrderSN(orderSN); err != nil {
+		return SellDetail{}, err
+	}
+	d, err := s.store.SellDetail(ctx, orderSN)
+	if err != nil {
+		return SellDetail{}, fmt.Errorf("sell detail %s: %w", orderSN, err)
+	}
+	return d, nil
+}
+
+func goodsByID(rows []Goods) map[int64]Goods {
+	m := make(map[int64]Goods, len(rows))
+	for _, g := range rows {
+		m[g.ID] = g
+	}
+	return m
+}

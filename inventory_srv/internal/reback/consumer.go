@@ -1,0 +1,207 @@
+// Package reback is the RocketMQ side of stock returns: a push consumer of the topic the order
+// service sends order_reback messages to, calling the inventory's Reback for each.
+//
+// Message contract (the order service sends it): body JSON
+// {"order_sn":"...","items":[{"goods_id":1,"num":2}]}, message key = order_sn. Only the order
+// number is used: the stock to return is read from the durable sell record, never from the
+// message, so a stale or forged item list cannot add stock.
+//
+// Delivery is at-least-once and Reback is idempotent, so the consumer acknowledges a message
+// once Reback has succeeded, whatever the outcome (returned, already returned, never sold). When
+// Reback fails (the database is down, a lock wait timed out) it asks for redelivery later
+// (ConsumeRetryLater) and never drops the message; a message that can never succeed (no order
+// number in it) is logged as an error and acknowledged.
+//
+// The package depends on the inventory use cases through the Rebacker interface and on the
+// official client through internal/mqclient; it must not import the HTTP or storage adapters.
+package reback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+)
+
+// Rebacker returns an order's stock exactly once; *inventory.Service implements it.
+type Rebacker interface {
+	Reback(ctx context.Context, orderSN string) (inventory.RebackOutcome, error)
+}
+
+// Message is the body of a stock-return message.
+type Message struct {
+	OrderSN string `json:"order_sn"`
+	// Items is what the order service believes was deducted. The consumer ignores it (see the
+	// package comment); it is part of the contract for observers and older consumers.
+	Items []MessageItem `json:"items,omitempty"`
+}
+
+// MessageItem is one item of a Message.
+type MessageItem struct {
+	GoodsID int64 `json:"goods_id"`
+	Num     int64 `json:"num"`
+}
+
+// Config configures a Consumer.
+type Config struct {
+	// NameServers is the name-server list as configured ("host:port;host2:port"). It is
+	// resolved on every start attempt, so a name server that moved is found again.
+	NameServers string
+	Topic       string
+	Group       string
+	// HandleTimeout bounds one Reback call (default 30 s).
+	HandleTimeout time.Duration
+	// RetryStartEvery is the longest pause between two attempts to start the consumer
+	// (default 30 s; the first pause is 1 s and doubles).
+	RetryStartEvery time.Duration
+}
+
+// maxReconsumeTimes is how often the broker redelivers a message whose handling failed before it
+// parks it in the dead-letter queue. RocketMQ's default, 16, is ~4.7 hours of retries; with the
+// delay ladder topping out at 2 hours per retry, 1000 is months: a database outage must not
+// move stock returns to a queue nobody consumes.
+const maxReconsumeTimes = 1000
+
+// Consumer consumes stock-return messages. Run it once.
+type Consumer struct {
+	cfg Config
+	inv Rebacker
+	log *slog.Logger
+}
+
+// New returns a Consumer of cfg.Topic in cfg.Group that hands every message to inv.
+func New(cfg Config, inv Rebacker, log *slog.Logger) *Consumer {
+	if cfg.HandleTimeout <= 0 {
+		cfg.HandleTimeout = 30 * time.Second
+	}
+	if cfg.RetryStartEvery <= 0 {
+		cfg.RetryStartEvery = 30 * time.Second
+	}
+	return &Consumer{cfg: cfg, inv: inv, log: log.With("topic", cfg.Topic, "group", cfg.Group)}
+}
+
+// Run starts the push consumer and consumes until ctx is done, then shuts the consumer down.
+// While the broker is unreachable, or the topic does not exist yet, it keeps trying to start
+// with a growing pause; messages wait in the broker meanwhile. It returns nil when ctx ends, or
+// the error of the shutdown.
+func (c *Consumer) Run(ctx context.Context) error {
+	pause := time.Second
+	var pc rocketmq.PushConsumer
+	for {
+		var err error
+		pc, err = c.start(ctx)
+		if err == nil {
+			break
+		}
+		c.log.WarnContext(ctx, "reback consumer did not start; will try again", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, c.cfg.RetryStartEvery)
+	}
+	c.log.InfoContext(ctx, "reback consumer started")
+	<-ctx.Done()
+	if err := pc.Shutdown(); err != nil {
+		return fmt.Errorf("shut down the reback consumer: %w", err)
+	}
+	c.log.InfoContext(ctx, "reback consumer stopped")
+	return nil
+}
+
+// start builds, subscribes and starts a push consumer with an instance of its own.
+func (c *Consumer) start(ctx context.Context) (rocketmq.PushConsumer, error) {
+	addrs, err := mqclient.ResolveNameServers(ctx, c.cfg.NameServers)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := mqclient.NewPushConsumer(addrs, c.cfg.Group,
+		// A new group starts at the oldest message, not the newest: a stock return sent before
+		// this group first ran must still be applied (and replaying old ones is harmless).
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.WithMaxReconsumeTimes(maxReconsumeTimes),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.Subscribe(c.cfg.Topic, consumer.MessageSelector{}, c.handle); err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", c.cfg.Topic, err)
+	}
+	// A failed Start has already shut the consumer down, or never started it: calling Shutdown
+	// again would crash v2.1.2 on its nil internals. The next attempt builds a new one.
+	if err := pc.Start(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return pc, nil
+}
+
+// handle is the message callback. A batch is acknowledged only if every message in it was
+// handled; redelivering the handled ones again is harmless.
+func (c *Consumer) handle(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	for _, m := range msgs {
+		if err := c.handleOne(ctx, m); err != nil {
+			c.log.WarnContext(ctx, "stock return failed; the broker will redeliver it",
+				"msg_id", m.MsgId, "keys", m.GetKeys(), "reconsume_times", m.ReconsumeTimes, "err", err)
+			return consumer.ConsumeRetryLater, nil
+		}
+	}
+	return consumer.ConsumeSuccess, nil
+}
+
+// handleOne returns an error only when redelivery may help.
+func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) error {
+	sn, err := orderSN(m)
+	if err != nil {
+		c.log.ErrorContext(ctx, "dropping a stock-return message without a usable order number",
+			"msg_id", m.MsgId, "keys", m.GetKeys(), "body", truncate(m.Body, 512), "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandleTimeout)
+	defer cancel()
+	outcome, err := c.inv.Reback(ctx, sn)
+	if errors.Is(err, inventory.ErrInvalidInput) {
+		c.log.ErrorContext(ctx, "dropping a stock-return message with an invalid order number",
+			"msg_id", m.MsgId, "order_sn", sn, "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.log.InfoContext(ctx, "stock return handled", "msg_id", m.MsgId, "order_sn", sn, "outcome", outcome.String(),
+		"reconsume_times", m.ReconsumeTimes)
+	return nil
+}
+
+// orderSN takes the order number from the body, or else from the message key.
+func orderSN(m *primitive.MessageExt) (string, error) {
+	var body Message
+	err := json.Unmarshal(m.Body, &body)
+	if err == nil && body.OrderSN != "" {
+		return body.OrderSN, nil
+	}
+	if keys := strings.Fields(m.GetKeys()); len(keys) > 0 { // KEYS holds space-separated keys
+		return keys[0], nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("decode body: %w", err)
+	}
+	return "", errors.New("no order_sn in the body and no message key")
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}
