@@ -87,41 +87,46 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}
-	var err error
-	if cfg.Flush, err = store.ParseFlushMode(*flush); err != nil {
+	if fm, err := store.ParseFlushMode(*flush); err != nil {
 		errs = append(errs, fmt.Errorf("flush: %w", err))
+	} else {
+		cfg.Flush = fm
 	}
-	atoi := func(name, v string) int {
+	// A value that does not parse keeps its default, so that Validate
+	// still checks (and reports) every other field.
+	atoi := func(name, v string, def int) int {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: not a whole number", name, v))
+			return def
 		}
 		return n
 	}
-	dur := func(name, v string) time.Duration {
+	dur := func(name, v string, def time.Duration) time.Duration {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: not a duration (e.g. 6s, 1m)", name, v))
+			return def
 		}
 		return d
 	}
-	cfg.DefaultQueues = atoi("default-queues", *queues)
-	cfg.MaxMessageSize = atoi("max-message-size", *maxSize)
+	cfg.DefaultQueues = atoi("default-queues", *queues, cfg.DefaultQueues)
+	cfg.MaxMessageSize = atoi("max-message-size", *maxSize, cfg.MaxMessageSize)
 	cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
-	cfg.TxTimeout = dur("tx-timeout", *txTimeout)
-	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval)
-	cfg.TxCheckMax = atoi("tx-check-max", *txMax)
-	if cfg.DelayLevels, err = delay.ParseLevels(*levels); err != nil {
+	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)
+	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval, cfg.TxCheckInterval)
+	cfg.TxCheckMax = atoi("tx-check-max", *txMax, cfg.TxCheckMax)
+	if lv, err := delay.ParseLevels(*levels); err != nil {
 		errs = append(errs, err)
+	} else {
+		cfg.DelayLevels = lv
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", *logLevel))
 	}
-	if len(errs) == 0 {
-		if err := cfg.Validate(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, 0, fmt.Errorf("invalid configuration:\n%w", err)

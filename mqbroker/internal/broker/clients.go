@@ -320,13 +320,17 @@ func (t *clientTable) producerGroups() map[string][]string {
 	return out
 }
 
-// notifyChanged tells every member of each group to rebalance now.
+// notifyChanged tells every member of each group to rebalance now. The
+// writes happen in their own goroutines: a member that stopped reading must
+// not stall the heartbeat (or housekeeping) that triggered the notification.
 func (b *Broker) notifyChanged(groups []string) {
 	for _, g := range groups {
 		for _, c := range b.clients.consumerConns(g) {
-			if err := c.SendOneway(int16(protocol.NotifyConsumerIDsChanged), map[string]string{"consumerGroup": g}, nil); err != nil {
-				b.log.Debug("notify consumer ids changed", "group", g, "remote", c.RemoteAddr(), "err", err)
-			}
+			go func() {
+				if err := c.SendOneway(int16(protocol.NotifyConsumerIDsChanged), map[string]string{"consumerGroup": g}, nil); err != nil {
+					b.log.Debug("notify consumer ids changed", "group", g, "remote", c.RemoteAddr(), "err", err)
+				}
+			}()
 		}
 	}
 }

@@ -2,13 +2,15 @@
 
 // The official client has data races of its own (consumer internals), so
 // client-driven tests run without -race; wire_test.go and
-// race_process_test.go cover the broker under the race detector.
+// process_test.go cover the broker under the race detector.
 
 package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -207,14 +209,19 @@ func TestOrderly_perKeyOrderKept(t *testing.T) {
 }
 
 func TestOffsets_restartedGroupContinuesWhereItLeftOff(t *testing.T) {
-	b := brokertest.Start(t)
+	b := brokertest.Start(t, brokertest.WithAdmin())
 	topic, group := uniq("T"), uniq("cg")
 	p := newProducer(t, b)
 	sendN(t, p, topic, 10, "first")
 	col := newCollector()
 	c := startConsumer(t, b, topic, consumerCfg{group: group, listen: collectInto(col)})
 	col.waitCount(t, 10, 20*time.Second)
-	if err := c.Shutdown(); err != nil { // persists offsets to the broker
+	// The client records an offset only after the listener returns, so a
+	// shutdown right now could rightly commit less (at-least-once). Wait for
+	// its periodic commit (every 5 s, the first 10 s after start) instead.
+	t.Parallel()
+	waitCommitted(t, b, group, topic, 10)
+	if err := c.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	b.Restart() // offsets must survive the broker restart too
@@ -227,5 +234,41 @@ func TestOffsets_restartedGroupContinuesWhereItLeftOff(t *testing.T) {
 		if !strings.HasPrefix(string(m.Body), "second-") {
 			t.Fatalf("restarted group re-consumed %s", m.Body)
 		}
+	}
+}
+
+// waitCommitted waits until the group's committed offsets on topic add up to n.
+func waitCommitted(t testing.TB, b *brokertest.Broker, group, topic string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var v struct {
+			Offsets []struct {
+				Group, Topic string
+				Offset       int64
+			} `json:"offsets"`
+		}
+		resp, err := http.Get(b.AdminURL() + "/api/groups")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, o := range v.Offsets {
+			if o.Group == group && o.Topic == topic {
+				sum += o.Offset
+			}
+		}
+		if sum >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s committed %d of %d offsets on %s", group, sum, n, topic)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -2,7 +2,7 @@
 
 // The official client has data races of its own (consumer internals), so
 // client-driven tests run without -race; wire_test.go and
-// race_process_test.go cover the broker under the race detector.
+// process_test.go cover the broker under the race detector.
 
 package broker_test
 

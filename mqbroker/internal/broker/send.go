@@ -134,15 +134,21 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 	half := false
 	for _, m := range msgs {
 		// Only the broker marks messages committed (a commit bit plus a
-		// prepared offset is how recovery recognises a decided half).
+		// prepared offset is how recovery recognises a decided half) or
+		// delivered by the scheduler: clients cannot forge either.
 		if t := m.SysFlag & message.SysFlagTransactionMask; t != message.SysFlagTransactionPrepared {
 			m.SysFlag &^= message.SysFlagTransactionMask
 		}
+		delete(m.Properties, propScheduleSrc)
 	}
 	if !h.Batch {
 		m := msgs[0]
 		switch {
 		case m.SysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionPrepared:
+			if m.Properties[message.PropProducerGroup] == "" {
+				// Without its group no producer could ever be asked about it.
+				return errResponse(req, protocol.MessageIllegal, "half message without property %s (producer group)", message.PropProducerGroup)
+			}
 			toHalf(m)
 			half = true
 		case strings.HasPrefix(m.Topic, retryPrefix) && h.ReconsumeTimes > h.MaxReconsumeTimes && h.MaxReconsumeTimes >= 0:

@@ -309,9 +309,14 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 		p.checks, p.lastCheck = checks, now
 	}
 	t.mu.Unlock()
-	if err := conn.SendOneway(int16(protocol.CheckTransactionState), ext, body.Encode()); err != nil {
-		b.log.Warn("send check-back", "offset", p.phys, "group", p.group, "err", err)
-	}
+	// Asynchronous for the same reason as notifyChanged: one producer that
+	// stopped reading must not stall every other check.
+	frame := body.Encode()
+	go func() {
+		if err := conn.SendOneway(int16(protocol.CheckTransactionState), ext, frame); err != nil {
+			b.log.Warn("send check-back", "offset", p.phys, "group", p.group, "err", err)
+		}
+	}()
 	b.log.Info("checked back half message", "offset", p.phys, "group", p.group, "msg_id", p.uniqKey, "check", checks)
 	return time.Time{}
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -251,7 +252,8 @@ func (d *decoder) u32() uint32 {
 	return 0
 }
 
-// AppendFrame appends c's complete frame (with its length prefix) to dst.
+// AppendFrame appends c's complete frame (with its length prefix) to dst,
+// extension fields in sorted key order.
 func (c *Command) AppendFrame(dst []byte) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // length, mark
@@ -289,15 +291,14 @@ func (c *Command) appendJSONHeader(dst []byte) []byte {
 	}
 	if len(c.ExtFields) > 0 {
 		dst = append(dst, `,"extFields":{`...)
-		first := true
-		for k, v := range c.ExtFields {
-			if !first {
+		var buf [16]string
+		for i, k := range sortedKeys(c.ExtFields, buf[:0]) {
+			if i > 0 {
 				dst = append(dst, ',')
 			}
-			first = false
 			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, v)
+			dst = appendJSONString(dst, c.ExtFields[k])
 		}
 		dst = append(dst, '}')
 	}
@@ -314,13 +315,26 @@ func (c *Command) appendBinaryHeader(dst []byte) []byte {
 	dst = append(dst, c.Remark...)
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	for k, v := range c.ExtFields {
+	var buf [16]string
+	for _, k := range sortedKeys(c.ExtFields, buf[:0]) {
+		v := c.ExtFields[k]
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
 		dst = append(dst, k...)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
 		dst = append(dst, v...)
 	}
 	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	return dst
+}
+
+// sortedKeys appends m's keys to dst in sorted order: frames are
+// deterministic (golden tests, reproducible captures) whatever the map's
+// iteration order.
+func sortedKeys(m map[string]string, dst []string) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
 	return dst
 }
 

@@ -193,6 +193,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// writeTimeout bounds one frame write.
+const writeTimeout = 10 * time.Second
+
 // Conn is one client connection.
 type Conn struct {
 	id     uint64
@@ -222,7 +225,9 @@ func (c *Conn) Write(cmd *Command) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.buf = cmd.AppendFrame(c.buf[:0])
-	_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	// A peer that stops reading for this long is dropped (its writes fail
+	// and the connection closes, which unregisters its clients).
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.nc.Write(c.buf)
 	if cap(c.buf) > 1<<20 {
 		c.buf = nil // don't pin a large pull response's buffer
