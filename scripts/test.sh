@@ -13,9 +13,13 @@ step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 if docker info >/dev/null 2>&1; then
 	step "images"
 	# MariaDB built from Debian packages: no registry needed (deploy/mariadb/build.sh).
+	# The Go programs go into FROM-scratch images for the e2e suite (deploy/build-images.sh).
 	export SHOPSAGA_TEST_MYSQL_IMAGE=${SHOPSAGA_TEST_MYSQL_IMAGE:-shopsaga/mariadb:10.11}
+	export E2E_MYSQL_IMAGE=${E2E_MYSQL_IMAGE:-$SHOPSAGA_TEST_MYSQL_IMAGE}
 	if [ "$SHOPSAGA_TEST_MYSQL_IMAGE" = shopsaga/mariadb:10.11 ]; then
-		sh deploy/mariadb/build.sh "$SHOPSAGA_TEST_MYSQL_IMAGE"
+		sh deploy/build-images.sh --with-mariadb
+	else
+		sh deploy/build-images.sh
 	fi
 	export TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost
 else
