@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+// Check answers the broker's check-back for the reback half message of order sn, from durable
+// state only. It implements LocalTransactions.
+//
+// If the order's CreateOrder is still running in this process, the local transaction is alive
+// and will answer itself: Check answers AskLater (it decides nothing) rather than fence a slow
+// but healthy order. Otherwise it claims the order's barrier for "check". If that succeeds, no order exists and no local
+// transaction can commit one any more (its own barrier insert will hit the duplicate key):
+// DeliverReback, inventory returns the stock. If the local transaction holds the barrier, the
+// order was committed: Check sends the payment-timeout message (the process may have died
+// before doing so; a duplicate is harmless) and answers DiscardReback. A local transaction in
+// flight holds the barrier row's lock, so Check waits for it to end and never contradicts it.
+// Any error is AskLater: the broker checks again.
+func (s *Service) Check(sn order.SN) HalfOutcome {
+	if s.pending.inFlight(sn) {
+		s.d.Log.Info("check-back: order still in flight here; asking again later", "order_sn", sn)
+		return AskLater
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SagaTimeout)
+	defer cancel()
+	res, err := s.d.Saga.ResolveCheck(ctx, sn, s.d.Now())
+	if err != nil {
+		s.d.Log.Warn("check-back: barrier not settled", "order_sn", sn, "err", err)
+		return AskLater
+	}
+	if res == ResolvedAborted {
+		s.d.Log.Info("check-back: no order, stock returns", "order_sn", sn)
+		return DeliverReback
+	}
+	if err := s.d.Timeouts.ScheduleTimeout(ctx, sn); err != nil {
+		s.d.Log.Warn("check-back: payment timeout not scheduled", "order_sn", sn, "err", err)
+		return AskLater
+	}
+	s.d.Log.Info("check-back: order exists, stock stays sold", "order_sn", sn)
+	return DiscardReback
+}

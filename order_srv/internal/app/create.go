@@ -1,0 +1,282 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+// CreateOrder is a request to create an order: either Lines, or FromCart to order the user's
+// checked cart items.
+type CreateOrder struct {
+	UserID         int64
+	Shipping       order.Shipping
+	Lines          []order.Line
+	FromCart       bool
+	IdempotencyKey string // optional; scoped to UserID
+	Fault          Fault
+}
+
+// Created is the answer to CreateOrder.
+type Created struct {
+	Order order.Order
+	// Replayed is true when the answer is the stored outcome of an earlier request with the
+	// same Idempotency-Key; Order is then the order as it is now.
+	Replayed bool
+}
+
+// CreateOrder runs the saga for one order and returns it, waiting for payment. Errors:
+// order.ErrInvalid, ErrCartEmpty, ErrInsufficientStock and ErrGoodsNotFound (nothing left
+// behind), ErrUnavailable (a dependency failed; whatever was deducted is returned),
+// ErrRequestInProgress, ErrIdempotencyKeyReused.
+func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (Created, error) {
+	if err := validateCreate(cmd); err != nil {
+		return Created{}, err
+	}
+	now := s.d.Now()
+	sn, err := order.NewSN(now, nil)
+	if err != nil {
+		return Created{}, err
+	}
+	a := &attempt{ctx: ctx, cmd: cmd, sn: sn}
+	if cmd.IdempotencyKey != "" {
+		key := IdempotencyKey{UserID: cmd.UserID, Key: cmd.IdempotencyKey}
+		replay, done, err := s.claimKey(ctx, key, requestHash(cmd), sn)
+		if err != nil || done {
+			return replay, err
+		}
+		a.idem = &key
+	}
+	if cmd.FromCart {
+		// Read after claiming the key: a replay must not fail because ordering emptied the cart.
+		lines, err := s.checkedCartLines(ctx, cmd.UserID)
+		if err == nil {
+			err = order.ValidateLines(lines)
+		}
+		if err != nil {
+			s.releaseKey(a)
+			return Created{}, err
+		}
+		a.cmd.Lines = lines
+		cmd = a.cmd
+	}
+
+	// The saga must not stop half-way because the client hung up: detach it from the request.
+	sagaCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SagaTimeout)
+	defer cancel()
+	a.ctx = sagaCtx
+	s.pending.put(a)
+	defer s.pending.remove(a)
+
+	pubErr := s.d.Halves.PublishHalf(sagaCtx, RebackMessage{OrderSN: sn, Lines: cmd.Lines})
+	res, ran, runErr := a.outcome()
+	if !ran {
+		// The half message was not stored (or never reached ExecuteLocal): nothing happened.
+		if pubErr == nil {
+			pubErr = errors.New("the local transaction was not run")
+		}
+		s.releaseKey(a)
+		return Created{}, fmt.Errorf("%w: send half message: %v", ErrUnavailable, pubErr)
+	}
+	if runErr != nil {
+		if errors.Is(runErr, ErrInsufficientStock) {
+			s.finishKey(a, OutcomeInsufficientStock)
+		} else {
+			s.releaseKey(a)
+		}
+		return Created{}, runErr
+	}
+	return Created{Order: res}, nil
+}
+
+func validateCreate(cmd CreateOrder) error {
+	if len(cmd.IdempotencyKey) > maxIdempotencyKeyLen {
+		return fmt.Errorf("%w: Idempotency-Key must be at most %d bytes", order.ErrInvalid, maxIdempotencyKeyLen)
+	}
+	if !cmd.FromCart {
+		return order.ValidateRequest(cmd.UserID, cmd.Shipping, cmd.Lines)
+	}
+	if len(cmd.Lines) != 0 {
+		return fmt.Errorf("%w: give either items or from_cart, not both", order.ErrInvalid)
+	}
+	return errors.Join(order.ValidateUserID(cmd.UserID), cmd.Shipping.Validate())
+}
+
+func (s *Service) checkedCartLines(ctx context.Context, userID int64) ([]order.Line, error) {
+	items, err := s.d.Carts.CartItems(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read cart: %v", ErrUnavailable, err)
+	}
+	var lines []order.Line
+	for _, it := range items {
+		if it.Checked {
+			lines = append(lines, order.Line{GoodsID: it.GoodsID, Num: it.Num})
+		}
+	}
+	if len(lines) == 0 {
+		return nil, ErrCartEmpty
+	}
+	return lines, nil
+}
+
+// ExecuteLocal is the local-transaction callback of the reback half message of order sn: it
+// sells the stock, then commits the order, and decides the half message. It implements
+// LocalTransactions.
+func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
+	a := s.pending.start(sn)
+	if a == nil {
+		// Not started by this process's CreateOrder, or started twice (should not happen): let
+		// the check decide.
+		s.d.Log.Error("local transaction for an unknown order", "order_sn", sn)
+		return AskLater
+	}
+	out, o, err := s.executeLocal(a)
+	a.finish(o, err)
+	if err != nil {
+		s.d.Log.Warn("order not created", "order_sn", sn, "half", out, "err", err)
+	}
+	return out
+}
+
+func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
+	ctx, cmd := a.ctx, a.cmd
+	priced, err := s.d.Stock.Sell(ctx, a.sn, cmd.Lines)
+	switch {
+	case errors.Is(err, ErrInsufficientStock), errors.Is(err, ErrGoodsNotFound):
+		return DiscardReback, order.Order{}, err // nothing was deducted, nothing to return
+	case errors.Is(err, ErrSellRejected):
+		// Nothing deducted by this order. (Never DeliverReback here: if the number had been sold
+		// for someone else, a reback would return their stock.)
+		return DiscardReback, order.Order{}, fmt.Errorf("%w: sell: %v", ErrUnavailable, err)
+	case err != nil:
+		// Maybe deducted (e.g. a timeout): returning is always safe, inventory returns what this
+		// order number deducted, at most once, and fences the number against a late sell.
+		return DeliverReback, order.Order{}, fmt.Errorf("%w: sell: %v", ErrUnavailable, err)
+	}
+	if cmd.Fault == FaultCrashAfterDeduct {
+		s.crash(FaultCrashAfterDeduct)
+	}
+
+	items, err := order.PriceLines(cmd.Lines, priced)
+	if err != nil {
+		return DeliverReback, order.Order{}, err
+	}
+	o, err := order.New(a.sn, cmd.UserID, cmd.Shipping, items, s.d.Now())
+	if err != nil {
+		return DeliverReback, order.Order{}, err
+	}
+	opts := CommitOptions{Idempotency: a.idem}
+	if cmd.FromCart {
+		for _, l := range cmd.Lines {
+			opts.RemoveCartGoods = append(opts.RemoveCartGoods, l.GoodsID)
+		}
+	}
+	if cmd.Fault == FaultFailLocalTx {
+		opts.BeforeCommit = func() error { return errInjected }
+	}
+
+	err = s.d.Saga.CommitOrder(ctx, o, opts)
+	switch {
+	case errors.Is(err, ErrCommitUnknown):
+		// COMMIT failed: the order may exist. Settle it the way a check-back would; that fences
+		// the transaction if it did not commit.
+		res, rerr := s.d.Saga.ResolveCheck(ctx, a.sn, s.d.Now())
+		switch {
+		case rerr != nil:
+			return AskLater, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+		case res == ResolvedAborted:
+			return DeliverReback, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+		}
+	case err != nil:
+		return DeliverReback, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+	}
+	if cmd.Fault == FaultCrashAfterCommit {
+		s.crash(FaultCrashAfterCommit)
+	}
+
+	if err := s.d.Timeouts.ScheduleTimeout(ctx, a.sn); err != nil {
+		// The order exists; the check-back will find it and send the timeout message.
+		s.d.Log.Warn("payment timeout not scheduled; leaving it to the check-back", "order_sn", a.sn, "err", err)
+		return AskLater, o, nil
+	}
+	return DiscardReback, o, nil
+}
+
+// crash ends the process for a crash fault.
+func (s *Service) crash(f Fault) {
+	s.d.Log.Warn("injected crash", "fault", f)
+	s.d.Crash(string(f))
+}
+
+// attempt is one CreateOrder in flight, found by ExecuteLocal through its order number.
+type attempt struct {
+	ctx  context.Context
+	cmd  CreateOrder
+	sn   order.SN
+	idem *IdempotencyKey
+
+	started bool // guarded by pending.mu
+
+	mu    sync.Mutex // guards ran, order, err
+	ran   bool
+	order order.Order
+	err   error
+}
+
+func (a *attempt) finish(o order.Order, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ran, a.order, a.err = true, o, err
+}
+
+func (a *attempt) outcome() (o order.Order, ran bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.order, a.ran, a.err
+}
+
+// pending is the registry of attempts in flight in this process, by order number: the
+// publisher's callback carries only the message, so this is how ExecuteLocal finds its request
+// (listeners keep no per-request state), and how Check knows that a local transaction is still
+// alive here.
+type pending struct {
+	mu sync.Mutex // guards m and every attempt's started
+	m  map[string]*attempt
+}
+
+func (p *pending) put(a *attempt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[string(a.sn)] = a
+}
+
+// start returns the attempt of sn and marks it started, or nil if there is none or it was
+// started already: a local transaction runs at most once.
+func (p *pending) start(sn order.SN) *attempt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.m[string(sn)]
+	if a == nil || a.started {
+		return nil
+	}
+	a.started = true
+	return a
+}
+
+// inFlight reports whether CreateOrder of sn is still running in this process.
+func (p *pending) inFlight(sn order.SN) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[string(sn)] != nil
+}
+
+func (p *pending) remove(a *attempt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m[string(a.sn)] == a {
+		delete(p.m, string(a.sn))
+	}
+}

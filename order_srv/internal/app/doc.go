@@ -1,0 +1,25 @@
+// Package app holds order_srv's use cases: creating an order through the reback half message
+// (the saga's coordinator), answering the broker's check-back, closing unpaid orders on timeout,
+// paying, reading orders, and the cart.
+//
+// Each use case declares the small interfaces it needs (StockSeller, HalfPublisher,
+// TimeoutScheduler, the repositories); the adapters in internal/mysql, internal/inventory and
+// internal/mq implement them. This package imports the domain (internal/order) and the standard
+// library only: no gin, gorm or RocketMQ.
+//
+// # The saga, as seen from here
+//
+// CreateOrder validates the request, picks an order number, and hands the reback half message to
+// the HalfPublisher. Once the broker has stored it, the publisher calls ExecuteLocal, which sells
+// the stock through inventory and commits the order in one local transaction whose first
+// statement claims the order's check-back barrier. Its answer decides the half message:
+// DiscardReback (the order exists: keep the stock sold), DeliverReback (no order: inventory
+// returns whatever this order number deducted) or AskLater (let the check-back decide).
+//
+// Check answers the broker's check-back from durable state only: it races the local transaction
+// for the same barrier row, so once it has answered DeliverReback no local transaction can
+// commit that order any more, and once it has seen the order committed it makes sure the
+// payment-timeout message exists before answering DiscardReback. (A check for an order whose
+// CreateOrder is still running in the same process answers AskLater instead: that transaction
+// is alive and will decide.)
+package app

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Deps are the Service's collaborators. All are required except Now (default time.Now).
+type Deps struct {
+	Orders      OrderStore
+	Carts       CartStore
+	Saga        SagaStore
+	Idempotency IdempotencyStore
+	Stock       StockSeller
+	Goods       GoodsCatalog
+	Halves      HalfPublisher
+	Timeouts    TimeoutScheduler
+	Log         *slog.Logger
+	Now         func() time.Time
+	// Crash ends the process at once (os.Exit in production). It is called by the crash faults.
+	Crash func(point string)
+}
+
+// Options tune the Service.
+type Options struct {
+	// SagaTimeout bounds the work of one order's saga (inventory call, local transaction,
+	// timeout message) and of one check-back. It is detached from the HTTP request, so a client
+	// that hangs up does not abandon a half-finished saga.
+	SagaTimeout time.Duration
+	// IdempotencyStaleAfter is how long an unfinished attempt of an Idempotency-Key is assumed
+	// alive; a retry after that takes it over (after fencing it through the barrier).
+	IdempotencyStaleAfter time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.SagaTimeout <= 0 {
+		o.SagaTimeout = 15 * time.Second
+	}
+	if o.IdempotencyStaleAfter <= 0 {
+		o.IdempotencyStaleAfter = 30 * time.Second
+	}
+}
+
+// Service implements the use cases. It is safe for concurrent use. It also implements
+// LocalTransactions for the HalfPublisher.
+type Service struct {
+	d       Deps
+	opts    Options
+	pending pending
+}
+
+// New returns a Service; it reports every missing dependency at once.
+func New(d Deps, opts Options) (*Service, error) {
+	var errs []error
+	for name, missing := range map[string]bool{
+		"Orders": d.Orders == nil, "Carts": d.Carts == nil, "Saga": d.Saga == nil,
+		"Idempotency": d.Idempotency == nil, "Stock": d.Stock == nil, "Goods": d.Goods == nil,
+		"Halves": d.Halves == nil, "Timeouts": d.Timeouts == nil, "Log": d.Log == nil, "Crash": d.Crash == nil,
+	} {
+		if missing {
+			errs = append(errs, errors.New("app: missing dependency "+name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	opts.setDefaults()
+	return &Service{d: d, opts: opts, pending: pending{m: map[string]*attempt{}}}, nil
+}

@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+// HandleTimeout handles the payment-timeout message of order sn: an unpaid order is closed with
+// a compare-and-set on its status, then its stock is returned. It is idempotent, so duplicate
+// deliveries change nothing: a closed order only has its (idempotent) stock return repeated — which
+// also repairs a crash between closing and returning — and a paid order is left alone.
+//
+// An error means "deliver again later"; a message that can never succeed (no such order) is
+// logged and acknowledged.
+func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) error {
+	_, err := s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error { return o.Close(s.d.Now()) })
+	switch {
+	case errors.Is(err, order.ErrOrderPaid):
+		return nil
+	case errors.Is(err, order.ErrNotFound):
+		s.d.Log.Warn("payment timeout for an unknown order; dropped", "order_sn", sn)
+		return nil
+	case err != nil:
+		return fmt.Errorf("close order %s: %w", sn, err)
+	}
+	if err := s.d.Stock.Reback(ctx, sn); err != nil {
+		return fmt.Errorf("return stock of closed order %s: %w", sn, err)
+	}
+	s.d.Log.Info("unpaid order closed, stock returned", "order_sn", sn)
+	return nil
+}

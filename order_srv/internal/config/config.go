@@ -1,0 +1,184 @@
+// Package config loads order_srv's configuration once, from command-line flags and environment
+// variables (a flag wins over its variable, a variable over the default), and validates it,
+// reporting every problem at once. Secrets (the database DSN) come from the environment only.
+// Nothing else in order_srv reads the environment. The package must not import the service's
+// other packages.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopsaga/shopsaga/internal/mqclient"
+)
+
+// Config is order_srv's configuration.
+type Config struct {
+	HTTPAddr         string        // ORDER_HTTP_ADDR
+	MySQLDSN         string        // ORDER_MYSQL_DSN (environment only: it holds a password); required
+	MySQLMaxConns    int           // ORDER_MYSQL_MAX_CONNS
+	Namesrv          string        // MQ_NAMESRV: host:port[;host:port…]; host names are resolved
+	InventoryURL     string        // INVENTORY_URL
+	InventoryTimeout time.Duration // ORDER_INVENTORY_TIMEOUT: bound of one inventory call
+	PayTimeoutLevel  int           // ORDER_PAY_TIMEOUT_LEVEL: delay level of the payment timeout
+	Faults           bool          // ORDER_FAULTS=1 enables the X-Fault header
+	RebackTopic      string        // ORDER_REBACK_TOPIC
+	TimeoutTopic     string        // ORDER_TIMEOUT_TOPIC
+	TxGroup          string        // ORDER_TX_GROUP: transactional producer group
+	ProducerGroup    string        // ORDER_PRODUCER_GROUP: plain producer group
+	TimeoutGroup     string        // ORDER_TIMEOUT_GROUP: timeout consumer group
+	ShutdownTimeout  time.Duration // ORDER_SHUTDOWN_TIMEOUT: bound of the graceful shutdown
+	LogLevel         slog.Level    // ORDER_LOG_LEVEL: debug, info, warn, error
+}
+
+// maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
+const maxDelayLevel = 18
+
+// Default returns the defaults, all in one literal.
+func Default() Config {
+	return Config{
+		HTTPAddr:         ":8081",
+		MySQLMaxConns:    32,
+		Namesrv:          "127.0.0.1:9876",
+		InventoryURL:     "http://127.0.0.1:8082",
+		InventoryTimeout: 5 * time.Second,
+		PayTimeoutLevel:  16, // 30 minutes in the default delay-level table
+		RebackTopic:      "order_reback",
+		TimeoutTopic:     "order_timeout",
+		TxGroup:          "order_srv_tx",
+		ProducerGroup:    "order_srv",
+		TimeoutGroup:     "order_srv_timeout",
+		ShutdownTimeout:  15 * time.Second,
+		LogLevel:         slog.LevelInfo,
+	}
+}
+
+// Load reads the configuration from args (flags, without the program name) and getenv, on top
+// of Default, and validates it. Every problem is reported in one error.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := Default()
+	var problems []error
+	fs := flag.NewFlagSet("order_srv", flag.ContinueOnError)
+	fs.SetOutput(usage)
+
+	str := func(p *string, name, env, help string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, help+" (env "+env+")")
+	}
+	num := func(p *int, name, env, help string) {
+		if v := getenv(env); v != "" {
+			if n, err := strconv.Atoi(v); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %q is not an integer", env, v))
+			} else {
+				*p = n
+			}
+		}
+		fs.IntVar(p, name, *p, help+" (env "+env+")")
+	}
+	dur := func(p *time.Duration, name, env, help string) {
+		if v := getenv(env); v != "" {
+			if d, err := time.ParseDuration(v); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %q is not a duration (e.g. 5s)", env, v))
+			} else {
+				*p = d
+			}
+		}
+		fs.DurationVar(p, name, *p, help+" (env "+env+")")
+	}
+
+	str(&c.HTTPAddr, "http-addr", "ORDER_HTTP_ADDR", "HTTP listen address")
+	c.MySQLDSN = getenv("ORDER_MYSQL_DSN") // a secret (it holds the password): environment only
+	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "database connection pool size")
+	str(&c.Namesrv, "namesrv", "MQ_NAMESRV", "RocketMQ name servers, host:port[;host:port]")
+	str(&c.InventoryURL, "inventory-url", "INVENTORY_URL", "inventory_srv base URL")
+	dur(&c.InventoryTimeout, "inventory-timeout", "ORDER_INVENTORY_TIMEOUT", "bound of one inventory call")
+	num(&c.PayTimeoutLevel, "pay-timeout-level", "ORDER_PAY_TIMEOUT_LEVEL", "delay level of the payment timeout message (16 = 30m)")
+	str(&c.RebackTopic, "reback-topic", "ORDER_REBACK_TOPIC", "topic of the stock reback half messages")
+	str(&c.TimeoutTopic, "timeout-topic", "ORDER_TIMEOUT_TOPIC", "topic of the payment timeout messages")
+	str(&c.TxGroup, "tx-group", "ORDER_TX_GROUP", "transactional producer group")
+	str(&c.ProducerGroup, "producer-group", "ORDER_PRODUCER_GROUP", "plain producer group")
+	str(&c.TimeoutGroup, "timeout-group", "ORDER_TIMEOUT_GROUP", "timeout consumer group")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "ORDER_SHUTDOWN_TIMEOUT", "bound of the graceful shutdown")
+	faults := getenv("ORDER_FAULTS")
+	fs.StringVar(&faults, "faults", faults, "1 enables fault injection by the X-Fault header (env ORDER_FAULTS)")
+	level := getenv("ORDER_LOG_LEVEL")
+	fs.StringVar(&level, "log-level", level, "debug, info, warn or error (env ORDER_LOG_LEVEL)")
+
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err // the flag package already printed the problem and the usage
+	}
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	switch strings.ToLower(faults) {
+	case "", "0", "false":
+	case "1", "true":
+		c.Faults = true
+	default:
+		problems = append(problems, fmt.Errorf("ORDER_FAULTS: %q is neither 0 nor 1", faults))
+	}
+	if level != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+			problems = append(problems, fmt.Errorf("ORDER_LOG_LEVEL: %q is not debug, info, warn or error", level))
+		}
+	}
+	if err := errors.Join(append(problems, c.Validate())...); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		add("ORDER_HTTP_ADDR: %q is not host:port", c.HTTPAddr)
+	}
+	if strings.TrimSpace(c.MySQLDSN) == "" {
+		add("ORDER_MYSQL_DSN is required, e.g. user:pw@tcp(127.0.0.1:3306)/shop_order")
+	}
+	if c.MySQLMaxConns < 1 {
+		add("ORDER_MYSQL_MAX_CONNS: %d is below 1", c.MySQLMaxConns)
+	}
+	if _, err := mqclient.SplitNameServers(c.Namesrv); err != nil {
+		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))
+	}
+	if u, err := url.Parse(c.InventoryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("INVENTORY_URL: %q is not an http(s) URL", c.InventoryURL)
+	}
+	if c.InventoryTimeout <= 0 {
+		add("ORDER_INVENTORY_TIMEOUT must be positive")
+	}
+	if c.PayTimeoutLevel < 1 || c.PayTimeoutLevel > maxDelayLevel {
+		add("ORDER_PAY_TIMEOUT_LEVEL: %d is not a delay level 1..%d", c.PayTimeoutLevel, maxDelayLevel)
+	}
+	for env, v := range map[string]string{
+		"ORDER_REBACK_TOPIC": c.RebackTopic, "ORDER_TIMEOUT_TOPIC": c.TimeoutTopic, "ORDER_TX_GROUP": c.TxGroup,
+		"ORDER_PRODUCER_GROUP": c.ProducerGroup, "ORDER_TIMEOUT_GROUP": c.TimeoutGroup,
+	} {
+		if strings.TrimSpace(v) == "" {
+			add("%s is empty", env)
+		}
+	}
+	if c.RebackTopic == c.TimeoutTopic {
+		add("ORDER_REBACK_TOPIC and ORDER_TIMEOUT_TOPIC must differ")
+	}
+	if c.TxGroup == c.ProducerGroup {
+		add("ORDER_TX_GROUP and ORDER_PRODUCER_GROUP must differ (check-backs go to the transactional group)")
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("ORDER_SHUTDOWN_TIMEOUT must be positive")
+	}
+	return errors.Join(errs...)
+}

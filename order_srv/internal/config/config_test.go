@@ -1,0 +1,66 @@
+package config_test
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoad_defaults_needOnlyTheDSN(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "u:p@tcp(db:3306)/order"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Default()
+	want.MySQLDSN = "u:p@tcp(db:3306)/order"
+	if c != want {
+		t.Errorf("config = %+v, want %+v", c, want)
+	}
+	if c.HTTPAddr != ":8081" || c.InventoryURL != "http://127.0.0.1:8082" || c.PayTimeoutLevel != 16 || c.Faults {
+		t.Errorf("defaults changed: %+v", c)
+	}
+}
+
+func TestLoad_envThenFlags(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(
+		[]string{"-http-addr", "127.0.0.1:9000", "-pay-timeout-level", "3"},
+		env(map[string]string{
+			"ORDER_MYSQL_DSN": "dsn", "ORDER_HTTP_ADDR": ":1", "ORDER_PAY_TIMEOUT_LEVEL": "2",
+			"MQ_NAMESRV": "mqbroker:9876;10.0.0.2:9876", "ORDER_FAULTS": "1", "ORDER_LOG_LEVEL": "debug",
+			"ORDER_INVENTORY_TIMEOUT": "2s", "ORDER_TIMEOUT_GROUP": "g",
+		}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:9000" || c.PayTimeoutLevel != 3 || c.Namesrv != "mqbroker:9876;10.0.0.2:9876" ||
+		!c.Faults || c.LogLevel != slog.LevelDebug || c.InventoryTimeout != 2*time.Second || c.TimeoutGroup != "g" {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestLoad_reportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load([]string{"extra"}, env(map[string]string{
+		"ORDER_HTTP_ADDR": "8081", "ORDER_PAY_TIMEOUT_LEVEL": "19", "ORDER_MYSQL_MAX_CONNS": "x",
+		"MQ_NAMESRV": "nohost", "INVENTORY_URL": "127.0.0.1:8082", "ORDER_FAULTS": "yes",
+		"ORDER_SHUTDOWN_TIMEOUT": "soon", "ORDER_TX_GROUP": "order_srv", "ORDER_LOG_LEVEL": "loud",
+	}), io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"unexpected arguments", "ORDER_HTTP_ADDR", "ORDER_MYSQL_DSN is required",
+		"ORDER_PAY_TIMEOUT_LEVEL", "ORDER_MYSQL_MAX_CONNS", "MQ_NAMESRV", "INVENTORY_URL", "ORDER_FAULTS",
+		"ORDER_SHUTDOWN_TIMEOUT", "ORDER_TX_GROUP and ORDER_PRODUCER_GROUP must differ", "ORDER_LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+// Package httpapi is the HTTP/JSON transport of order_srv, on gin. Router lists the whole API;
+// handlers decode and check a request, call one use case with the request's context, and write
+// JSON; every error goes through writeError, which maps it to a status and a body
+// {"error":{"code":"...","message":"..."}}.
+//
+// DTOs live here, separate from the domain. gin must not leak out of this package, and it must
+// not import the storage, inventory or broker adapters.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+// Service is what the API needs from the use cases; *app.Service implements it.
+type Service interface {
+	CreateOrder(ctx context.Context, cmd app.CreateOrder) (app.Created, error)
+	Order(ctx context.Context, sn string) (order.Order, error)
+	OrdersOfUser(ctx context.Context, userID int64, page app.Page) ([]order.Order, int64, error)
+	Pay(ctx context.Context, sn string) (order.Order, error)
+	PutCartItem(ctx context.Context, userID, goodsID int64, num int32, checked bool) (order.CartItem, error)
+	CartItems(ctx context.Context, userID int64) ([]order.CartItem, error)
+	DeleteCartItem(ctx context.Context, userID, goodsID int64) error
+}
+
+// Check is one readiness condition of /readyz, e.g. "the database answers".
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Options configure the Router.
+type Options struct {
+	// Faults enables the X-Fault request header (ORDER_FAULTS=1): fail-local-tx,
+	// crash-after-deduct, crash-after-commit. When disabled the header is ignored.
+	Faults bool
+	// Readiness lists the conditions of /readyz.
+	Readiness []Check
+	Log       *slog.Logger
+}
+
+// Router returns the HTTP API:
+//
+//	GET    /healthz                             the process is up
+//	GET    /readyz                              every readiness check passes (else 503)
+//	PUT    /v1/users/{uid}/cart/{goods_id}      put goods in the cart {num, checked}
+//	GET    /v1/users/{uid}/cart                 the cart
+//	DELETE /v1/users/{uid}/cart/{goods_id}      remove goods from the cart
+//	POST   /v1/orders                           create an order {user_id, address, signer_name,
+//	                                            signer_mobile, post, items:[{goods_id, num}]} or
+//	                                            {…, from_cart: true}; header Idempotency-Key
+//	GET    /v1/orders/{order_sn}                one order
+//	GET    /v1/orders?user_id=&page=&page_size= a user's orders, newest first
+//	POST   /v1/orders/{order_sn}/pay            simulated payment callback → TRADE_SUCCESS
+func Router(svc Service, opts Options) http.Handler {
+	// gin's mode is process-wide; release mode only silences its debug printing.
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // a JSON client wants an error, not a redirect
+	r.RedirectFixedPath = false
+
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handlers{svc: svc, faults: opts.Faults, readiness: opts.Readiness, log: log}
+	r.Use(h.recoverPanics, h.logRequests)
+	r.NoRoute(func(c *gin.Context) {
+		h.writeError(c, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		h.writeError(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+
+	v1 := r.Group("/v1")
+	v1.PUT("/users/:uid/cart/:goods_id", h.putCartItem)
+	v1.GET("/users/:uid/cart", h.cart)
+	v1.DELETE("/users/:uid/cart/:goods_id", h.deleteCartItem)
+	v1.POST("/orders", h.createOrder)
+	v1.GET("/orders/:order_sn", h.order)
+	v1.GET("/orders", h.ordersOfUser)
+	v1.POST("/orders/:order_sn/pay", h.pay)
+	return r
+}

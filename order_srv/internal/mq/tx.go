@@ -1,0 +1,169 @@
+package mq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+)
+
+// TxPublisher sends the reback half messages. It is safe for concurrent use after Start.
+type TxPublisher struct {
+	p     rocketmq.TransactionProducer
+	lis   *listener
+	topic string
+}
+
+var _ app.HalfPublisher = (*TxPublisher)(nil)
+
+// NewTxPublisher creates the transactional producer (not started).
+func NewTxPublisher(cfg Config) (*TxPublisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lis := &listener{log: cfg.Log}
+	p, err := rocketmq.NewTransactionProducer(lis,
+		producer.WithNameServer(cfg.Namesrv),
+		producer.WithGroupName(cfg.TxGroup),
+		producer.WithInstanceName(mqclient.InstanceName("order-tx")), // never shared: see the package comment
+		producer.WithRetry(2),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("mq: new transaction producer: %w", err)
+	}
+	return &TxPublisher{p: p, lis: lis, topic: cfg.RebackTopic}, nil
+}
+
+// probeProperty marks the half message Start sends to announce the producer; it is always
+// rolled back.
+const probeProperty = "SHOPSAGA_PROBE"
+
+// Start installs lt as the receiver of local transactions and check-backs, starts the producer
+// and announces it to the broker. Call it once, before PublishHalf.
+//
+// The announcement matters after a crash: the client heartbeats only to brokers it has routed a
+// message to, and the broker checks back only with producers that heartbeat. A fresh producer
+// that has sent nothing would therefore never get the check-backs of the half messages its dead
+// predecessor left — so Start sends one probe half message, which the listener rolls back, and
+// retries it until ctx ends.
+func (t *TxPublisher) Start(ctx context.Context, lt app.LocalTransactions) error {
+	t.lis.lt.Store(&lt)
+	if err := t.p.Start(); err != nil {
+		return fmt.Errorf("mq: start transaction producer: %w", err)
+	}
+	for {
+		err := t.probe(ctx)
+		if err == nil {
+			return nil
+		}
+		t.lis.log.Warn("transaction producer not announced yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mq: announce transaction producer: %w", errors.Join(err, ctx.Err(), t.p.Shutdown()))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (t *TxPublisher) probe(ctx context.Context) error {
+	msg := primitive.NewMessage(t.topic, []byte(`{"probe":true}`))
+	msg.WithProperty(probeProperty, "1")
+	res, err := t.p.SendMessageInTransaction(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if res.Status != primitive.SendOK {
+		return fmt.Errorf("probe: broker answered status %d", res.Status)
+	}
+	return nil
+}
+
+// Shutdown stops the producer; after it no check-back is answered by this process.
+func (t *TxPublisher) Shutdown() error { return t.p.Shutdown() }
+
+// PublishHalf implements app.HalfPublisher.
+func (t *TxPublisher) PublishHalf(ctx context.Context, m app.RebackMessage) error {
+	body, err := encodeReback(m)
+	if err != nil {
+		return err
+	}
+	msg := primitive.NewMessage(t.topic, body).WithKeys([]string{string(m.OrderSN)})
+	res, err := t.p.SendMessageInTransaction(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("send half message %s: %w", m.OrderSN, err)
+	}
+	if res.Status != primitive.SendOK {
+		return fmt.Errorf("send half message %s: broker answered status %d", m.OrderSN, res.Status)
+	}
+	return nil
+}
+
+// listener is the client's TransactionListener. It keeps no per-request state: it decodes the
+// order number and asks app.LocalTransactions.
+type listener struct {
+	lt  atomic.Pointer[app.LocalTransactions] // set once by Start
+	log *slog.Logger
+}
+
+func (l *listener) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
+	if msg.GetProperty(probeProperty) == "1" {
+		return primitive.RollbackMessageState
+	}
+	sn, err := orderSNOf(msg.Body)
+	lt := l.lt.Load()
+	if err != nil || lt == nil {
+		l.log.Error("local transaction: cannot handle the half message; leaving it to the check-back", "err", errors.Join(err, errNotStarted(lt)))
+		return primitive.UnknowState
+	}
+	return state((*lt).ExecuteLocal(sn))
+}
+
+// CheckLocalTransaction answers a check-back. It must not panic: the client runs every check of
+// this producer on one goroutine, and a panic would end it.
+func (l *listener) CheckLocalTransaction(msg *primitive.MessageExt) (st primitive.LocalTransactionState) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("check-back panicked", "panic", r)
+			st = primitive.UnknowState
+		}
+	}()
+	if msg.GetProperty(probeProperty) == "1" {
+		return primitive.RollbackMessageState
+	}
+	sn, err := orderSNOf(msg.Body)
+	lt := l.lt.Load()
+	if err != nil || lt == nil {
+		l.log.Error("check-back: cannot handle the half message", "msg_id", msg.MsgId, "err", errors.Join(err, errNotStarted(lt)))
+		return primitive.UnknowState
+	}
+	return state((*lt).Check(sn))
+}
+
+func errNotStarted(lt *app.LocalTransactions) error {
+	if lt == nil {
+		return errors.New("publisher not started")
+	}
+	return nil
+}
+
+// state maps the app's answer to the client's: delivering the reback message is a commit of
+// the half message, discarding it a rollback.
+func state(h app.HalfOutcome) primitive.LocalTransactionState {
+	switch h {
+	case app.DeliverReback:
+		return primitive.CommitMessageState
+	case app.DiscardReback:
+		return primitive.RollbackMessageState
+	default:
+		return primitive.UnknowState
+	}
+}

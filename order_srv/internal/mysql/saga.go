@@ -1,0 +1,124 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+var _ app.SagaStore = (*Store)(nil)
+
+// Barrier operations, as stored in tx_barriers.op.
+const (
+	barrierLocal = "local"
+	barrierCheck = "check"
+)
+
+// CommitOrder implements app.SagaStore. The barrier insert is the first statement, so from then
+// on the transaction holds the barrier row's lock and a concurrent ResolveCheck waits for it.
+func (s *Store) CommitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) error {
+	for attempt := 1; ; attempt++ {
+		err := s.commitOrder(ctx, o, opts)
+		if !isMySQLError(err, errLockDeadlock) || attempt == maxTxAttempts {
+			return err
+		}
+	}
+}
+
+func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) (err error) {
+	tx := s.db.WithContext(ctx).Begin(readCommitted)
+	if tx.Error != nil {
+		return fmt.Errorf("begin: %w", tx.Error)
+	}
+	committing := false
+	defer func() {
+		if !committing {
+			err = errors.Join(err, ignoreDone(tx.Rollback().Error))
+		}
+	}()
+
+	err = tx.Exec(`INSERT INTO tx_barriers (order_sn, op, created_at) VALUES (?, ?, ?)`,
+		string(o.SN), barrierLocal, o.CreatedAt).Error
+	if isMySQLError(err, errDuplicateEntry) {
+		return fmt.Errorf("order %s: %w", o.SN, app.ErrBarrierTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("claim barrier: %w", err)
+	}
+	row := newOrderRow(o)
+	if err := tx.Create(&row).Error; err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	items := make([]orderItemRow, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = orderItemRow{OrderSN: string(o.SN), GoodsID: it.GoodsID, Num: it.Num, PriceCents: it.PriceCents}
+	}
+	if err := tx.Create(&items).Error; err != nil {
+		return fmt.Errorf("insert order items: %w", err)
+	}
+	if len(opts.RemoveCartGoods) > 0 {
+		err := tx.Where("user_id = ? AND goods_id IN ?", o.UserID, opts.RemoveCartGoods).Delete(&cartItemRow{}).Error
+		if err != nil {
+			return fmt.Errorf("remove cart items: %w", err)
+		}
+	}
+	if k := opts.Idempotency; k != nil {
+		res := tx.Model(&idempotencyRow{}).
+			Where("user_id = ? AND idem_key = ? AND order_sn = ? AND outcome = ''", k.UserID, k.Key, string(o.SN)).
+			Updates(map[string]any{"outcome": app.OutcomeCreated, "updated_at": o.CreatedAt})
+		if res.Error != nil {
+			return fmt.Errorf("finish idempotency key: %w", res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("finish idempotency key: no longer bound to order %s", o.SN)
+		}
+	}
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(); err != nil {
+			return err
+		}
+	}
+	committing = true
+	if err := tx.Commit().Error; err != nil {
+		return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
+	}
+	return nil
+}
+
+// ResolveCheck implements app.SagaStore. The INSERT runs on its own (autocommit): if a local
+// transaction holds the row, InnoDB makes it wait for that transaction's end and then either
+// succeeds (rolled back) or reports the duplicate (committed).
+func (s *Store) ResolveCheck(ctx context.Context, sn order.SN, now time.Time) (app.Resolution, error) {
+	db := s.db.WithContext(ctx)
+	err := db.Exec(`INSERT INTO tx_barriers (order_sn, op, created_at) VALUES (?, ?, ?)`,
+		string(sn), barrierCheck, now.UTC()).Error
+	if err == nil {
+		return app.ResolvedAborted, nil
+	}
+	if !isMySQLError(err, errDuplicateEntry) {
+		return 0, fmt.Errorf("claim barrier of %s: %w", sn, err)
+	}
+	var op string
+	if err := db.Raw(`SELECT op FROM tx_barriers WHERE order_sn = ?`, string(sn)).Scan(&op).Error; err != nil {
+		return 0, fmt.Errorf("read barrier of %s: %w", sn, err)
+	}
+	switch op {
+	case barrierLocal:
+		return app.ResolvedCommitted, nil
+	case barrierCheck:
+		return app.ResolvedAborted, nil
+	}
+	return 0, fmt.Errorf("barrier of %s holds %q", sn, op)
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,214 @@
+// Command order_srv is shopsaga's order service and the saga's coordinator: carts, orders and
+// payments over HTTP/JSON, stock through inventory_srv, consistency through RocketMQ
+// transactional (half) and delayed messages. See internal/app for the saga.
+//
+//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL)
+//	order_srv healthcheck    exit 0 if the local server answers /healthz (for FROM-scratch images)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+	"github.com/shopsaga/shopsaga/order_srv/internal/config"
+	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
+	"github.com/shopsaga/shopsaga/order_srv/internal/inventory"
+	"github.com/shopsaga/shopsaga/order_srv/internal/mq"
+	"github.com/shopsaga/shopsaga/order_srv/internal/mysql"
+)
+
+// exitCrash is the exit status of an injected crash (ORDER_FAULTS=1, X-Fault: crash-…).
+const exitCrash = 3
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "order_srv:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the composition root: config → logger → database → adapters → use cases → transport.
+// It returns when ctx ends (after a graceful shutdown) or something fails.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:], getenv, stdout)
+	}
+	cfg, err := config.Load(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h: the usage was printed
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	mq.ConfigureClient(log)
+
+	namesrv, err := mqclient.ResolveNameServers(ctx, cfg.Namesrv)
+	if err != nil {
+		return err
+	}
+	store, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{MaxOpenConns: cfg.MySQLMaxConns, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx, log); err != nil {
+		return err
+	}
+	inv, err := inventory.New(cfg.InventoryURL, cfg.InventoryTimeout)
+	if err != nil {
+		return err
+	}
+	defer inv.Close()
+
+	mqCfg := mq.Config{
+		Namesrv:         namesrv,
+		RebackTopic:     cfg.RebackTopic,
+		TimeoutTopic:    cfg.TimeoutTopic,
+		TxGroup:         cfg.TxGroup,
+		ProducerGroup:   cfg.ProducerGroup,
+		TimeoutGroup:    cfg.TimeoutGroup,
+		PayTimeoutLevel: cfg.PayTimeoutLevel,
+		Log:             log,
+	}
+	halves, err := mq.NewTxPublisher(mqCfg)
+	if err != nil {
+		return err
+	}
+	timeouts, err := mq.NewProducer(mqCfg)
+	if err != nil {
+		return err
+	}
+	svc, err := app.New(app.Deps{
+		Orders:      store,
+		Carts:       store,
+		Saga:        store,
+		Idempotency: store,
+		Stock:       inv,
+		Goods:       inv,
+		Halves:      halves,
+		Timeouts:    timeouts,
+		Log:         log,
+		Crash: func(point string) {
+			log.Warn("exiting for an injected crash", "fault", point)
+			os.Exit(exitCrash)
+		},
+	}, app.Options{})
+	if err != nil {
+		return err
+	}
+	// The producers live as long as the process and are shut down once, after the HTTP server
+	// has drained (an order in flight still needs them).
+	if err := timeouts.Start(); err != nil {
+		return err
+	}
+	defer shutdown(log, "timeout producer", timeouts.Shutdown)
+	announceCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = halves.Start(announceCtx, svc)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer shutdown(log, "transaction producer", halves.Shutdown)
+	consumer, err := mq.NewTimeoutConsumer(mqCfg, svc.HandleTimeout)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.Router(svc, httpapi.Options{
+			Faults: cfg.Faults,
+			Readiness: []httpapi.Check{
+				{Name: "database", Func: store.Ping},
+				{Name: "name server", Func: func(ctx context.Context) error { return mqclient.Reachable(ctx, cfg.Namesrv) }},
+			},
+			Log: log,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      time.Minute, // above the saga's own bound (app.Options.SagaTimeout)
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("order_srv listening", "addr", ln.Addr().String(), "namesrv", namesrv, "inventory", cfg.InventoryURL,
+		"pay_timeout_level", cfg.PayTimeoutLevel, "faults", cfg.Faults)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return consumer.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
+		defer cancel()
+		log.Info("shutting down")
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+func shutdown(log *slog.Logger, what string, f func() error) {
+	if err := f(); err != nil {
+		log.Warn("shutdown", "what", what, "err", err)
+	}
+}
+
+// healthcheck GETs /healthz on the local port of ORDER_HTTP_ADDR (or -http-addr).
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg := config.Default()
+	if v := getenv("ORDER_HTTP_ADDR"); v != "" {
+		cfg.HTTPAddr = v
+	}
+	if len(args) == 2 && args[0] == "-http-addr" {
+		cfg.HTTPAddr = args[1]
+	} else if len(args) != 0 {
+		return fmt.Errorf("healthcheck: usage: order_srv healthcheck [-http-addr host:port]")
+	}
+	_, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %q is not host:port", cfg.HTTPAddr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
