@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -53,27 +52,20 @@ func decodeSendHeader(req *remoting.Command) (sendHeader, error) {
 	return h, f.Err()
 }
 
-func remoteAddrPort(c *remoting.Conn) netip.AddrPort {
-	ap, err := netip.ParseAddrPort(c.RemoteAddr())
-	if err != nil {
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
 func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	h, err := decodeSendHeader(req)
 	if err != nil {
 		return errResponse(req, protocol.MessageIllegal, "%v", err)
 	}
-	if err := checkTopicName(h.Topic); err != nil {
-		return errResponse(req, protocol.MessageIllegal, "%v", err)
-	}
 	if isSystemTopic(h.Topic) {
 		return errResponse(req, protocol.NoPermission, "topic %s is reserved for the broker", h.Topic)
 	}
+	// The topic name is checked when the topic is created (never again per send).
 	tc, _, err := b.topics.get(h.Topic, true)
-	if err != nil {
+	switch {
+	case errors.Is(err, errBadTopic):
+		return errResponse(req, protocol.MessageIllegal, "%v", err)
+	case err != nil:
 		return errResponse(req, protocol.SystemError, "create topic: %v", err)
 	}
 	if tc.Perm&2 == 0 {
@@ -92,7 +84,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 		return errResponse(req, protocol.MessageIllegal, "properties exceed %d bytes", message.MaxPropertiesLen)
 	}
 	b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
-	born := remoteAddrPort(c)
+	born := c.Peer()
 	base := message.Message{
 		Topic: h.Topic, QueueID: h.QueueID, Flag: h.Flag, SysFlag: h.SysFlag,
 		BornTimestamp: h.BornTimestamp, BornHost: born, StoreHost: b.storeHost,

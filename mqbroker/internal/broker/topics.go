@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,9 @@ const (
 )
 
 var validTopic = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+
+// errBadTopic wraps every topic-name validation error.
+var errBadTopic = errors.New("bad topic name")
 
 // checkTopicName reports why a topic name is unacceptable, or nil.
 func checkTopicName(t string) error {
@@ -103,7 +107,7 @@ func (t *topicTable) get(name string, create bool) (topicConfig, bool, error) {
 		return topicConfig{}, false, nil
 	}
 	if err := checkTopicName(name); err != nil {
-		return topicConfig{}, false, err
+		return topicConfig{}, false, fmt.Errorf("%w: %v", errBadTopic, err)
 	}
 	n := t.queuesFor(name)
 	c := topicConfig{Name: name, ReadQueues: n, WriteQueues: n, Perm: permReadWrite}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 func (s *Server) newConn(nc net.Conn) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Conn{id: s.nextID.Add(1), nc: nc, ctx: ctx, cancel: cancel, log: s.log}
+	c := &Conn{id: s.nextID.Add(1), nc: nc, ctx: ctx, cancel: cancel, log: s.log, peer: peerAddr(nc)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -203,6 +204,7 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	log    *slog.Logger
+	peer   netip.AddrPort
 
 	wmu  sync.Mutex // guards writes to nc and buf
 	buf  []byte
@@ -210,6 +212,18 @@ type Conn struct {
 
 	opaque atomic.Int32 // for server-initiated requests
 }
+
+// peerAddr is the connection's remote IPv4/IPv6 address and port (127.0.0.1:0 if unknown).
+func peerAddr(nc net.Conn) netip.AddrPort {
+	if tcp, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		ap := tcp.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
+}
+
+// Peer is the remote address, parsed once (written into stored messages as BORNHOST).
+func (c *Conn) Peer() netip.AddrPort { return c.peer }
 
 // ID is unique per server for the connection's lifetime.
 func (c *Conn) ID() uint64 { return c.id }

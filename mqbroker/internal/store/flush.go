@@ -2,11 +2,12 @@ package store
 
 import (
 	"fmt"
+	"syscall"
 	"time"
 )
 
-// flushLoop is the flusher goroutine: it fsyncs when kicked (FlushSync group commit), every
-// FlushInterval (FlushAsync), and once more when the store closes.
+// flushLoop is the flusher goroutine: it fsyncs every FlushInterval (FlushAsync) and once more
+// when the store closes. (FlushSync Puts fsync themselves, see waitFlushed.)
 func (s *Store) flushLoop() {
 	defer s.wg.Done()
 	var tick <-chan time.Time
@@ -17,7 +18,6 @@ func (s *Store) flushLoop() {
 	}
 	for {
 		select {
-		case <-s.flushKick:
 		case <-tick:
 		case <-s.done:
 			_ = s.syncOnce() // the error is kept in flushErr and returned by Close
@@ -51,7 +51,8 @@ func (s *Store) syncOnce() error {
 	if s.testHookBeforeSync != nil {
 		s.testHookBeforeSync()
 	}
-	err := seg.f.Sync()
+	// fdatasync: the data and the file size, not the timestamps.
+	err := syscall.Fdatasync(int(seg.f.Fd()))
 	s.stats.fsyncs.Add(1)
 
 	s.flushMu.Lock()
@@ -69,26 +70,34 @@ func (s *Store) syncOnce() error {
 	return err
 }
 
-// waitFlushed blocks until the commit log is fsynced up to end (group commit).
+// waitFlushed blocks until the commit log is fsynced up to end (group commit). The first waiter
+// to find no fsync in progress runs one itself (no hand-off to the flusher goroutine, which
+// costs a wake-up per send); waiters arriving meanwhile share the next one, whose leader syncs
+// everything written by then.
 func (s *Store) waitFlushed(end int64) error {
-	select {
-	case s.flushKick <- struct{}{}:
-	default: // a kick is already pending; the flusher will pick our bytes up too
-	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.flushWaiters++
 	defer func() { s.flushWaiters-- }()
-	for s.flushed < end && s.flushErr == nil && !s.flushStopped {
+	for {
+		switch {
+		case s.flushed >= end:
+			return nil
+		case s.flushErr != nil:
+			return s.flushErr
+		case s.flushStopped:
+			return ErrClosed
+		}
+		if !s.syncing {
+			s.syncing = true
+			s.flushMu.Unlock()
+			_ = s.syncOnce() // updates flushed or flushErr, checked above
+			s.flushMu.Lock()
+			s.syncing = false
+			s.flushCond.Broadcast()
+			continue
+		}
 		s.flushCond.Wait()
-	}
-	switch {
-	case s.flushed >= end:
-		return nil
-	case s.flushErr != nil:
-		return s.flushErr
-	default:
-		return ErrClosed
 	}
 }
 

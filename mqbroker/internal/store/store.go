@@ -141,13 +141,13 @@ type Store struct {
 	keyIdx  map[uint64]int64   // key hash -> first physical offset
 	keyMore map[uint64][]int64 // key hash -> further physical offsets
 
-	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters
+	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters, syncing
+	syncing      bool       // a Put is running an fsync as group-commit leader
 	flushCond    *sync.Cond // on flushMu; broadcast when flushed/flushErr/flushStopped change
 	flushed      int64
 	flushErr     error
 	flushStopped bool
-	flushWaiters int           // Puts blocked in waitFlushed
-	flushKick    chan struct{} // cap 1: "there is something to fsync"
+	flushWaiters int // Puts blocked in waitFlushed
 	done         chan struct{}
 	wg           sync.WaitGroup
 
@@ -191,14 +191,13 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:      opts,
-		log:       opts.Logger,
-		seed:      maphash.MakeSeed(),
-		topics:    make(map[string]map[int32]*consumeQueue),
-		keyIdx:    make(map[uint64]int64),
-		keyMore:   make(map[uint64][]int64),
-		flushKick: make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		opts:    opts,
+		log:     opts.Logger,
+		seed:    maphash.MakeSeed(),
+		topics:  make(map[string]map[int32]*consumeQueue),
+		keyIdx:  make(map[uint64]int64),
+		keyMore: make(map[uint64][]int64),
+		done:    make(chan struct{}),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	if err := s.recover(); err != nil {
