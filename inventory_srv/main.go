@@ -1,9 +1,9 @@
 // Command inventory_srv is the stock side of the shopsaga saga: goods, stock deduction for
 // orders (POST /v1/stock/sell) and stock return, over HTTP and as a consumer of the order
-// service's order_reback messages. It keeps its data in MySQL/MariaDB and migrates the schema at
-// start-up.
+// service's order_reback messages. It keeps its data in MySQL/MariaDB (INVENTORY_MYSQL_DSN) or in
+// an SQLite file (INVENTORY_SQLITE_PATH, no server needed) and migrates the schema at start-up.
 //
-//	inventory_srv [flags]              serve (see -h; the database DSN comes from INVENTORY_MYSQL_DSN)
+//	inventory_srv [flags]              serve (see -h)
 //	inventory_srv healthcheck [flags]  exit 0 if the local server answers /healthz, else 1
 //
 // The healthcheck sub-command exists because the container image has no shell and no curl.
@@ -29,8 +29,8 @@ import (
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/config"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
-	"github.com/shopsaga/shopsaga/inventory_srv/internal/mysql"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/reback"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/sqlstore"
 )
 
 func main() {
@@ -60,7 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	mqclient.Setup(log)
 
-	store, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{
+	store, err := sqlstore.Open(ctx, sqlstore.Options{
+		MySQLDSN: cfg.MySQLDSN, SQLitePath: cfg.SQLitePath,
 		MaxOpenConns: cfg.MySQLMaxConns, Logger: log, LogSQL: cfg.LogLevel <= slog.LevelDebug,
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -53,11 +55,24 @@ func freeAddr(t *testing.T) string {
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestRun_servesMigratesConsumesAndShutsDown(t *testing.T) {
-	dsn := mysqltest.New(t, nil) // empty: run migrates it
+	testRunServesMigratesConsumesAndShutsDown(t, "INVENTORY_MYSQL_DSN", mysqltest.New(t, nil)) // empty: run migrates it
+}
+
+func TestRun_onSQLite_createsTheFile_migratesServesAndShutsDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "inventory.db") // neither the file nor its directory exists
+	testRunServesMigratesConsumesAndShutsDown(t, "INVENTORY_SQLITE_PATH", path)
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("database file: %v, %v", fi, err)
+	}
+}
+
+// testRunServesMigratesConsumesAndShutsDown runs the service on the database that dbEnv=dbValue
+// names, empty so that run migrates it.
+func testRunServesMigratesConsumesAndShutsDown(t *testing.T, dbEnv, dbValue string) {
 	b := brokertest.Start(t)
 	addr := freeAddr(t)
 	environment := env(map[string]string{
-		"INVENTORY_MYSQL_DSN": dsn,
+		dbEnv:                 dbValue,
 		"INVENTORY_HTTP_ADDR": addr,
 		"MQ_NAMESRV":          "localhost:" + strings.Split(b.NamesrvAddr(), ":")[1], // a host name, resolved
 	})
@@ -116,7 +131,7 @@ func TestRun_reportsEveryConfigProblemAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("run accepted a bad configuration")
 	}
-	for _, want := range []string{"http addr", "INVENTORY_MYSQL_DSN is required", "reback topic", "INVENTORY_LOG_LEVEL"} {
+	for _, want := range []string{"http addr", "a database is required", "reback topic", "INVENTORY_LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

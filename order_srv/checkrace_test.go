@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
+	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/inventory"
 	"github.com/shopsaga/shopsaga/order_srv/internal/mq"
-	"github.com/shopsaga/shopsaga/order_srv/internal/mysql"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+	"github.com/shopsaga/shopsaga/order_srv/internal/sqlstore"
 )
 
 // pausingSaga holds every local transaction between its last write and its COMMIT — after the
@@ -67,13 +69,19 @@ func (w *watchedChecks) answer(sn order.SN) (app.HalfOutcome, bool) {
 // fail: the check-back must wait for it and answer what it did, and the stock must end
 // accordingly.
 func TestSaga_checkBackRacingALocalTransaction_waitsAndAgrees(t *testing.T) {
-	s := newSystem(t)
+	for _, d := range sqltest.Backends {
+		t.Run(string(d), func(t *testing.T) { testCheckBackRacingALocalTransaction(t, d) })
+	}
+}
+
+func testCheckBackRacingALocalTransaction(t *testing.T, d sqldb.Dialect) {
+	s := newSystemOn(t, d)
 	s.putGoods(1, 100, 10)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	mq.ConfigureClient(log)
 
-	store, err := mysql.Open(ctx, s.orderDSN, mysql.Options{Logger: log})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{MySQLDSN: s.orderDB.MySQLDSN, SQLitePath: s.orderDB.SQLitePath, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -23,14 +24,15 @@ import (
 	"time"
 
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
-	"github.com/shopsaga/shopsaga/migrations"
+	"github.com/shopsaga/shopsaga/internal/sqldb"
+	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 )
 
 // The saga tests run the whole system on this machine: mqbroker in-process (brokertest),
 // inventory_srv as a process (built once by TestMain), order_srv either in-process or as a
 // process — the test binary itself, re-executed with envAsOrderSrv=1, which runs main — so that
-// the crash faults can really end it. Each test gets fresh databases (mysqltest).
+// the crash faults can really end it. Each test gets fresh databases (sqltest: MariaDB, or SQLite files).
 
 // envAsOrderSrv makes the test binary run order_srv's main instead of the tests.
 const envAsOrderSrv = "ORDER_SRV_TEST_AS_MAIN"
@@ -187,15 +189,21 @@ func (p *proc) exitCode(within time.Duration) int {
 
 // system is one broker, one inventory_srv and the settings of order_srv instances.
 type system struct {
-	t        testing.TB
-	broker   *brokertest.Broker
-	inv      *proc
-	orderDSN string
+	t       testing.TB
+	broker  *brokertest.Broker
+	inv     *proc
+	orderDB sqltest.DB // order_srv's database
 }
 
 // newSystem starts the broker (short delay levels, check-backs after 1 s; opts may override),
-// inventory_srv and the databases.
+// inventory_srv and the databases, on MariaDB.
 func newSystem(t testing.TB, opts ...brokertest.Option) *system {
+	t.Helper()
+	return newSystemOn(t, sqldb.MySQL, opts...)
+}
+
+// newSystemOn is newSystem with both services' databases on dialect d.
+func newSystemOn(t testing.TB, d sqldb.Dialect, opts ...brokertest.Option) *system {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("saga tests start a broker, MariaDB databases and inventory_srv; skipped in -short mode")
@@ -209,12 +217,16 @@ func newSystem(t testing.TB, opts ...brokertest.Option) *system {
 		brokertest.WithTxTimeout(time.Second),
 		brokertest.WithTxCheckInterval(time.Second),
 	}, opts...)...)
-	invDSN := mysqltest.New(t, migrations.Inventory)
-	s.orderDSN = mysqltest.New(t, migrations.Order)
+	invDB := sqltest.New(t, d, sqltest.Inventory)
+	s.orderDB = sqltest.New(t, d, sqltest.Order)
+	invDBEnv := "INVENTORY_MYSQL_DSN=" + invDB.MySQLDSN
+	if d == sqldb.SQLite {
+		invDBEnv = "INVENTORY_SQLITE_PATH=" + invDB.SQLitePath
+	}
 	addr := freeAddr(t)
 	s.inv = start(t, "inventory_srv", inventoryBin.path, addr, []string{
 		"INVENTORY_HTTP_ADDR=" + addr,
-		"INVENTORY_MYSQL_DSN=" + invDSN,
+		invDBEnv,
 		"MQ_NAMESRV=" + s.broker.NamesrvAddr(),
 		"INVENTORY_LOG_LEVEL=warn",
 	})
@@ -223,15 +235,18 @@ func newSystem(t testing.TB, opts ...brokertest.Option) *system {
 
 // orderEnv is the environment of an order_srv listening on addr.
 func (s *system) orderEnv(addr, payTimeoutLevel string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"ORDER_HTTP_ADDR":         addr,
-		"ORDER_MYSQL_DSN":         s.orderDSN,
+		"ORDER_MYSQL_DSN":         s.orderDB.MySQLDSN,
+		"ORDER_SQLITE_PATH":       s.orderDB.SQLitePath,
 		"MQ_NAMESRV":              s.broker.NamesrvAddr(),
 		"INVENTORY_URL":           s.inv.url,
 		"ORDER_PAY_TIMEOUT_LEVEL": payTimeoutLevel,
 		"ORDER_FAULTS":            "1",
 		"ORDER_LOG_LEVEL":         "info",
 	}
+	maps.DeleteFunc(env, func(_, v string) bool { return v == "" }) // the database not in use
+	return env
 }
 
 // startOrderProcess runs order_srv as a process (the test binary as main).

@@ -1,6 +1,8 @@
 // Command order_srv is shopsaga's order service and the saga's coordinator: carts, orders and
 // payments over HTTP/JSON, stock through inventory_srv, consistency through RocketMQ
-// transactional (half) and delayed messages. See internal/app for the saga.
+// transactional (half) and delayed messages. See internal/app for the saga. Its data lives in
+// MySQL/MariaDB (ORDER_MYSQL_DSN) or in an SQLite file (ORDER_SQLITE_PATH, no server needed); the
+// schema is migrated at start-up.
 //
 //	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL)
 //	order_srv healthcheck    exit 0 if the local server answers /healthz (for FROM-scratch images)
@@ -28,7 +30,7 @@ import (
 	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/order_srv/internal/inventory"
 	"github.com/shopsaga/shopsaga/order_srv/internal/mq"
-	"github.com/shopsaga/shopsaga/order_srv/internal/mysql"
+	"github.com/shopsaga/shopsaga/order_srv/internal/sqlstore"
 )
 
 // exitCrash is the exit status of an injected crash (ORDER_FAULTS=1, X-Fault: crash-…).
@@ -63,7 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	store, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{MaxOpenConns: cfg.MySQLMaxConns, Logger: log})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{
+		MySQLDSN: cfg.MySQLDSN, SQLitePath: cfg.SQLitePath, MaxOpenConns: cfg.MySQLMaxConns, Logger: log,
+	})
 	if err != nil {
 		return err
 	}

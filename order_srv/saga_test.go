@@ -17,10 +17,20 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 )
 
 func TestSaga_happyPath_createPayAndReplay(t *testing.T) {
-	s := newSystem(t)
+	testSagaHappyPath(t, newSystem(t))
+}
+
+// TestSaga_onSQLite_happyPath_createPayAndReplay runs both services on SQLite files
+// (INVENTORY_SQLITE_PATH, ORDER_SQLITE_PATH): the demo's configuration, no MariaDB at all.
+func TestSaga_onSQLite_happyPath_createPayAndReplay(t *testing.T) {
+	testSagaHappyPath(t, newSystemOn(t, sqldb.SQLite))
+}
+
+func testSagaHappyPath(t *testing.T, s *system) {
 	s.putGoods(1, 1999, 10)
 	s.putGoods(2, 500, 10)
 	url := s.startOrderInProcess(timeoutNever)

@@ -1,7 +1,9 @@
 // Package config loads the configuration of inventory_srv once, from command-line flags over
 // environment variables over defaults, and validates it, reporting every problem at once.
 //
-// Secrets (the database DSN, which holds a password) are read from the environment only.
+// The database is MySQL/MariaDB (INVENTORY_MYSQL_DSN) or an SQLite file (INVENTORY_SQLITE_PATH):
+// exactly one must be given. Secrets (the MySQL DSN, which holds a password) are read from the
+// environment only.
 // The package must not import the service's other packages.
 package config
 
@@ -25,6 +27,7 @@ import (
 type Config struct {
 	HTTPAddr        string        // -http-addr, INVENTORY_HTTP_ADDR
 	MySQLDSN        string        // INVENTORY_MYSQL_DSN (environment only), e.g. "u:pw@tcp(db:3306)/inventory"
+	SQLitePath      string        // -sqlite-path, INVENTORY_SQLITE_PATH: an SQLite file instead of MySQL
 	MySQLMaxConns   int           // -mysql-max-conns, INVENTORY_MYSQL_MAX_CONNS
 	MQNamesrv       string        // -mq-namesrv, MQ_NAMESRV: "host:port;host2:port"
 	RebackTopic     string        // -reback-topic, INVENTORY_REBACK_TOPIC
@@ -33,7 +36,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
 }
 
-// Default returns the defaults. MySQLDSN has none: it must be given.
+// Default returns the defaults. The database has none: MySQLDSN or SQLitePath must be given.
 func Default() Config {
 	return Config{
 		HTTPAddr:        ":8082",
@@ -63,6 +66,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
 	env("INVENTORY_HTTP_ADDR", str(&c.HTTPAddr))
 	env("INVENTORY_MYSQL_DSN", str(&c.MySQLDSN))
+	env("INVENTORY_SQLITE_PATH", str(&c.SQLitePath))
 	env("INVENTORY_MYSQL_MAX_CONNS", func(v string) (err error) { c.MySQLMaxConns, err = strconv.Atoi(v); return err })
 	env("MQ_NAMESRV", str(&c.MQNamesrv))
 	env("INVENTORY_REBACK_TOPIC", str(&c.RebackTopic))
@@ -74,7 +78,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs := flag.NewFlagSet("inventory_srv", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (INVENTORY_HTTP_ADDR)")
-	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", c.MySQLMaxConns, "database connection pool size (INVENTORY_MYSQL_MAX_CONNS)")
+	fs.StringVar(&c.SQLitePath, "sqlite-path", c.SQLitePath, "SQLite database file, created if missing, instead of MySQL (INVENTORY_SQLITE_PATH)")
+	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", c.MySQLMaxConns, "MySQL connection pool size (INVENTORY_MYSQL_MAX_CONNS)")
 	fs.StringVar(&c.MQNamesrv, "mq-namesrv", c.MQNamesrv, "RocketMQ name servers, host:port;host:port (MQ_NAMESRV)")
 	fs.StringVar(&c.RebackTopic, "reback-topic", c.RebackTopic, "topic of stock-return messages (INVENTORY_REBACK_TOPIC)")
 	fs.StringVar(&c.RebackGroup, "reback-group", c.RebackGroup, "consumer group of the stock-return consumer (INVENTORY_REBACK_GROUP)")
@@ -82,7 +87,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests at shutdown (INVENTORY_SHUTDOWN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: inventory_srv [flags]\n       inventory_srv healthcheck [flags]\n\n"+
-			"The database DSN comes from INVENTORY_MYSQL_DSN only.\n\nFlags:\n")
+			"The database is MySQL/MariaDB, its DSN from INVENTORY_MYSQL_DSN only (it holds a password),\n"+
+			"or an SQLite file from -sqlite-path / INVENTORY_SQLITE_PATH (no server needed). Give exactly one.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -105,12 +111,20 @@ func (c Config) Validate() error {
 	if err := ValidateHTTPAddr(c.HTTPAddr); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MySQLDSN == "" {
-		errs = append(errs, errors.New("INVENTORY_MYSQL_DSN is required, e.g. user:password@tcp(127.0.0.1:3306)/inventory"))
-	} else if cfg, err := mysqldriver.ParseDSN(c.MySQLDSN); err != nil {
-		errs = append(errs, fmt.Errorf("INVENTORY_MYSQL_DSN: %w", err)) // the DSN itself is not repeated: it holds a password
-	} else if cfg.DBName == "" {
-		errs = append(errs, errors.New("INVENTORY_MYSQL_DSN names no database (…/dbname)"))
+	switch {
+	case c.MySQLDSN == "" && c.SQLitePath == "":
+		errs = append(errs, errors.New("a database is required: set INVENTORY_MYSQL_DSN (e.g. user:password@tcp(127.0.0.1:3306)/inventory) "+
+			"or INVENTORY_SQLITE_PATH (e.g. ./data/inventory.db)"))
+	case c.MySQLDSN != "" && c.SQLitePath != "":
+		errs = append(errs, errors.New("both INVENTORY_MYSQL_DSN and INVENTORY_SQLITE_PATH are set: set exactly one"))
+	case c.SQLitePath != "":
+		// Any path will do: the file (and its directory) is created if missing.
+	default:
+		if cfg, err := mysqldriver.ParseDSN(c.MySQLDSN); err != nil {
+			errs = append(errs, fmt.Errorf("INVENTORY_MYSQL_DSN: %w", err)) // the DSN itself is not repeated: it holds a password
+		} else if cfg.DBName == "" {
+			errs = append(errs, errors.New("INVENTORY_MYSQL_DSN names no database (…/dbname)"))
+		}
 	}
 	if c.MySQLMaxConns < 2 || c.MySQLMaxConns > 1000 {
 		errs = append(errs, fmt.Errorf("mysql max conns must be between 2 and 1000, got %d", c.MySQLMaxConns))

@@ -73,7 +73,7 @@ func TestLoad_help(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
 	_, err := Load([]string{"-h"}, getenv(nil), &out)
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "INVENTORY_MYSQL_DSN") {
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "INVENTORY_MYSQL_DSN") || !strings.Contains(out.String(), "INVENTORY_SQLITE_PATH") {
 		t.Errorf("-h: %v, usage %q", err, out.String())
 	}
 }
@@ -97,8 +97,26 @@ func TestValidate_reportsEveryProblem(t *testing.T) {
 		t.Errorf("error %q reveals the DSN's password", err)
 	}
 	c = Default()
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "INVENTORY_MYSQL_DSN is required") {
-		t.Errorf("defaults without a DSN: %v", err)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "a database is required: set INVENTORY_MYSQL_DSN") ||
+		!strings.Contains(err.Error(), "or INVENTORY_SQLITE_PATH") {
+		t.Errorf("defaults without a database: %v", err)
+	}
+	c.MySQLDSN, c.SQLitePath = "u:pw@tcp(db:3306)/inventory", "inventory.db"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "both INVENTORY_MYSQL_DSN and INVENTORY_SQLITE_PATH are set") {
+		t.Errorf("both databases: %v", err)
+	}
+}
+
+func TestLoad_sqlitePath_fromEnvironmentOrFlag(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"INVENTORY_SQLITE_PATH": "env.db"}
+	c, err := Load(nil, getenv(env), io.Discard)
+	if err != nil || c.SQLitePath != "env.db" || c.Validate() != nil {
+		t.Errorf("from the environment: %+v, %v, %v", c, err, c.Validate())
+	}
+	c, err = Load([]string{"--sqlite-path", "flag.db"}, getenv(env), io.Discard)
+	if err != nil || c.SQLitePath != "flag.db" || c.Validate() != nil {
+		t.Errorf("from the flag: %+v, %v, %v", c, err, c.Validate())
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
-	"github.com/shopsaga/shopsaga/inventory_srv/internal/mysql"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/sqlstore"
 	"github.com/shopsaga/shopsaga/migrations"
 )
 
@@ -24,9 +24,9 @@ func TestMain(m *testing.M) { mysqltest.Main(m) }
 var discard = slog.New(slog.DiscardHandler)
 
 // newAPI serves the real use cases on a fresh database.
-func newAPI(t *testing.T, checks ...httpapi.Check) (*httptest.Server, *mysql.Store) {
+func newAPI(t *testing.T, checks ...httpapi.Check) (*httptest.Server, *sqlstore.Store) {
 	t.Helper()
-	st, err := mysql.Open(context.Background(), mysqltest.New(t, migrations.Inventory), mysql.Options{})
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{MySQLDSN: mysqltest.New(t, migrations.Inventory)})
 	if err != nil {
 		t.Fatal(err)
 	}

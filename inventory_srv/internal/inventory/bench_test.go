@@ -8,20 +8,24 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
+	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
 // BenchmarkSell measures Service.Sell (one item, one unit) against the real database, from 8
 // goroutines per CPU: every sell on one goods row (hot_sku: sells serialise on its row lock), or
 // spread over 1000 goods (many_skus). Each sell is a new order. The sells/s metric is the
-// throughput; ns/op is its inverse.
+// throughput; ns/op is its inverse. It runs on each backend (MariaDB, SQLite).
 func BenchmarkSell(b *testing.B) {
-	b.Run("hot_sku", func(b *testing.B) { benchmarkSell(b, 1) })
-	b.Run("many_skus", func(b *testing.B) { benchmarkSell(b, 1000) })
+	for _, d := range sqltest.Backends {
+		b.Run(string(d)+"/hot_sku", func(b *testing.B) { benchmarkSell(b, d, 1) })
+		b.Run(string(d)+"/many_skus", func(b *testing.B) { benchmarkSell(b, d, 1000) })
+	}
 }
 
-func benchmarkSell(b *testing.B, skus int) {
-	f := newFixture(b)
+func benchmarkSell(b *testing.B, d sqldb.Dialect, skus int) {
+	f := newFixture(b, sqltest.New(b, d, sqltest.Inventory))
 	// One multi-row insert: putting 1000 goods one by one would dominate short runs.
 	values := make([]string, skus)
 	for i := range values {

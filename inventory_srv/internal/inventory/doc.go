@@ -20,6 +20,7 @@
 // interleaving of concurrent sells can oversell; the package needs no application-level locks.
 //
 // The package owns the domain types, their invariants and sentinel errors, and the use cases
-// (Service). Storage is behind the Store and StockTx interfaces (implemented by the mysql
-// package); the package must not import gorm, gin, RocketMQ or any other adapter.
+// (Service). Storage is behind the Store and StockTx interfaces (implemented by the sqlstore
+// package, on MySQL or SQLite); the package must not import gorm, gin, RocketMQ or any other
+// adapter.
 package inventory

@@ -16,7 +16,7 @@ import (
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
-	"github.com/shopsaga/shopsaga/inventory_srv/internal/mysql"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/sqlstore"
 	"github.com/shopsaga/shopsaga/migrations"
 )
 
@@ -38,7 +38,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dsn := mysqltest.New(t, migrations.Inventory) + "&innodb_lock_wait_timeout=1"
-	st, err := mysql.Open(context.Background(), dsn, mysql.Options{})
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{MySQLDSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 // paying, reading orders, and the cart.
 //
 // Each use case declares the small interfaces it needs (StockSeller, HalfPublisher,
-// TimeoutScheduler, the repositories); the adapters in internal/mysql, internal/inventory and
+// TimeoutScheduler, the repositories); the adapters in internal/sqlstore, internal/inventory and
 // internal/mq implement them. This package imports the domain (internal/order) and the standard
 // library only: no gin, gorm or RocketMQ.
 //

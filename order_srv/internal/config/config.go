@@ -1,6 +1,8 @@
 // Package config loads order_srv's configuration once, from command-line flags and environment
 // variables (a flag wins over its variable, a variable over the default), and validates it,
-// reporting every problem at once. Secrets (the database DSN) come from the environment only.
+// reporting every problem at once. The database is MySQL/MariaDB (ORDER_MYSQL_DSN) or an SQLite
+// file (ORDER_SQLITE_PATH): exactly one must be given. Secrets (the MySQL DSN) come from the
+// environment only.
 // Nothing else in order_srv reads the environment. The package must not import the service's
 // other packages.
 package config
@@ -23,7 +25,8 @@ import (
 // Config is order_srv's configuration.
 type Config struct {
 	HTTPAddr         string        // ORDER_HTTP_ADDR
-	MySQLDSN         string        // ORDER_MYSQL_DSN (environment only: it holds a password); required
+	MySQLDSN         string        // ORDER_MYSQL_DSN (environment only: it holds a password)
+	SQLitePath       string        // ORDER_SQLITE_PATH, -sqlite-path: an SQLite file instead of MySQL
 	MySQLMaxConns    int           // ORDER_MYSQL_MAX_CONNS
 	Namesrv          string        // MQ_NAMESRV: host:port[;host:port…]; host names are resolved
 	InventoryURL     string        // INVENTORY_URL
@@ -98,7 +101,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 
 	str(&c.HTTPAddr, "http-addr", "ORDER_HTTP_ADDR", "HTTP listen address")
 	c.MySQLDSN = getenv("ORDER_MYSQL_DSN") // a secret (it holds the password): environment only
-	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "database connection pool size")
+	str(&c.SQLitePath, "sqlite-path", "ORDER_SQLITE_PATH", "SQLite database file, created if missing, instead of MySQL")
+	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "MySQL connection pool size")
 	str(&c.Namesrv, "namesrv", "MQ_NAMESRV", "RocketMQ name servers, host:port[;host:port]")
 	str(&c.InventoryURL, "inventory-url", "INVENTORY_URL", "inventory_srv base URL")
 	dur(&c.InventoryTimeout, "inventory-timeout", "ORDER_INVENTORY_TIMEOUT", "bound of one inventory call")
@@ -114,6 +118,12 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	level := getenv("ORDER_LOG_LEVEL")
 	fs.StringVar(&level, "log-level", level, "debug, info, warn or error (env ORDER_LOG_LEVEL)")
 
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: order_srv [flags]\n       order_srv healthcheck [-http-addr host:port]\n\n"+
+			"The database is MySQL/MariaDB, its DSN from ORDER_MYSQL_DSN only (it holds a password),\n"+
+			"or an SQLite file from -sqlite-path / ORDER_SQLITE_PATH (no server needed). Give exactly one.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err // the flag package already printed the problem and the usage
 	}
@@ -145,8 +155,12 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("ORDER_HTTP_ADDR: %q is not host:port", c.HTTPAddr)
 	}
-	if strings.TrimSpace(c.MySQLDSN) == "" {
-		add("ORDER_MYSQL_DSN is required, e.g. user:pw@tcp(127.0.0.1:3306)/shop_order")
+	switch mysql, sqlite := strings.TrimSpace(c.MySQLDSN) != "", strings.TrimSpace(c.SQLitePath) != ""; {
+	case !mysql && !sqlite:
+		add("a database is required: set ORDER_MYSQL_DSN (e.g. user:pw@tcp(127.0.0.1:3306)/shop_order) " +
+			"or ORDER_SQLITE_PATH (e.g. ./data/order.db)")
+	case mysql && sqlite:
+		add("both ORDER_MYSQL_DSN and ORDER_SQLITE_PATH are set: set exactly one")
 	}
 	if c.MySQLMaxConns < 1 {
 		add("ORDER_MYSQL_MAX_CONNS: %d is below 1", c.MySQLMaxConns)

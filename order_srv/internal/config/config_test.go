@@ -56,11 +56,32 @@ func TestLoad_reportsEveryProblemAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"unexpected arguments", "ORDER_HTTP_ADDR", "ORDER_MYSQL_DSN is required",
+	for _, want := range []string{"unexpected arguments", "ORDER_HTTP_ADDR", "a database is required: set ORDER_MYSQL_DSN",
 		"ORDER_PAY_TIMEOUT_LEVEL", "ORDER_MYSQL_MAX_CONNS", "MQ_NAMESRV", "INVENTORY_URL", "ORDER_FAULTS",
 		"ORDER_SHUTDOWN_TIMEOUT", "ORDER_TX_GROUP and ORDER_PRODUCER_GROUP must differ", "ORDER_LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
+	}
+}
+
+func TestLoad_sqlitePath_isTheOtherDatabase_andExactlyOneIsNeeded(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(map[string]string{"ORDER_SQLITE_PATH": "env.db"}), io.Discard)
+	if err != nil || c.SQLitePath != "env.db" || c.MySQLDSN != "" {
+		t.Errorf("from the environment: %+v, %v", c, err)
+	}
+	c, err = config.Load([]string{"--sqlite-path", "flag.db"}, env(map[string]string{"ORDER_SQLITE_PATH": "env.db"}), io.Discard)
+	if err != nil || c.SQLitePath != "flag.db" {
+		t.Errorf("from the flag: %+v, %v", c, err)
+	}
+	_, err = config.Load(nil, env(map[string]string{"ORDER_SQLITE_PATH": "x.db", "ORDER_MYSQL_DSN": "u:p@tcp(db:3306)/order"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "both ORDER_MYSQL_DSN and ORDER_SQLITE_PATH are set") {
+		t.Errorf("both databases: %v", err)
+	}
+	var usage strings.Builder
+	if _, err := config.Load([]string{"-h"}, env(nil), &usage); err == nil ||
+		!strings.Contains(usage.String(), "ORDER_SQLITE_PATH") || !strings.Contains(usage.String(), "ORDER_MYSQL_DSN") {
+		t.Errorf("-h: %v, usage %q", err, usage.String())
 	}
 }

@@ -1,10 +1,11 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -20,7 +21,7 @@ func (s *Store) ClaimKey(ctx context.Context, k app.IdempotencyKey, requestHash 
 	if err == nil {
 		return app.IdempotencyRecord{RequestHash: requestHash, OrderSN: sn, CreatedAt: now}, true, nil
 	}
-	if !isMySQLError(err, errDuplicateEntry) {
+	if !sqldb.IsDuplicateKey(err) {
 		return app.IdempotencyRecord{}, false, fmt.Errorf("insert idempotency key: %w", err)
 	}
 	var row idempotencyRow

@@ -1,4 +1,4 @@
-package mysql
+package sqlstore
 
 import (
 	"encoding/json"

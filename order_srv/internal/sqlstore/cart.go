@@ -1,9 +1,10 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -13,10 +14,13 @@ var _ app.CartStore = (*Store)(nil)
 // PutCartItem implements app.CartStore.
 func (s *Store) PutCartItem(ctx context.Context, item order.CartItem, now time.Time) error {
 	now = now.UTC()
-	return s.db.WithContext(ctx).Exec(
-		`INSERT INTO cart_items (user_id, goods_id, num, checked, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-		 ON DUPLICATE KEY UPDATE num = VALUES(num), checked = VALUES(checked), updated_at = VALUES(updated_at)`,
-		item.UserID, item.GoodsID, item.Num, item.Checked, now, now).Error
+	upsert := `INSERT INTO cart_items (user_id, goods_id, num, checked, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		 ON DUPLICATE KEY UPDATE num = VALUES(num), checked = VALUES(checked), updated_at = VALUES(updated_at)`
+	if s.sql.Dialect == sqldb.SQLite {
+		upsert = `INSERT INTO cart_items (user_id, goods_id, num, checked, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (user_id, goods_id) DO UPDATE SET num = excluded.num, checked = excluded.checked, updated_at = excluded.updated_at`
+	}
+	return s.db.WithContext(ctx).Exec(upsert, item.UserID, item.GoodsID, item.Num, item.Checked, now, now).Error
 }
 
 // CartItems implements app.CartStore.

@@ -1,47 +1,47 @@
-// Package mysql stores the inventory in MySQL/MariaDB through gorm: it implements
-// inventory.Store and inventory.StockTx over the tables goods and stock_sell_details, and
-// applies their migrations (migrations.Inventory) with goose.
+// Package sqlstore stores the inventory in SQL through gorm, on MySQL/MariaDB or on SQLite
+// (pure Go, one file; see internal/sqldb): it implements inventory.Store and inventory.StockTx
+// over the tables goods and stock_sell_details, and applies their migrations
+// (migrations.Inventory or migrations.InventorySQLite) with goose. Every repository method is
+// shared by both dialects; the one statement that differs (the goods upsert) switches on the
+// dialect in place.
 //
 // Writes are plain SQL so the conditions they rely on are visible: stock is deducted with
 // "UPDATE … SET stock = stock - ? WHERE id = ? AND stock >= ?" and a sell record moves to returned
 // with "… WHERE order_sn = ? AND status = 1", both checked by rows affected (MySQL counts changed
-// rows). Transactions run at READ COMMITTED, so every read sees the latest committed state and
-// no gap locks are taken, and a transaction chosen as a deadlock victim is run again.
+// rows; SQLite matched rows, the same here since both statements change what they match).
+// Transactions run at READ COMMITTED on MySQL, so every read sees the latest committed state and
+// no gap locks are taken, and a transaction chosen as a deadlock victim is run again. On SQLite
+// transactions run one at a time.
 //
 // Callers never see *gorm.DB. The package must not import the transport or the broker client.
-package mysql
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
-	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
-)
-
-// MySQL error numbers the package branches on.
-const (
-	errDuplicateEntry = 1062 // ER_DUP_ENTRY
-	errLockDeadlock   = 1213 // ER_LOCK_DEADLOCK: the transaction was rolled back
+	"github.com/shopsaga/shopsaga/migrations"
 )
 
 // maxTxAttempts bounds how often InTx runs a transaction that keeps losing deadlocks.
 const maxTxAttempts = 5
 
-// Options tune Open. The zero value is usable.
+// Options tune Open. Exactly one of MySQLDSN and SQLitePath must be set.
 type Options struct {
-	// MaxOpenConns caps the connection pool (default 20). Every concurrent request holds one
+	// MySQLDSN is a go-sql-driver/mysql DSN naming the database.
+	MySQLDSN string
+	// SQLitePath is the SQLite database file, created if missing.
+	SQLitePath string
+	// MaxOpenConns caps MySQL's connection pool (default 20). Every concurrent request holds one
 	// connection for the length of its transaction; the cap keeps a burst from exhausting the
-	// server's max_connections.
+	// server's max_connections. SQLite always uses one connection.
 	MaxOpenConns int
 	// Logger receives gorm's messages (default slog.Default()).
 	Logger *slog.Logger
@@ -49,10 +49,10 @@ type Options struct {
 	LogSQL bool
 }
 
-// Store is the inventory.Store on MySQL/MariaDB. It is safe for concurrent use.
+// Store is the inventory.Store on MySQL/MariaDB or SQLite. It is safe for concurrent use.
 type Store struct {
 	db  *gorm.DB
-	sql *sql.DB
+	sql *sqldb.DB
 }
 
 var _ inventory.Store = (*Store)(nil)
@@ -60,69 +60,47 @@ var _ inventory.Store = (*Store)(nil)
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
 // (DATETIME columns scan into time.Time) in UTC, and client-side parameter interpolation (one
 // round trip per statement instead of prepare + execute + close).
-func NormalizeDSN(dsn string) (string, error) {
-	cfg, err := mysqldriver.ParseDSN(dsn)
-	if err != nil {
-		return "", fmt.Errorf("parse mysql dsn: %w", err)
-	}
-	if cfg.DBName == "" {
-		return "", errors.New("mysql dsn names no database (…/dbname)")
-	}
-	cfg.ParseTime = true
-	cfg.Loc = time.UTC
-	cfg.InterpolateParams = true
-	return cfg.FormatDSN(), nil
-}
+func NormalizeDSN(dsn string) (string, error) { return sqldb.NormalizeMySQLDSN(dsn) }
 
-// Open connects to the database of dsn and checks that it answers. It does not migrate: call
+// Open connects to the database opts name and checks that it answers. It does not migrate: call
 // Migrate.
-func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	dsn, err := NormalizeDSN(dsn)
-	if err != nil {
-		return nil, err
-	}
+func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 20
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	sqlDB, err := sql.Open("mysql", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open mysql: %w", err)
-	}
-	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
-	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
-	sqlDB.SetConnMaxLifetime(5 * time.Minute)
-	sqlDB.SetConnMaxIdleTime(time.Minute)
-	if err := sqlDB.PingContext(ctx); err != nil {
-		_ = sqlDB.Close()
-		return nil, fmt.Errorf("connect to mysql: %w", err)
-	}
-
-	level := logger.Silent // expected failures (duplicate keys) are handled, not logged
-	if opts.LogSQL {
-		level = logger.Info
-	}
-	db, err := gorm.Open(gormmysql.New(gormmysql.Config{Conn: sqlDB}), &gorm.Config{
-		Logger:                 logger.NewSlogLogger(opts.Logger, logger.Config{LogLevel: level}),
-		SkipDefaultTransaction: true, // single statements need no transaction of their own
+	db, err := sqldb.Open(ctx, sqldb.Options{
+		MySQLDSN: opts.MySQLDSN, SQLitePath: opts.SQLitePath, MaxOpenConns: opts.MaxOpenConns,
+		Logger: opts.Logger, LogSQL: opts.LogSQL,
 	})
 	if err != nil {
-		_ = sqlDB.Close()
-		return nil, fmt.Errorf("open gorm: %w", err)
+		return nil, err
 	}
-	return &Store{db: db, sql: sqlDB}, nil
+	return &Store{db: db.Gorm, sql: db}, nil
 }
+
+// Dialect reports which database the store is on.
+func (s *Store) Dialect() sqldb.Dialect { return s.sql.Dialect }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.sql.Close() }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.sql.Ping(ctx) }
+
+// Migrate applies the pending inventory migrations of the store's dialect and logs each one;
+// instances starting together take turns (see sqldb.DB.Migrate).
+func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
+	return s.sql.Migrate(ctx, migrationSet, log)
+}
+
+// migrationSet is the inventory database's migrations in both dialects.
+var migrationSet = sqldb.Migrations{MySQL: migrations.Inventory, SQLite: migrations.InventorySQLite}
 
 // SaveGoods implements inventory.Store.
 func (s *Store) SaveGoods(ctx context.Context, g inventory.Goods) (bool, error) {
+	if s.sql.Dialect == sqldb.SQLite {
+		return s.saveGoodsSQLite(ctx, g)
+	}
 	// Rows affected: 1 for an insert, 2 for an update that changed something, 0 for one that
 	// did not (the driver does not set CLIENT_FOUND_ROWS).
 	res := s.db.WithContext(ctx).Exec(
@@ -133,6 +111,23 @@ func (s *Store) SaveGoods(ctx context.Context, g inventory.Goods) (bool, error) 
 		return false, res.Error
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// saveGoodsSQLite is SaveGoods on SQLite, whose upsert counts one changed row either way: an
+// insert that does nothing on a conflict tells whether the row is new, and an update follows if
+// it was not, in one transaction.
+func (s *Store) saveGoodsSQLite(ctx context.Context, g inventory.Goods) (created bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`INSERT INTO goods (id, name, price_cents, stock) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			g.ID, g.Name, g.PriceCents, g.Stock)
+		if res.Error != nil || res.RowsAffected == 1 {
+			created = res.RowsAffected == 1
+			return res.Error
+		}
+		return tx.Exec(`UPDATE goods SET name = ?, price_cents = ?, stock = ? WHERE id = ?`,
+			g.Name, g.PriceCents, g.Stock, g.ID).Error
+	}, s.sql.TxOptions())
+	return created, err
 }
 
 // Goods implements inventory.Store.
@@ -150,11 +145,11 @@ func (s *Store) InTx(ctx context.Context, fn func(tx inventory.StockTx) error) e
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
 			return fn(stockTx{db: gtx})
-		}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-		if !isMySQLError(err, errLockDeadlock) || attempt == maxTxAttempts {
+		}, s.sql.TxOptions())
+		if !sqldb.IsRetryable(err) || attempt == maxTxAttempts {
 			return err
 		}
-		// InnoDB rolled the whole transaction back; run it again after a short random pause so
+		// The whole transaction was rolled back (an InnoDB deadlock victim, or SQLite busy); run it again after a short random pause so
 		// the contenders do not collide again in lockstep.
 		pause := time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond)))
 		select {
@@ -195,7 +190,7 @@ func (t stockTx) InsertSellDetail(ctx context.Context, d inventory.SellDetail) e
 	err = t.db.WithContext(ctx).Exec(
 		`INSERT INTO stock_sell_details (order_sn, status, detail) VALUES (?, ?, ?)`,
 		d.OrderSN, int8(d.Status), detail).Error
-	if isMySQLError(err, errDuplicateEntry) {
+	if sqldb.IsDuplicateKey(err) {
 		return inventory.ErrSellDetailExists
 	}
 	return err
@@ -234,9 +229,4 @@ func sellDetail(db *gorm.DB, orderSN string) (inventory.SellDetail, error) {
 		return inventory.SellDetail{}, err
 	}
 	return row.domain()
-}
-
-func isMySQLError(err error, number uint16) bool {
-	var me *mysqldriver.MySQLError
-	return errors.As(err, &me) && me.Number == number
 }

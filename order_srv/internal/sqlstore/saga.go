@@ -1,4 +1,4 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -24,14 +25,14 @@ const (
 func (s *Store) CommitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) error {
 	for attempt := 1; ; attempt++ {
 		err := s.commitOrder(ctx, o, opts)
-		if !isMySQLError(err, errLockDeadlock) || attempt == maxTxAttempts {
+		if !sqldb.IsRetryable(err) || attempt == maxTxAttempts {
 			return err
 		}
 	}
 }
 
 func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) (err error) {
-	tx := s.db.WithContext(ctx).Begin(readCommitted)
+	tx := s.db.WithContext(ctx).Begin(s.sql.TxOptions())
 	if tx.Error != nil {
 		return fmt.Errorf("begin: %w", tx.Error)
 	}
@@ -44,7 +45,7 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 
 	err = tx.Exec(`INSERT INTO tx_barriers (order_sn, op, created_at) VALUES (?, ?, ?)`,
 		string(o.SN), barrierLocal, o.CreatedAt).Error
-	if isMySQLError(err, errDuplicateEntry) {
+	if sqldb.IsDuplicateKey(err) {
 		return fmt.Errorf("order %s: %w", o.SN, app.ErrBarrierTaken)
 	}
 	if err != nil {
@@ -92,7 +93,8 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 
 // ResolveCheck implements app.SagaStore. The INSERT runs on its own (autocommit): if a local
 // transaction holds the row, InnoDB makes it wait for that transaction's end and then either
-// succeeds (rolled back) or reports the duplicate (committed).
+// succeeds (rolled back) or reports the duplicate (committed). On SQLite the INSERT waits for the
+// one connection, which the local transaction holds until its end, with the same outcome.
 func (s *Store) ResolveCheck(ctx context.Context, sn order.SN, now time.Time) (app.Resolution, error) {
 	db := s.db.WithContext(ctx)
 	err := db.Exec(`INSERT INTO tx_barriers (order_sn, op, created_at) VALUES (?, ?, ?)`,
@@ -100,7 +102,7 @@ func (s *Store) ResolveCheck(ctx context.Context, sn order.SN, now time.Time) (a
 	if err == nil {
 		return app.ResolvedAborted, nil
 	}
-	if !isMySQLError(err, errDuplicateEntry) {
+	if !sqldb.IsDuplicateKey(err) {
 		return 0, fmt.Errorf("claim barrier of %s: %w", sn, err)
 	}
 	var op string

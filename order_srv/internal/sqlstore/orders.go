@@ -1,4 +1,4 @@
-package mysql
+package sqlstore
 
 import (
 	"context"
@@ -55,7 +55,8 @@ func (s *Store) OrdersOfUser(ctx context.Context, userID int64, page app.Page) (
 }
 
 // UpdateOrder implements app.OrderStore: SELECT … FOR UPDATE, change, then a compare-and-set
-// on the old status, in one transaction.
+// on the old status, in one transaction. (SQLite has no FOR UPDATE and gorm leaves it out there:
+// the transaction already holds the database's write lock from its BEGIN.)
 func (s *Store) UpdateOrder(ctx context.Context, sn order.SN, change func(*order.Order) error) (order.Order, error) {
 	var out order.Order
 	err := s.inTx(ctx, func(tx *gorm.DB) error {

@@ -1,0 +1,276 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shopsaga/shopsaga/internal/mysqltest"
+	"github.com/shopsaga/shopsaga/internal/sqldb"
+	"github.com/shopsaga/shopsaga/internal/sqltest"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+)
+
+func TestMain(m *testing.M) { mysqltest.Main(m) }
+
+var discard = slog.New(slog.DiscardHandler)
+
+func openStore(t *testing.T, db sqltest.DB) *Store {
+	t.Helper()
+	st, err := Open(context.Background(), Options{MySQLDSN: db.MySQLDSN, SQLitePath: db.SQLitePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func tables(t *testing.T, st *Store) []string {
+	t.Helper()
+	q := "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name"
+	if st.Dialect() == sqldb.SQLite {
+		q = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+	}
+	rows, err := st.sql.SQL.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+func TestMigrations_goDownToNothingAndUpAgain(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Empty, testMigrationsGoDownToNothingAndUpAgain)
+}
+
+func testMigrationsGoDownToNothingAndUpAgain(t *testing.T, db sqltest.DB) {
+	st := openStore(t, db)
+	ctx := context.Background()
+	if err := st.Migrate(ctx, discard); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"goods", "goose_db_version", "stock_sell_details"}
+	if got := tables(t, st); !slices.Equal(got, want) {
+		t.Fatalf("tables after up: %v, want %v", got, want)
+	}
+
+	p, err := st.sql.Migrator(migrationSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := p.DownTo(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Errorf("down applied %d migrations, want 2", len(results))
+	}
+	if got := tables(t, st); !slices.Equal(got, []string{"goose_db_version"}) {
+		t.Fatalf("tables after down: %v, want only goose_db_version", got)
+	}
+
+	if err := st.Migrate(ctx, discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := tables(t, st); !slices.Equal(got, want) {
+		t.Fatalf("tables after up again: %v, want %v", got, want)
+	}
+	if err := st.Migrate(ctx, discard); err != nil { // nothing pending: a no-op
+		t.Fatal(err)
+	}
+}
+
+func TestMigrate_byInstancesStartingTogether_appliesEachMigrationOnce(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Empty, testMigrateByInstancesStartingTogether)
+}
+
+func testMigrateByInstancesStartingTogether(t *testing.T, db sqltest.DB) {
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		st := openStore(t, db)
+		wg.Go(func() { errs[i] = st.Migrate(context.Background(), discard) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	if err := openStore(t, db).sql.SQL.QueryRow(
+		"SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 2 {
+		t.Errorf("%d migrations recorded, want 2", applied)
+	}
+}
+
+func TestSaveGoods_reportsWhetherItCreated(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		g := inventory.Goods{ID: 7, Name: "Tea", PriceCents: 350, Stock: 4}
+		for i, want := range []bool{true, false, false} { // create, update that changes the name, update that changes nothing
+			created, err := st.SaveGoods(ctx, g)
+			if err != nil || created != want {
+				t.Fatalf("save %d: created %v, %v; want %v", i, created, err, want)
+			}
+			g.Name = "Green tea"
+		}
+		got, err := st.Goods(ctx, []int64{7, 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Name != "Green tea" || got[0].PriceCents != 350 || got[0].Stock != 4 || got[0].CreatedAt.IsZero() {
+			t.Errorf("goods %+v", got)
+		}
+	})
+}
+
+func TestInTx_rollsBack_whenFnFails(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: "x", Stock: 5}); err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			if ok, err := tx.Deduct(ctx, 1, 5); !ok || err != nil {
+				t.Errorf("deduct: %v, %v", ok, err)
+			}
+			if err := tx.InsertSellDetail(ctx, inventory.SellDetail{OrderSN: "o-1", Status: inventory.StatusDeducted}); err != nil {
+				t.Error(err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx = %v, want fn's error", err)
+		}
+		got, _ := st.Goods(ctx, []int64{1})
+		if got[0].Stock != 5 {
+			t.Errorf("stock %d after rollback, want 5", got[0].Stock)
+		}
+		if _, err := st.SellDetail(ctx, "o-1"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
+			t.Errorf("record after rollback: %v", err)
+		}
+	})
+}
+
+func TestStockTx_conditionsHold(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: "x", Stock: 2}); err != nil {
+			t.Fatal(err)
+		}
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			for _, c := range []struct {
+				num  int64
+				id   int64
+				want bool
+			}{{3, 1, false}, {2, 1, true}, {1, 1, false}, {1, 99, false}} {
+				if ok, err := tx.Deduct(ctx, c.id, c.num); ok != c.want || err != nil {
+					t.Errorf("Deduct(%d, %d) = %v, %v; want %v", c.id, c.num, ok, err, c.want)
+				}
+			}
+			if ok, err := tx.Restock(ctx, 99, 1); ok || err != nil {
+				t.Errorf("Restock(unknown) = %v, %v", ok, err)
+			}
+			d := inventory.SellDetail{OrderSN: "Ab-1", Status: inventory.StatusDeducted,
+				Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 2, PriceCents: 10}}}
+			if err := tx.InsertSellDetail(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.InsertSellDetail(ctx, d); !errors.Is(err, inventory.ErrSellDetailExists) {
+				t.Errorf("second insert: %v, want ErrSellDetailExists", err)
+			}
+			// order_sn is case-sensitive: another order.
+			if err := tx.InsertSellDetail(ctx, inventory.SellDetail{OrderSN: "AB-1", Status: inventory.StatusReturned}); err != nil {
+				t.Errorf("insert of a different-case order: %v", err)
+			}
+			for i, want := range []bool{true, false} {
+				if ok, err := tx.MarkReturned(ctx, "Ab-1"); ok != want || err != nil {
+					t.Errorf("MarkReturned #%d = %v, %v; want %v", i, ok, err, want)
+				}
+			}
+			got, err := tx.SellDetail(ctx, "Ab-1")
+			if err != nil || got.Status != inventory.StatusReturned || !slices.Equal(got.Items, d.Items) {
+				t.Errorf("SellDetail = %+v, %v", got, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStore_keepsAwkwardTextIntact(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		name := `Tea "O'Neil" \ 100% ` + "\u00fc\u00df 🍵 \\n"
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: name, Stock: 1}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Goods(ctx, []int64{1})
+		if err != nil || got[0].Name != name {
+			t.Fatalf("goods name %q, %v; want %q", got[0].Name, err, name)
+		}
+		d := inventory.SellDetail{OrderSN: "o-1", Status: inventory.StatusDeducted,
+			Items: []inventory.SoldItem{{GoodsID: 1, Name: name, Num: 1, PriceCents: 5}}}
+		if err := st.InTx(ctx, func(tx inventory.StockTx) error { return tx.InsertSellDetail(ctx, d) }); err != nil {
+			t.Fatal(err)
+		}
+		back, err := st.SellDetail(ctx, "o-1")
+		if err != nil || back.Items[0].Name != name {
+			t.Fatalf("recorded name %+v, %v; want %q", back, err, name)
+		}
+	})
+}
+
+func TestSchema_refusesNegativeStock(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: "x", Stock: 1}); err != nil {
+			t.Fatal(err)
+		}
+		// The backstop behind the conditional update: MariaDB 4025, MySQL 3819, SQLite 275.
+		_, err := st.sql.SQL.Exec("UPDATE goods SET stock = stock - 2 WHERE id = 1")
+		if !sqldb.IsCheckViolation(err) {
+			t.Fatalf("negative stock: %v, want a CHECK constraint error", err)
+		}
+	})
+}
+
+func TestNormalizeDSN(t *testing.T) {
+	t.Parallel()
+	got, err := NormalizeDSN("u:p@tcp(db:3306)/inventory?charset=utf8mb4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"parseTime=true", "interpolateParams=true", "/inventory?", "charset=utf8mb4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("NormalizeDSN = %q, lacks %q", got, want)
+		}
+	}
+	for _, bad := range []string{"u:p@tcp(db:3306)/", "not a dsn"} {
+		if _, err := NormalizeDSN(bad); err == nil {
+			t.Errorf("NormalizeDSN(%q) accepted", bad)
+		}
+	}
+}
