@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stack is mqbroker, inventory_srv and order_srv running as child processes.
+type stack struct {
+	cfg     config
+	dataDir string // absolute
+	binDir  string
+	logDir  string
+	levels  string // the broker's delay-level table
+
+	broker, inventory, order *process
+	died                     chan *process // a process that exited without being asked to
+
+	api *api
+}
+
+// startupTimeout bounds the start of one program, until it answers its readiness check.
+const startupTimeout = 90 * time.Second
+
+// markerFile marks a data directory as the demo's, so that only such a directory is emptied.
+const markerFile = ".shopsaga-demo"
+
+// startStack prepares the data directory, builds the programs and starts them, each once its
+// dependencies are ready. On error, whatever was started is stopped again.
+func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
+	if err := portsFree(cfg.ports); err != nil {
+		return nil, err
+	}
+	goTool, root, err := findModule(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.dataDir == "" {
+		cfg.dataDir = filepath.Join(root, "data", "demo") // ignored by git
+	}
+	dir, err := prepareDataDir(cfg.dataDir, cfg.keep)
+	if err != nil {
+		return nil, err
+	}
+	levels, err := delayLevels(cfg.speedup)
+	if err != nil {
+		return nil, err
+	}
+	st := &stack{cfg: cfg, dataDir: dir, binDir: filepath.Join(dir, "bin"), logDir: filepath.Join(dir, "logs"),
+		levels: levels, died: make(chan *process, 3), api: newAPI(cfg.ports)}
+	if err := os.MkdirAll(st.logDir, 0o755); err != nil {
+		return nil, err
+	}
+
+	n.line("Building mqbroker, inventory_srv and order_srv into %s (go build; the first time takes a minute) …", st.binDir)
+	began := time.Now()
+	if err := buildPrograms(ctx, goTool, root, st.binDir); err != nil {
+		return nil, err
+	}
+	n.line("Built in %.1fs.", time.Since(began).Seconds())
+
+	env := childEnv(os.Environ())
+	loop := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+	p := cfg.ports
+	st.broker = st.newProcess("mqbroker", env,
+		"--namesrv-addr", loop(p.namesrv), "--broker-addr", loop(p.broker), "--admin-addr", loop(p.admin),
+		"--data-dir", filepath.Join(dir, "mqbroker"), "--delay-levels", levels,
+		"--tx-timeout", cfg.txTimeout.String(), "--tx-check-interval", cfg.txCheckInterval.String())
+	invEnv := slices.Concat(env, []string{"INVENTORY_HTTP_ADDR=" + loop(p.inventory), "MQ_NAMESRV=" + loop(p.namesrv)})
+	ordEnv := slices.Concat(env, []string{"ORDER_HTTP_ADDR=" + loop(p.order), "MQ_NAMESRV=" + loop(p.namesrv),
+		"INVENTORY_URL=http://" + loop(p.inventory), "ORDER_FAULTS=1",
+		"ORDER_PAY_TIMEOUT_LEVEL=" + strconv.Itoa(payTimeoutLevel)})
+	if cfg.mysql() {
+		invEnv = append(invEnv, "INVENTORY_MYSQL_DSN="+cfg.mysqlInventoryDSN)
+		ordEnv = append(ordEnv, "ORDER_MYSQL_DSN="+cfg.mysqlOrderDSN)
+	} else {
+		invEnv = append(invEnv, "INVENTORY_SQLITE_PATH="+filepath.Join(dir, "inventory.db"))
+		ordEnv = append(ordEnv, "ORDER_SQLITE_PATH="+filepath.Join(dir, "order.db"))
+	}
+	st.inventory = st.newProcess("inventory_srv", invEnv)
+	st.order = st.newProcess("order_srv", ordEnv)
+
+	for _, pr := range []*process{st.broker, st.inventory, st.order} {
+		if err := st.startAndAwait(ctx, pr); err != nil {
+			st.stop(nil)
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *stack) newProcess(name string, env []string, args ...string) *process {
+	return &process{name: name, path: filepath.Join(st.binDir, name), args: args, env: env,
+		logPath: filepath.Join(st.logDir, name+".log"), died: st.died}
+}
+
+// startAndAwait starts p and waits until it answers its readiness endpoint.
+func (st *stack) startAndAwait(ctx context.Context, p *process) error {
+	if err := p.start(); err != nil {
+		return err
+	}
+	url := st.api.readyURL(p.name)
+	_, err := await(ctx, startupTimeout, p.name+" to be ready", func(ctx context.Context) (struct{}, bool, error) {
+		select {
+		case <-p.exited():
+			return struct{}{}, false, fmt.Errorf("%s exited at start-up (%v); the end of %s:\n%s", p.name, p.exitErr(), p.logPath, tail(p.logPath, 15))
+		default:
+		}
+		status, _, err := st.api.get(ctx, url, nil)
+		return struct{}{}, err == nil && status == http.StatusOK, nil
+	})
+	return err
+}
+
+// restart starts a process that has exited (a crash) again and waits until it is ready.
+func (st *stack) restart(ctx context.Context, p *process) error {
+	select {
+	case <-p.exited():
+	default:
+		return fmt.Errorf("%s is still running", p.name)
+	}
+	return st.startAndAwait(ctx, p)
+}
+
+// stop ends the processes in reverse order of their start, each gracefully if it can.
+func (st *stack) stop(n *narrator) {
+	for _, p := range []*process{st.order, st.inventory, st.broker} {
+		if p == nil {
+			continue
+		}
+		if err := p.stop(15 * time.Second); err != nil && n != nil {
+			n.line("%s: %v", p.name, err)
+		}
+	}
+}
+
+// checkAlive returns an error naming every process that is not running.
+func (st *stack) checkAlive() error {
+	var errs []error
+	for _, p := range []*process{st.broker, st.inventory, st.order} {
+		select {
+		case <-p.exited():
+			errs = append(errs, fmt.Errorf("%s is not running (%v); its log: %s", p.name, p.exitErr(), p.logPath))
+		default:
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// portsFree reports every port of ps that something already listens on.
+func portsFree(ps ports) error {
+	var errs []error
+	for _, p := range ps.list() {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("port %d (%s) is taken — is a stack already running? choose another with --%s-port",
+				p.port, p.name, flagOfPort(p.name)))
+			continue
+		}
+		ln.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func flagOfPort(name string) string {
+	switch name {
+	case "mqbroker name server":
+		return "namesrv"
+	case "mqbroker broker":
+		return "broker"
+	case "mqbroker admin":
+		return "admin"
+	}
+	return strings.TrimSuffix(name, "_srv")
+}
+
+// prepareDataDir creates dir, or empties it unless keep. It refuses to empty a non-empty
+// directory that it did not create (one without the marker file).
+func prepareDataDir(dir string, keep bool) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return "", fmt.Errorf("data dir: %w", err)
+	case keep || len(entries) == 0:
+	default:
+		if _, err := os.Stat(filepath.Join(abs, markerFile)); err != nil {
+			return "", fmt.Errorf("data dir %s is not empty and was not made by the demo (no %s): refusing to empty it; choose another with --data-dir", abs, markerFile)
+		}
+		if err := os.RemoveAll(abs); err != nil {
+			return "", fmt.Errorf("empty data dir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(abs, markerFile), []byte("made by go run ./demo; emptied at each run unless --keep\n"), 0o644); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	return abs, nil
+}
+
+// findModule returns the go command and the root of the shopsaga module that contains the
+// working directory.
+func findModule(ctx context.Context) (goTool, root string, err error) {
+	goTool, err = exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, serr := os.Stat(goTool); serr != nil {
+			return "", "", fmt.Errorf("the go command is not on PATH: %w", err)
+		}
+	}
+	out, err := exec.CommandContext(ctx, goTool, "env", "GOMOD").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", "", errors.New("not inside a Go module: run the demo from the shopsaga repository (go run ./demo)")
+	}
+	root = filepath.Dir(gomod)
+	if _, err := os.Stat(filepath.Join(root, "mqbroker", "main.go")); err != nil {
+		return "", "", fmt.Errorf("%s is not the shopsaga repository (no mqbroker/main.go): run the demo from inside it", root)
+	}
+	return goTool, root, nil
+}
+
+// buildPrograms builds the three programs of the module at root into binDir.
+func buildPrograms(ctx context.Context, goTool, root, binDir string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", binDir+string(filepath.Separator), "./mqbroker", "./inventory_srv", "./order_srv")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// childEnv is the environment of the programs: the demo's own, without any setting of theirs
+// (MQ_*, INVENTORY_*, ORDER_*) that could contradict the demo's.
+func childEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "MQ_") || strings.HasPrefix(kv, "INVENTORY_") || strings.HasPrefix(kv, "ORDER_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
