@@ -40,6 +40,7 @@ type pendingHalf struct {
 	immunity          time.Duration
 	checks            int
 	lastCheck         time.Time
+	deciding          bool // claimed: its decision is being stored
 }
 
 // txnService tracks undecided half messages, applies END_TRANSACTION
@@ -113,9 +114,10 @@ func (t *txnService) added(m *message.Message) {
 
 func (t *txnService) onAppend(string) {}
 
-// claim removes an undecided half for a decision after validating it
-// (Java EndTransactionProcessor.checkPrepareMessage); put it back with
-// unclaim if storing the decision fails.
+// claim reserves an undecided half for a decision after validating it
+// (Java EndTransactionProcessor.checkPrepareMessage). The half stays in the
+// table, marked deciding, until the decision is stored (decided) or not
+// (unclaim): whoever sees it gone knows its decision is in the log.
 func (t *txnService) claim(phys, queueOffset int64, group string) (*pendingHalf, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -123,18 +125,28 @@ func (t *txnService) claim(phys, queueOffset int64, group string) (*pendingHalf,
 	switch {
 	case p == nil:
 		return nil, fmt.Errorf("no undecided half message at commit-log offset %d (already decided, or never stored)", phys)
+	case p.deciding:
+		return nil, fmt.Errorf("half message at %d is being decided", phys)
 	case p.group != group:
 		return nil, fmt.Errorf("half message at %d belongs to producer group %q, not %q", phys, p.group, group)
 	case p.queueOffset != queueOffset:
 		return nil, fmt.Errorf("half message at %d has tranStateTableOffset %d, not %d", phys, p.queueOffset, queueOffset)
 	}
-	delete(t.pending, phys)
+	p.deciding = true
 	return p, nil
 }
 
+// decided removes a claimed half whose decision is stored.
+func (t *txnService) decided(p *pendingHalf) {
+	t.mu.Lock()
+	delete(t.pending, p.phys)
+	t.mu.Unlock()
+}
+
+// unclaim returns a claimed half to the undecided ones.
 func (t *txnService) unclaim(p *pendingHalf) {
 	t.mu.Lock()
-	t.pending[p.phys] = p
+	p.deciding = false
 	t.mu.Unlock()
 }
 
@@ -166,6 +178,7 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 		b.log.Error("end transaction", "offset", phys, "err", err)
 		return errResponse(req, protocol.SystemError, "%v", err)
 	}
+	b.txn.decided(p)
 	b.log.Debug("transaction decided", "offset", phys, "commit", typ == txCommit, "from_check", fromCheck)
 	return okResponse(req)
 }
@@ -233,6 +246,9 @@ func (t *txnService) checkDue(now time.Time) time.Time {
 	t.mu.Lock()
 	due := make([]*pendingHalf, 0)
 	for _, p := range t.pending {
+		if p.deciding {
+			continue
+		}
 		d := txn.Decide(txn.Half{Stored: p.stored, Immunity: p.immunity, Checks: p.checks, LastCheck: p.lastCheck}, now, t.cfg)
 		if d.Action == txn.Wait {
 			if d.At.Before(next) {
@@ -266,6 +282,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 			b.log.Error("discard half message", "offset", p.phys, "err", err)
 			return now.Add(noProducerRetry)
 		}
+		t.decided(got)
 		b.log.Warn("half message discarded after the maximum number of checks",
 			"offset", p.phys, "group", p.group, "topic", p.realTopic, "msg_id", p.uniqKey, "checks", got.checks)
 		return time.Time{}
