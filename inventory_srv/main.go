@@ -23,12 +23,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/config"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/metrics"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/reback"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/sqlstore"
 )
@@ -71,7 +73,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := store.Migrate(ctx, log); err != nil {
 		return err
 	}
-	svc := inventory.NewService(store, log)
+	reg := prometheus.NewRegistry() // this process's metrics, served at /metrics
+	met, err := metrics.New(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
 
 	readiness := []httpapi.Check{
 		{Name: "database", Func: store.Ping},
@@ -82,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.Router(svc, readiness, log),
+		Handler:           httpapi.Router(svc, readiness, log, httpapi.WithRequestObserver(met), httpapi.WithMetrics(metrics.Handler(reg))),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

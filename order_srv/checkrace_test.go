@@ -101,7 +101,7 @@ func testCheckBackRacingALocalTransaction(t *testing.T, d sqldb.Dialect) {
 		t.Fatal(err)
 	}
 	saga := &pausingSaga{SagaStore: store, paused: make(chan order.SN), release: make(chan error)}
-	deps := app.Deps{Orders: store, Carts: store, Saga: saga, Idempotency: store, Stock: inv, Goods: inv,
+	deps := app.Deps{Orders: store, Carts: store, Saga: saga, Idempotency: store, Timeline: store, Stock: inv, Goods: inv,
 		Halves: halves, Timeouts: timeouts, Log: log, Crash: func(string) {}}
 	svc, err := app.New(deps, app.Options{SagaTimeout: time.Minute})
 	if err != nil {

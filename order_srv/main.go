@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
@@ -29,6 +30,7 @@ import (
 	"github.com/shopsaga/shopsaga/order_srv/internal/config"
 	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/order_srv/internal/inventory"
+	"github.com/shopsaga/shopsaga/order_srv/internal/metrics"
 	"github.com/shopsaga/shopsaga/order_srv/internal/mq"
 	"github.com/shopsaga/shopsaga/order_srv/internal/sqlstore"
 )
@@ -60,6 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	mq.ConfigureClient(log)
+	reg := prometheus.NewRegistry() // this process's metrics, served at /metrics
+	met, err := metrics.New(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	namesrv, err := mqclient.ResolveNameServers(ctx, cfg.Namesrv)
 	if err != nil {
@@ -108,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Goods:       inv,
 		Halves:      halves,
 		Timeouts:    timeouts,
+		Timeline:    store,
+		Metrics:     met,
 		Log:         log,
 		Crash: func(point string) {
 			log.Warn("exiting for an injected crash", "fault", point)
@@ -146,7 +155,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				{Name: "database", Func: store.Ping},
 				{Name: "name server", Func: func(ctx context.Context) error { return mqclient.Reachable(ctx, cfg.Namesrv) }},
 			},
-			Log: log,
+			Requests: met,
+			Metrics:  metrics.Handler(reg),
+			Log:      log,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,

@@ -57,6 +57,7 @@ func testSagaHappyPath(t *testing.T, s *system) {
 	if list := ordersOf(t, url, 7); len(list) != 1 || list[0]["order_sn"] != sn || list[0]["status"] != "TRADE_SUCCESS" {
 		t.Errorf("orders of user 7 = %v", list)
 	}
+	wantTimeline(t, url, sn, "half_sent", "stock_deducted", "local_committed", "timeout_scheduled", "half_decided", "paid")
 
 	// From the cart: the checked items are ordered and leave the cart.
 	for _, c := range []struct {
@@ -77,6 +78,16 @@ func testSagaHappyPath(t *testing.T, s *system) {
 	if st, cart := call(t, "GET", url+"/v1/users/8/cart", nil); st != http.StatusOK || len(cart["items"].([]any)) != 1 {
 		t.Errorf("cart after ordering: %d %v", st, cart)
 	}
+	wantMetrics(t, url, map[string]float64{
+		"orders_created_total": 2, "orders_paid_total": 1, "orders_closed_by_timeout_total": 0,
+		`http_requests_total{code="201",method="POST",route="/v1/orders"}`:               3, // with the replay
+		`http_requests_total{code="200",method="POST",route="/v1/orders/:order_sn/pay"}`: 1,
+		`check_backs_total{answer="deliver-reback"}`:                                     0,
+	})
+	wantMetrics(t, s.inv.url, map[string]float64{
+		`stock_sells_total{result="sold"}`: 2, `stock_returns_total{result="applied"}`: 0,
+		`http_requests_total{code="200",method="POST",route="/v1/stock/sell"}`: 2,
+	})
 }
 
 func TestSaga_shortStock_is409_andLeavesNothingBehind(t *testing.T) {
@@ -115,6 +126,12 @@ func TestSaga_failLocalTx_returnsTheStock(t *testing.T) {
 	if list := ordersOf(t, url, 7); len(list) != 0 {
 		t.Errorf("orders after a failed local transaction: %v", list)
 	}
+	wantTimeline(t, url, s.onlySagaSN(), "half_sent", "stock_deducted", "local_failed", "half_decided", "stock_return_requested")
+	wantMetrics(t, url, map[string]float64{
+		`orders_rolled_back_total{reason="local_tx_failed"}`: 1, "orders_created_total": 0,
+		`http_requests_total{code="503",method="POST",route="/v1/orders"}`: 1,
+	})
+	wantMetrics(t, s.inv.url, map[string]float64{`stock_returns_total{result="applied"}`: 1, `stock_sells_total{result="sold"}`: 1})
 }
 
 func TestSaga_crashAfterDeduct_theCheckBackReturnsTheStock(t *testing.T) {
@@ -137,6 +154,12 @@ func TestSaga_crashAfterDeduct_theCheckBackReturnsTheStock(t *testing.T) {
 	if list := ordersOf(t, second.url, 7); len(list) != 0 {
 		t.Errorf("orders: %v, want none", list)
 	}
+	// The first two steps were recorded by the process that crashed, the rest by the second.
+	wantTimeline(t, second.url, s.onlySagaSN(), "half_sent", "stock_deducted", "check_back_asked", "check_back_answered", "stock_return_requested")
+	wantMetrics(t, second.url, map[string]float64{
+		`check_backs_total{answer="deliver-reback"}`: 1, `orders_rolled_back_total{reason="check_back"}`: 1, "orders_created_total": 0,
+	})
+	wantMetrics(t, s.inv.url, map[string]float64{`stock_returns_total{result="applied"}`: 1})
 }
 
 func TestSaga_crashAfterCommit_theOrderStays_andStillTimesOut(t *testing.T) {
@@ -178,6 +201,13 @@ func TestSaga_timeout_closesAnUnpaidOrder_andPayingItIsRefused(t *testing.T) {
 	if st, body := call(t, "POST", url+"/v1/orders/"+sn+"/pay", nil); st != http.StatusConflict || errCode(body) != "order_closed" {
 		t.Errorf("pay a closed order: %d %v, want 409 order_closed", st, body)
 	}
+	wantTimeline(t, url, sn, "half_sent", "stock_deducted", "local_committed", "timeout_scheduled", "half_decided",
+		"timeout_fired", "closed", "stock_return_requested")
+	wantMetrics(t, url, map[string]float64{
+		"orders_created_total": 1, "orders_closed_by_timeout_total": 1, "orders_paid_total": 0,
+		`http_requests_total{code="409",method="POST",route="/v1/orders/:order_sn/pay"}`: 1,
+	})
+	wantMetrics(t, s.inv.url, map[string]float64{`stock_returns_total{result="applied"}`: 1})
 }
 
 func TestSaga_duplicateTimeouts_changeNothing(t *testing.T) {

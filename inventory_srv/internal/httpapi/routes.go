@@ -43,7 +43,12 @@ type Check struct {
 //	POST /v1/stock/sell                    deduct {order_sn, items:[{goods_id, num}]}, all or nothing
 //	POST /v1/stock/reback                  return an order's stock {order_sn}, exactly once
 //	GET  /v1/stock/sell-details/{order_sn} the sell record of an order
-func Router(inv Inventory, readiness []Check, log *slog.Logger) http.Handler {
+//	GET  /metrics                          Prometheus metrics (with WithMetrics)
+func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) http.Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// gin's mode is process-wide; release mode only silences its debug printing.
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -52,6 +57,9 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger) http.Handler {
 	r.RedirectFixedPath = false
 
 	h := &handlers{inv: inv, readiness: readiness, log: log}
+	if o.requests != nil {
+		r.Use(observe(o.requests)) // outermost: it sees the 500 of a recovered panic
+	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, log, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
@@ -62,6 +70,9 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger) http.Handler {
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	if o.metrics != nil {
+		r.GET("/metrics", gin.WrapH(o.metrics))
+	}
 
 	v1 := r.Group("/v1")
 	v1.PUT("/goods/:id", h.putGoods)
@@ -72,3 +83,17 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger) http.Handler {
 	v1.GET("/stock/sell-details/:order_sn", h.sellDetail)
 	return r
 }
+
+// Option tunes the Router.
+type Option func(*options)
+
+type options struct {
+	requests RequestObserver
+	metrics  http.Handler
+}
+
+// WithRequestObserver tells obs about every request (HTTP metrics).
+func WithRequestObserver(obs RequestObserver) Option { return func(o *options) { o.requests = obs } }
+
+// WithMetrics serves h at GET /metrics (the Prometheus exposition).
+func WithMetrics(h http.Handler) Option { return func(o *options) { o.metrics = h } }

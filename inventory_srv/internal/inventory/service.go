@@ -47,13 +47,18 @@ type StockTx interface {
 
 // Service holds the use cases of the inventory. It is safe for concurrent use.
 type Service struct {
-	store Store
-	log   *slog.Logger
+	store   Store
+	log     *slog.Logger
+	metrics Metrics
 }
 
 // NewService returns a Service over store, logging to log.
-func NewService(store Store, log *slog.Logger) *Service {
-	return &Service{store: store, log: log}
+func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{store: store, log: log, metrics: NopMetrics{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // PutGoods validates g and creates or overwrites it (name, price and stock), reporting whether it
@@ -113,8 +118,9 @@ func (s *Service) GoodsList(ctx context.Context, ids []int64) (found []Goods, mi
 // It fails with a *ValidationError, a *GoodsNotFoundError, an *InsufficientStockError (naming
 // every short item), ErrOrderAlreadyReturned or ErrOrderConflict. A repeated sell of the same
 // order with the same items deducts nothing and answers the recorded result with Replayed set.
-func (s *Service) Sell(ctx context.Context, req SellRequest) (SellResult, error) {
-	req, err := req.normalize()
+func (s *Service) Sell(ctx context.Context, req SellRequest) (res SellResult, err error) {
+	defer func() { s.metrics.StockSold(sellLabel(res, err)) }()
+	req, err = req.normalize()
 	if err != nil {
 		return SellResult{}, err
 	}
@@ -240,6 +246,7 @@ func (s *Service) Reback(ctx context.Context, orderSN string) (RebackOutcome, er
 	if err != nil {
 		return 0, fmt.Errorf("reback %s: %w", orderSN, err)
 	}
+	s.metrics.StockReturned(outcome)
 	if outcome == NotSold {
 		s.log.WarnContext(ctx, "reback of an order that was never sold; recorded it as returned so a late sell cannot deduct",
 			"order_sn", orderSN)

@@ -176,12 +176,13 @@ func (b *memBroker) timeoutsOf(sn order.SN) int {
 type crashed struct{ point string }
 
 type fixture struct {
-	svc    *app.Service
-	store  *sqlstore.Store
-	inv    *memInventory
-	broker *memBroker
-	now    time.Time
-	nowMu  sync.Mutex
+	svc     *app.Service
+	store   *sqlstore.Store
+	inv     *memInventory
+	broker  *memBroker
+	metrics *countingMetrics
+	now     time.Time
+	nowMu   sync.Mutex
 }
 
 func (f *fixture) advance(d time.Duration) {
@@ -200,11 +201,11 @@ func newFixture(t *testing.T, db sqltest.DB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &fixture{store: store, inv: newInventory(), now: time.Now().UTC()}
+	f := &fixture{store: store, inv: newInventory(), metrics: &countingMetrics{}, now: time.Now().UTC()}
 	f.broker = &memBroker{inv: f.inv, decisions: map[order.SN]app.HalfOutcome{}, timeouts: map[order.SN]int{}}
 	svc, err := app.New(app.Deps{
-		Orders: store, Carts: store, Saga: store, Idempotency: store,
-		Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker,
+		Orders: store, Carts: store, Saga: store, Idempotency: store, Timeline: store,
+		Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker, Metrics: f.metrics,
 		Log: slog.New(slog.DiscardHandler),
 		Now: func() time.Time {
 			f.nowMu.Lock()
@@ -618,7 +619,7 @@ func TestCheck_ofAnOrderInFlight_asksLaterHere_butAnotherInstanceFencesIt(t *tes
 		f := newFixture(t, db)
 		ctx := context.Background()
 		other, err := app.New(app.Deps{
-			Orders: f.store, Carts: f.store, Saga: f.store, Idempotency: f.store,
+			Orders: f.store, Carts: f.store, Saga: f.store, Idempotency: f.store, Timeline: f.store,
 			Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker,
 			Log: slog.New(slog.DiscardHandler), Crash: func(string) {},
 		}, app.Options{})

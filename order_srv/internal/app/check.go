@@ -20,11 +20,25 @@ import (
 // Any error is AskLater: the broker checks again.
 func (s *Service) Check(sn order.SN) HalfOutcome {
 	if s.pending.inFlight(sn) {
+		// Not recorded on the timeline: on SQLite the local transaction in flight holds the
+		// database, and it records its own outcome anyway.
 		s.d.Log.Info("check-back: order still in flight here; asking again later", "order_sn", sn)
+		s.d.Metrics.CheckBack(AskLater)
 		return AskLater
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SagaTimeout)
 	defer cancel()
+	s.record(ctx, sn, StepCheckBackAsked, "")
+	out := s.check(ctx, sn)
+	s.d.Metrics.CheckBack(out)
+	if out == DeliverReback {
+		s.d.Metrics.OrderRolledBack(RollbackCheckBack)
+	}
+	s.recordAnswer(ctx, sn, StepCheckBackAnswered, out)
+	return out
+}
+
+func (s *Service) check(ctx context.Context, sn order.SN) HalfOutcome {
 	res, err := s.d.Saga.ResolveCheck(ctx, sn, s.d.Now())
 	if err != nil {
 		s.d.Log.Warn("check-back: barrier not settled", "order_sn", sn, "err", err)
@@ -38,6 +52,7 @@ func (s *Service) Check(sn order.SN) HalfOutcome {
 		s.d.Log.Warn("check-back: payment timeout not scheduled", "order_sn", sn, "err", err)
 		return AskLater
 	}
+	s.record(ctx, sn, StepTimeoutScheduled, "by the check-back")
 	s.d.Log.Info("check-back: order exists, stock stays sold", "order_sn", sn)
 	return DiscardReback
 }

@@ -133,42 +133,79 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 		s.d.Log.Error("local transaction for an unknown order", "order_sn", sn)
 		return AskLater
 	}
+	s.record(a.ctx, sn, StepHalfSent, describeLines(a.cmd.Lines))
 	out, o, err := s.executeLocal(a)
 	a.finish(o, err)
 	if err != nil {
 		s.d.Log.Warn("order not created", "order_sn", sn, "half", out, "err", err)
 	}
+	s.recordAnswer(a.ctx, sn, StepHalfDecided, out)
 	return out
+}
+
+// recordAnswer records the answer to a half message (by the local transaction or a
+// check-back), and the stock return that a committed half message sets off.
+func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out HalfOutcome) {
+	var detail string
+	switch out {
+	case DeliverReback:
+		detail = "commit: the reback message goes to inventory, which returns the stock"
+	case DiscardReback:
+		detail = "rollback: the reback message is discarded, the stock stays as it is"
+	default:
+		detail = "unknown: the broker will check back"
+	}
+	s.record(ctx, sn, step, out.String()+" — "+detail)
+	if out == DeliverReback {
+		s.record(ctx, sn, StepStockReturnRequested, "the committed half message is delivered to inventory (applied at most once)")
+	}
+}
+
+// failLocal records a local transaction that made no order and counts the rolled-back saga —
+// unless the outcome is left to the check-back, which counts it then.
+func (s *Service) failLocal(a *attempt, out HalfOutcome, reason RollbackReason, err error) (HalfOutcome, order.Order, error) {
+	s.record(a.ctx, a.sn, StepLocalFailed, string(reason)+": "+err.Error())
+	if out != AskLater && !errors.Is(err, ErrBarrierTaken) { // a check-back that fenced the order counted it
+		s.d.Metrics.OrderRolledBack(reason)
+	}
+	return out, order.Order{}, err
 }
 
 func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	ctx, cmd := a.ctx, a.cmd
 	priced, err := s.d.Stock.Sell(ctx, a.sn, cmd.Lines)
 	switch {
-	case errors.Is(err, ErrInsufficientStock), errors.Is(err, ErrGoodsNotFound):
-		return DiscardReback, order.Order{}, err // nothing was deducted, nothing to return
+	case errors.Is(err, ErrInsufficientStock):
+		return s.failLocal(a, DiscardReback, RollbackInsufficientStock, err) // nothing was deducted, nothing to return
+	case errors.Is(err, ErrGoodsNotFound):
+		return s.failLocal(a, DiscardReback, RollbackGoodsNotFound, err)
 	case errors.Is(err, ErrSellRejected):
 		// Nothing deducted by this order. (Never DeliverReback here: if the number had been sold
 		// for someone else, a reback would return their stock.)
-		return DiscardReback, order.Order{}, fmt.Errorf("%w: sell: %v", ErrUnavailable, err)
+		return s.failLocal(a, DiscardReback, RollbackSellFailed, fmt.Errorf("%w: sell: %v", ErrUnavailable, err))
 	case err != nil:
 		// Maybe deducted (e.g. a timeout): returning is always safe, inventory returns what this
 		// order number deducted, at most once, and fences the number against a late sell.
-		return DeliverReback, order.Order{}, fmt.Errorf("%w: sell: %v", ErrUnavailable, err)
+		return s.failLocal(a, DeliverReback, RollbackSellFailed, fmt.Errorf("%w: sell: %v", ErrUnavailable, err))
 	}
+	s.record(ctx, a.sn, StepStockDeducted, describeLines(cmd.Lines))
 	if cmd.Fault == FaultCrashAfterDeduct {
 		s.crash(FaultCrashAfterDeduct)
 	}
 
 	items, err := order.PriceLines(cmd.Lines, priced)
 	if err != nil {
-		return DeliverReback, order.Order{}, err
+		return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, err)
 	}
 	o, err := order.New(a.sn, cmd.UserID, cmd.Shipping, items, s.d.Now())
 	if err != nil {
-		return DeliverReback, order.Order{}, err
+		return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, err)
 	}
-	opts := CommitOptions{Idempotency: a.idem}
+	opts := CommitOptions{
+		Idempotency: a.idem,
+		Steps: []SagaStep{NewSagaStep(StepLocalCommitted,
+			fmt.Sprintf("order, %d item(s) and the check-back barrier written; total %d cents", len(o.Items), o.TotalCents), s.d.Now())},
+	}
 	if cmd.FromCart {
 		for _, l := range cmd.Lines {
 			opts.RemoveCartGoods = append(opts.RemoveCartGoods, l.GoodsID)
@@ -186,13 +223,14 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		res, rerr := s.d.Saga.ResolveCheck(ctx, a.sn, s.d.Now())
 		switch {
 		case rerr != nil:
-			return AskLater, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+			return s.failLocal(a, AskLater, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
 		case res == ResolvedAborted:
-			return DeliverReback, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+			return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
 		}
 	case err != nil:
-		return DeliverReback, order.Order{}, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err)
+		return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
 	}
+	s.d.Metrics.OrderCreated()
 	if cmd.Fault == FaultCrashAfterCommit {
 		s.crash(FaultCrashAfterCommit)
 	}
@@ -202,6 +240,7 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		s.d.Log.Warn("payment timeout not scheduled; leaving it to the check-back", "order_sn", a.sn, "err", err)
 		return AskLater, o, nil
 	}
+	s.record(ctx, a.sn, StepTimeoutScheduled, "by the local transaction")
 	return DiscardReback, o, nil
 }
 

@@ -22,4 +22,13 @@
 // payment-timeout message exists before answering DiscardReback. (A check for an order whose
 // CreateOrder is still running in the same process answers AskLater instead: that transaction
 // is alive and will decide.)
+//
+// # Observability
+//
+// Every step of a saga is appended to the order's timeline (Timeline, a closed set of Steps),
+// durably, so that steps taken by another process — the check-back after a crash, the timeout
+// consumer — land on the same timeline. Steps that are database changes (local commit, paid,
+// closed) are written in the transaction that makes the change; the others are best-effort and
+// never fail the saga. Outcomes are counted through the Metrics port (NopMetrics by default),
+// so this package does not import Prometheus.
 package app

@@ -37,5 +37,17 @@ func (s *Service) Pay(ctx context.Context, sn string) (order.Order, error) {
 	if err != nil {
 		return order.Order{}, err
 	}
-	return s.d.Orders.UpdateOrder(ctx, n, func(o *order.Order) error { return o.Pay(s.d.Now()) })
+	paid := false
+	o, err := s.d.Orders.UpdateOrder(ctx, n, func(o *order.Order) error {
+		open := o.Status == order.StatusWaitBuyerPay
+		if err := o.Pay(s.d.Now()); err != nil {
+			return err
+		}
+		paid = open // assigned, not accumulated: the transaction may run again
+		return nil
+	})
+	if err == nil && paid {
+		s.d.Metrics.OrderPaid()
+	}
+	return o, err
 }

@@ -122,6 +122,8 @@ type CommitOptions struct {
 	RemoveCartGoods []int64
 	// Idempotency, when set, is completed (outcome "created") in the same transaction.
 	Idempotency *IdempotencyKey
+	// Steps are appended to the order's saga timeline in the same transaction.
+	Steps []SagaStep
 	// BeforeCommit, when set, runs after every write and before COMMIT; an error rolls the
 	// transaction back. Used by fault injection and tests.
 	BeforeCommit func() error
@@ -152,8 +154,9 @@ type OrderStore interface {
 	// OrdersOfUser returns a page of the user's orders, newest first, and the user's total.
 	OrdersOfUser(ctx context.Context, userID int64, page Page) ([]order.Order, int64, error)
 	// UpdateOrder locks order sn, applies change, and writes the status change, if any, with a
-	// compare-and-set on the old status, all in one transaction. An error from change is
-	// returned as is and nothing is written. It returns the order as it is afterwards.
+	// compare-and-set on the old status, all in one transaction; a status change also appends
+	// StepOfStatus(new status) to the order's saga timeline in that transaction. An error from
+	// change is returned as is and nothing is written. It returns the order as it is afterwards.
 	UpdateOrder(ctx context.Context, sn order.SN, change func(*order.Order) error) (order.Order, error)
 }
 

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Deps are the Service's collaborators. All are required except Now (default time.Now).
+// Deps are the Service's collaborators. All are required except Now (default time.Now) and
+// Metrics (default NopMetrics).
 type Deps struct {
 	Orders      OrderStore
 	Carts       CartStore
@@ -16,8 +17,12 @@ type Deps struct {
 	Goods       GoodsCatalog
 	Halves      HalfPublisher
 	Timeouts    TimeoutScheduler
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Timeline records the saga's steps (required).
+	Timeline Timeline
+	// Metrics counts the saga's outcomes (default NopMetrics).
+	Metrics Metrics
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Crash ends the process at once (os.Exit in production). It is called by the crash faults.
 	Crash func(point string)
 }
@@ -56,7 +61,8 @@ func New(d Deps, opts Options) (*Service, error) {
 	for name, missing := range map[string]bool{
 		"Orders": d.Orders == nil, "Carts": d.Carts == nil, "Saga": d.Saga == nil,
 		"Idempotency": d.Idempotency == nil, "Stock": d.Stock == nil, "Goods": d.Goods == nil,
-		"Halves": d.Halves == nil, "Timeouts": d.Timeouts == nil, "Log": d.Log == nil, "Crash": d.Crash == nil,
+		"Halves": d.Halves == nil, "Timeouts": d.Timeouts == nil, "Timeline": d.Timeline == nil,
+		"Log": d.Log == nil, "Crash": d.Crash == nil,
 	} {
 		if missing {
 			errs = append(errs, errors.New("app: missing dependency "+name))
@@ -67,6 +73,9 @@ func New(d Deps, opts Options) (*Service, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Metrics == nil {
+		d.Metrics = NopMetrics{}
 	}
 	opts.setDefaults()
 	return &Service{d: d, opts: opts, pending: pending{m: map[string]*attempt{}}}, nil

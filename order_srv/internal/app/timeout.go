@@ -16,7 +16,16 @@ import (
 // An error means "deliver again later"; a message that can never succeed (no such order) is
 // logged and acknowledged.
 func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) error {
-	_, err := s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error { return o.Close(s.d.Now()) })
+	s.record(ctx, sn, StepTimeoutFired, "")
+	closed := false
+	_, err := s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error {
+		open := o.Status == order.StatusWaitBuyerPay
+		if err := o.Close(s.d.Now()); err != nil {
+			return err
+		}
+		closed = open // assigned, not accumulated: the transaction may run again
+		return nil
+	})
 	switch {
 	case errors.Is(err, order.ErrOrderPaid):
 		return nil
@@ -26,9 +35,13 @@ func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) error {
 	case err != nil:
 		return fmt.Errorf("close order %s: %w", sn, err)
 	}
+	if closed {
+		s.d.Metrics.OrderClosedByTimeout()
+	}
 	if err := s.d.Stock.Reback(ctx, sn); err != nil {
 		return fmt.Errorf("return stock of closed order %s: %w", sn, err)
 	}
+	s.record(ctx, sn, StepStockReturnRequested, "the timeout asked inventory to return the stock (applied at most once)")
 	s.d.Log.Info("unpaid order closed, stock returned", "order_sn", sn)
 	return nil
 }

@@ -64,6 +64,9 @@ func (s *service) CartItems(_ context.Context, uid int64) ([]order.CartItem, err
 	return []order.CartItem{{UserID: uid, GoodsID: 3, Num: 1, Checked: true}}, s.err
 }
 func (s *service) DeleteCartItem(context.Context, int64, int64) error { return s.err }
+func (s *service) Timeline(_ context.Context, got string) ([]app.SagaStep, error) {
+	return timelineOf(got)
+}
 
 func serve(t *testing.T, svc *service, faults bool, ready error) *httptest.Server {
 	t.Helper()

@@ -27,6 +27,7 @@ type Service interface {
 	PutCartItem(ctx context.Context, userID, goodsID int64, num int32, checked bool) (order.CartItem, error)
 	CartItems(ctx context.Context, userID int64) ([]order.CartItem, error)
 	DeleteCartItem(ctx context.Context, userID, goodsID int64) error
+	Timeline(ctx context.Context, sn string) ([]app.SagaStep, error)
 }
 
 // Check is one readiness condition of /readyz, e.g. "the database answers".
@@ -42,7 +43,11 @@ type Options struct {
 	Faults bool
 	// Readiness lists the conditions of /readyz.
 	Readiness []Check
-	Log       *slog.Logger
+	// Requests, when set, is told about every request (HTTP metrics).
+	Requests RequestObserver
+	// Metrics, when set, is served at GET /metrics (the Prometheus exposition).
+	Metrics http.Handler
+	Log     *slog.Logger
 }
 
 // Router returns the HTTP API:
@@ -58,6 +63,11 @@ type Options struct {
 //	GET    /v1/orders/{order_sn}                one order
 //	GET    /v1/orders?user_id=&page=&page_size= a user's orders, newest first
 //	POST   /v1/orders/{order_sn}/pay            simulated payment callback → TRADE_SUCCESS
+//	GET    /v1/orders/{order_sn}/timeline       the steps of the order's saga {order_sn,
+//	                                            steps:[{step, detail, at}]}, also for an order
+//	                                            whose saga failed (no order, but steps)
+//	GET    /v1/orders/{order_sn}/timeline/page  the same as an HTML page
+//	GET    /metrics                             Prometheus metrics (when Options.Metrics is set)
 func Router(svc Service, opts Options) http.Handler {
 	// gin's mode is process-wide; release mode only silences its debug printing.
 	gin.SetMode(gin.ReleaseMode)
@@ -71,6 +81,9 @@ func Router(svc Service, opts Options) http.Handler {
 		log = slog.Default()
 	}
 	h := &handlers{svc: svc, faults: opts.Faults, readiness: opts.Readiness, log: log}
+	if opts.Requests != nil {
+		r.Use(observe(opts.Requests)) // outermost: it sees the 500 of a recovered panic
+	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {
 		h.writeError(c, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
@@ -81,6 +94,9 @@ func Router(svc Service, opts Options) http.Handler {
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	if opts.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(opts.Metrics))
+	}
 
 	v1 := r.Group("/v1")
 	v1.PUT("/users/:uid/cart/:goods_id", h.putCartItem)
@@ -90,5 +106,7 @@ func Router(svc Service, opts Options) http.Handler {
 	v1.GET("/orders/:order_sn", h.order)
 	v1.GET("/orders", h.ordersOfUser)
 	v1.POST("/orders/:order_sn/pay", h.pay)
+	v1.GET("/orders/:order_sn/timeline", h.timeline)
+	v1.GET("/orders/:order_sn/timeline/page", h.timelinePage)
 	return r
 }

@@ -83,6 +83,12 @@ func (s *Store) UpdateOrder(ctx context.Context, sn order.SN, change func(*order
 			if res.RowsAffected != 1 {
 				return fmt.Errorf("order %s: status changed under a row lock (%s → %s)", sn, old, o.Status)
 			}
+			if step, ok := app.StepOfStatus(o.Status); ok {
+				detail := fmt.Sprintf("%s → %s", old, o.Status)
+				if err := insertSteps(tx, sn, []app.SagaStep{app.NewSagaStep(step, detail, o.UpdatedAt)}); err != nil {
+					return err
+				}
+			}
 		}
 		out = o
 		return nil

@@ -79,6 +79,9 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 			return fmt.Errorf("finish idempotency key: no longer bound to order %s", o.SN)
 		}
 	}
+	if err := insertSteps(tx, o.SN, opts.Steps); err != nil {
+		return err
+	}
 	if opts.BeforeCommit != nil {
 		if err := opts.BeforeCommit(); err != nil {
 			return err

@@ -1,0 +1,105 @@
+// Package metrics is inventory_srv's Prometheus instrumentation: the stock counters
+// (implementing inventory.Metrics) and the HTTP request metrics (implementing
+// httpapi.RequestObserver), registered on one registry that run creates per process — never the
+// global default registry — and serves at GET /metrics through Handler.
+//
+//	http_requests_total{method,route,code}       requests answered, by route template
+//	http_request_duration_seconds{method,route}  their latency (histogram)
+//	stock_sells_total{result}                    sells: sold, replayed, insufficient_stock, …
+//	stock_returns_total{result}                  returns: applied, duplicate (ignored), unknown_order (fenced)
+//
+// Every label value of the stock counters exists at zero from the start. The package must not
+// import the transport or the adapters.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+)
+
+// Return results, the values of stock_returns_total's label.
+const (
+	ReturnApplied      = "applied"
+	ReturnDuplicate    = "duplicate"
+	ReturnUnknownOrder = "unknown_order"
+)
+
+// Metrics holds the collectors. It is safe for concurrent use.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	sells    *prometheus.CounterVec
+	returns  *prometheus.CounterVec
+}
+
+var _ inventory.Metrics = (*Metrics)(nil)
+
+// New creates the collectors and registers them, with the Go runtime and process collectors,
+// on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests answered, by method, route template and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "Time to answer an HTTP request, by method and route template.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+		sells: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stock_sells_total", Help: "Stock sells (deductions for an order), by result.",
+		}, []string{"result"}),
+		returns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stock_returns_total", Help: "Stock returns of an order, by result: applied, duplicate (ignored) or unknown_order (fenced).",
+		}, []string{"result"}),
+	}
+	for _, r := range inventory.SellResultLabels {
+		m.sells.WithLabelValues(string(r))
+	}
+	for _, r := range []string{ReturnApplied, ReturnDuplicate, ReturnUnknownOrder} {
+		m.returns.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{
+		m.requests, m.duration, m.sells, m.returns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Handler serves the metrics of reg in the Prometheus exposition format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// ObserveRequest implements httpapi.RequestObserver.
+func (m *Metrics) ObserveRequest(method, route string, status int, elapsed time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// StockSold implements inventory.Metrics.
+func (m *Metrics) StockSold(result inventory.SellResultLabel) {
+	m.sells.WithLabelValues(string(result)).Inc()
+}
+
+// StockReturned implements inventory.Metrics.
+func (m *Metrics) StockReturned(outcome inventory.RebackOutcome) {
+	switch outcome {
+	case inventory.Returned:
+		m.returns.WithLabelValues(ReturnApplied).Inc()
+	case inventory.AlreadyReturned:
+		m.returns.WithLabelValues(ReturnDuplicate).Inc()
+	case inventory.NotSold:
+		m.returns.WithLabelValues(ReturnUnknownOrder).Inc()
+	}
+}

@@ -1,0 +1,149 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+// Step is one kind of step of an order's saga, as recorded on its timeline. The set is closed:
+// only the constants below exist (the stored spelling is the string).
+type Step string
+
+// The steps, roughly in the order a saga takes them.
+const (
+	// StepHalfSent: the broker stored the reback half message (recorded when the local
+	// transaction starts, which is right after).
+	StepHalfSent Step = "half_sent"
+	// StepStockDeducted: inventory deducted the order's stock.
+	StepStockDeducted Step = "stock_deducted"
+	// StepLocalCommitted: the order, its items and the barrier were committed (written in that
+	// same transaction).
+	StepLocalCommitted Step = "local_committed"
+	// StepLocalFailed: the local transaction made no order (the sell or the commit failed).
+	StepLocalFailed Step = "local_failed"
+	// StepHalfDecided: the local transaction answered the half message (detail: the answer).
+	StepHalfDecided Step = "half_decided"
+	// StepCheckBackAsked: the broker checked back on the half message.
+	StepCheckBackAsked Step = "check_back_asked"
+	// StepCheckBackAnswered: the check-back was answered (detail: the answer).
+	StepCheckBackAnswered Step = "check_back_answered"
+	// StepTimeoutScheduled: the delayed payment-timeout message was stored by the broker.
+	StepTimeoutScheduled Step = "timeout_scheduled"
+	// StepTimeoutFired: the payment-timeout message was delivered.
+	StepTimeoutFired Step = "timeout_fired"
+	// StepPaid: the order was paid (written in the transaction that changed its status).
+	StepPaid Step = "paid"
+	// StepClosed: the unpaid order was closed by its timeout (written in the transaction that
+	// changed its status).
+	StepClosed Step = "closed"
+	// StepStockReturnRequested: the order's stock is on its way back to inventory — a committed
+	// half message (delivered to inventory's reback consumer) or the timeout's direct return.
+	// Inventory applies a return at most once per order.
+	StepStockReturnRequested Step = "stock_return_requested"
+)
+
+// Steps lists every Step, in the order a saga usually takes them.
+var Steps = []Step{
+	StepHalfSent, StepStockDeducted, StepLocalCommitted, StepLocalFailed, StepHalfDecided,
+	StepCheckBackAsked, StepCheckBackAnswered, StepTimeoutScheduled, StepTimeoutFired,
+	StepPaid, StepClosed, StepStockReturnRequested,
+}
+
+// Valid reports whether s is one of the defined steps.
+func (s Step) Valid() bool {
+	for _, v := range Steps {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// maxDetailLen bounds a step's detail (the column is VARCHAR(512)); longer ones are cut.
+const maxDetailLen = 500
+
+// SagaStep is one recorded step of an order's saga.
+type SagaStep struct {
+	Step   Step
+	Detail string // free text for people: an answer, an error, the items
+	At     time.Time
+}
+
+// NewSagaStep returns a step at time at with its detail cut to the stored length.
+func NewSagaStep(step Step, detail string, at time.Time) SagaStep {
+	if len(detail) > maxDetailLen {
+		cut := maxDetailLen
+		for cut > 0 && detail[cut]&0xC0 == 0x80 { // do not split a UTF-8 sequence
+			cut--
+		}
+		detail = detail[:cut] + "…"
+	}
+	return SagaStep{Step: step, Detail: detail, At: at.UTC()}
+}
+
+// StepOfStatus is the step recorded by the transaction that moves an order into status to, if
+// any: OrderStore.UpdateOrder writes it with the status change.
+func StepOfStatus(to order.Status) (Step, bool) {
+	switch to {
+	case order.StatusTradeSuccess:
+		return StepPaid, true
+	case order.StatusTradeClosed:
+		return StepClosed, true
+	}
+	return "", false
+}
+
+// Timeline stores the steps of every order's saga durably, so that a step taken by another
+// process (a check-back after a crash, the timeout consumer) is on the same timeline. Steps that
+// are database changes are written in their own transaction (CommitOptions.Steps,
+// OrderStore.UpdateOrder); the others are appended through Record. Safe for concurrent use.
+type Timeline interface {
+	// Record appends one step to the timeline of order sn.
+	Record(ctx context.Context, sn order.SN, step SagaStep) error
+	// Timeline returns the steps of order sn in the order they were recorded; none is not an
+	// error.
+	Timeline(ctx context.Context, sn order.SN) ([]SagaStep, error)
+}
+
+// record appends a best-effort step: a step that cannot be written is logged, never a reason
+// to fail or change the saga.
+func (s *Service) record(ctx context.Context, sn order.SN, step Step, detail string) {
+	if err := s.d.Timeline.Record(ctx, sn, NewSagaStep(step, detail, s.d.Now())); err != nil {
+		s.d.Log.Warn("saga step not recorded", "order_sn", sn, "step", step, "err", err)
+	}
+}
+
+// Timeline returns the saga steps of order sn. An order number with no step and no order is
+// order.ErrNotFound; an order that failed (no order row) still has the steps it took.
+func (s *Service) Timeline(ctx context.Context, sn string) ([]SagaStep, error) {
+	n, err := order.ParseSN(sn)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := s.d.Timeline.Timeline(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", n, err)
+	}
+	if len(steps) == 0 {
+		// An order created before the timeline existed has no steps but is not unknown.
+		if _, err := s.d.Orders.Order(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return steps, nil
+}
+
+// describeLines renders order lines for a step's detail: "goods 1 × 2, goods 3 × 1".
+func describeLines(lines []order.Line) string {
+	out := ""
+	for i, l := range lines {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("goods %d × %d", l.GoodsID, l.Num)
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
+)
+
+var _ app.Timeline = (*Store)(nil)
+
+// sagaStepRow is one row of order_saga_steps (migrations/order/00002).
+type sagaStepRow struct {
+	ID      uint64 `gorm:"primaryKey"`
+	OrderSN string
+	Step    string
+	Detail  string
+	At      time.Time
+}
+
+func (sagaStepRow) TableName() string { return "order_saga_steps" }
+
+// Record implements app.Timeline with one autocommit INSERT.
+func (s *Store) Record(ctx context.Context, sn order.SN, step app.SagaStep) error {
+	return insertSteps(s.db.WithContext(ctx), sn, []app.SagaStep{step})
+}
+
+// insertSteps appends steps to the timeline of sn on db (a transaction or the pool).
+func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	rows := make([]sagaStepRow, len(steps))
+	for i, st := range steps {
+		if !st.Step.Valid() {
+			return fmt.Errorf("record saga step of %s: unknown step %q", sn, st.Step)
+		}
+		rows[i] = sagaStepRow{OrderSN: string(sn), Step: string(st.Step), Detail: st.Detail, At: st.At.UTC()}
+	}
+	if err := db.Create(&rows).Error; err != nil {
+		return fmt.Errorf("record saga step of %s: %w", sn, err)
+	}
+	return nil
+}
+
+// Timeline implements app.Timeline: the steps in the order they were inserted (by id).
+func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
+	var rows []sagaStepRow
+	if err := s.db.WithContext(ctx).Where("order_sn = ?", string(sn)).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]app.SagaStep, len(rows))
+	for i, r := range rows {
+		step := app.Step(r.Step)
+		if !step.Valid() {
+			return nil, fmt.Errorf("order %s: stored saga step %q is unknown", sn, r.Step)
+		}
+		out[i] = app.SagaStep{Step: step, Detail: r.Detail, At: r.At.UTC()}
+	}
+	return out, nil
+}
