@@ -67,6 +67,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	brokerAddr := fs.String("broker-addr", env("MQ_BROKER_ADDR", cfg.BrokerAddr), "broker listen address (MQ_BROKER_ADDR)")
 	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
 	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", ":8080"), "HTTP admin API address, empty to disable (MQ_ADMIN_ADDR)")
+	timeline := fs.String("order-timeline-url", env("MQ_ORDER_TIMELINE_URL", "http://localhost:8081/v1/orders/{key}/timeline/page"),
+		"console link from a message key to its order timeline, {key} = the key; empty: no link (MQ_ORDER_TIMELINE_URL)")
 	dataDir := fs.String("data-dir", env("MQ_DATA_DIR", cfg.DataDir), "data directory (MQ_DATA_DIR)")
 	flush := fs.String("flush", env("MQ_FLUSH", "async"), "flush mode: async or sync (group commit) (MQ_FLUSH)")
 	queues := fs.String("default-queues", env("MQ_DEFAULT_QUEUES", strconv.Itoa(cfg.DefaultQueues)), "queues of an auto-created topic (MQ_DEFAULT_QUEUES)")
@@ -84,6 +86,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	}
 	var errs []error
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
+	cfg.OrderTimelineURL = *timeline
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}

@@ -5,35 +5,48 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/console"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 )
 
-// adminHandler serves the HTTP admin API (JSON):
+// adminHandler serves the admin HTTP server: JSON for scripts, the same
+// data as server-rendered console pages (package console), and metrics.
 //
 //	GET /healthz                      200 when serving
+//	GET /metrics                      Prometheus exposition format
 //	GET /api/topics                   topics and queue offsets
-//	GET /api/groups                   consumer groups, members, offsets, producers
-//	GET /api/transactions             undecided half messages
-//	GET /api/delays                   scheduled messages per level
-//	GET /api/messages?key=K           messages by UNIQ_KEY or KEYS
-//	GET /api/messages/{id}            a message by offset msg id or UNIQ_KEY
+//	GET /api/groups                   consumer groups (members, per-queue lag,
+//	                                  retry/DLQ depth), committed offsets, producers
+//	GET /api/transactions             undecided half messages with age and checks
+//	GET /api/delays                   scheduled messages per level with due times
+//	GET /api/messages?key=K           messages by UNIQ_KEY or KEYS, with stage and
+//	                                  the groups that consumed them
+//	GET /api/messages/{id}            a message by offset msg id or UNIQ_KEY, with its trace
+//	GET /api/stats                    traffic totals and live send/consume rates
+//	GET /, /topics, /groups, ...      console pages (see console.Console.Register)
 func (b *Broker) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	v := b.view()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.Handle("GET /metrics", b.metrics.handler())
 	mux.HandleFunc("GET /api/topics", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.store.Queues())
 	})
 	mux.HandleFunc("GET /api/groups", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"groups": b.clients.groups(), "offsets": b.offsets.snapshot(),
+		writeJSON(w, http.StatusOK, map[string]any{"groups": v.Groups(), "offsets": b.offsets.snapshot(),
 			"producers": b.clients.producerGroups()})
 	})
 	mux.HandleFunc("GET /api/transactions", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.txn.stats())
+		writeJSON(w, http.StatusOK, v.Halves())
 	})
 	mux.HandleFunc("GET /api/delays", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.sched.stats())
+		writeJSON(w, http.StatusOK, v.Delays())
+	})
+	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, v.Stats())
 	})
 	mux.HandleFunc("GET /api/messages", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")
@@ -41,48 +54,41 @@ func (b *Broker) adminHandler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, apiError("bad_request", "query parameter key is required"))
 			return
 		}
-		writeJSON(w, http.StatusOK, b.lookup(key))
+		writeJSON(w, http.StatusOK, v.Lookup(key))
 	})
 	mux.HandleFunc("GET /api/messages/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if _, phys, err := message.ParseOffsetMsgID(id); err == nil {
-			if m, err := b.store.Read(phys); err == nil {
-				writeJSON(w, http.StatusOK, messageView(m))
-				return
-			}
-		}
-		for _, v := range b.lookup(id) {
-			if v.MsgID == id {
-				writeJSON(w, http.StatusOK, v)
-				return
-			}
+		if m, ok := v.Message(id); ok {
+			writeJSON(w, http.StatusOK, m)
+			return
 		}
 		writeJSON(w, http.StatusNotFound, apiError("not_found", "no message with id "+id))
 	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError("not_found", "no admin API endpoint "+r.Method+" "+r.URL.Path))
+	})
+	c, err := console.New(v, console.Options{TimelineURL: b.cfg.OrderTimelineURL, Now: b.clock.Now, Logger: b.log})
+	if err != nil {
+		// Unreachable: Config.Validate checked the URL.
+		b.log.Error("console disabled", "err", err)
+		return mux
+	}
+	c.Register(mux)
 	return mux
 }
 
 // MessageView is a stored message as the admin API shows it.
-type MessageView struct {
-	MsgID           string            `json:"msgId"`
-	OffsetMsgID     string            `json:"offsetMsgId"`
-	Topic           string            `json:"topic"`
-	QueueID         int32             `json:"queueId"`
-	QueueOffset     int64             `json:"queueOffset"`
-	CommitLogOffset int64             `json:"commitLogOffset"`
-	StoreTimestamp  int64             `json:"storeTimestamp"`
-	BornTimestamp   int64             `json:"bornTimestamp"`
-	ReconsumeTimes  int32             `json:"reconsumeTimes"`
-	SysFlag         int32             `json:"sysFlag"`
-	Properties      map[string]string `json:"properties"`
-	Body            string            `json:"body"`
-}
+type MessageView = console.Message
 
-func messageView(m *message.Message) MessageView {
-	return MessageView{MsgID: m.MsgID(), OffsetMsgID: message.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
+func (b *Broker) messageView(m *message.Message, d deliveries) MessageView {
+	v := MessageView{MsgID: m.MsgID(), OffsetMsgID: message.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
 		Topic: m.Topic, QueueID: m.QueueID, QueueOffset: m.QueueOffset, CommitLogOffset: m.PhysicalOffset,
 		StoreTimestamp: m.StoreTimestamp, BornTimestamp: m.BornTimestamp, ReconsumeTimes: m.ReconsumeTimes,
-		SysFlag: m.SysFlag, Properties: m.Properties, Body: string(m.Body)}
+		SysFlag: m.SysFlag, Properties: m.Properties, Body: string(m.Body), Stage: stage(m)}
+	if m.Topic != halfTopic && m.Topic != opTopic && m.Topic != delay.ScheduleTopic {
+		v.DeliveredTo = d.deliveredTo(m.Topic, m.QueueID, m.QueueOffset)
+	}
+	return v
 }
 
 // lookup returns every stored record (the original, its half, scheduled,
@@ -91,6 +97,7 @@ func messageView(m *message.Message) MessageView {
 func (b *Broker) lookup(key string) []MessageView {
 	offs := b.store.LookupKey(key)
 	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	d := b.deliveries()
 	out := make([]MessageView, 0, len(offs))
 	for _, o := range offs {
 		m, err := b.store.Read(o)
@@ -98,7 +105,7 @@ func (b *Broker) lookup(key string) []MessageView {
 			continue
 		}
 		if m.UniqKey() == key || containsKey(m.Keys(), key) {
-			out = append(out, messageView(m))
+			out = append(out, b.messageView(m, d))
 		}
 	}
 	return out

@@ -4,12 +4,13 @@
 // pulls, delayed messages, transactional half messages with check-back and
 // consumer retry with dead letters. Request handlers live in one file per
 // concern (send.go, pull.go, consume.go, schedule.go, transaction.go,
-// retry.go); admin.go serves the HTTP admin API.
+// retry.go); admin.go serves the HTTP admin API — the console pages of
+// package console (fed by views.go), JSON under /api and Prometheus metrics
+// (metrics.go, with rates from stats.go).
 //
 // Lock order: a handler takes at most one of the tables' mutexes at a time
 // (topics, clients, offsets, locks, waiters, schedule, txn) and never calls
-// the store while holding one, except txn.mu around decisions (see
-// transaction.go); the store's own locks are innermost.
+// the store while holding one; the store's own locks are innermost.
 package broker
 
 import (
@@ -53,6 +54,7 @@ type Broker struct {
 	waiters waiters
 	sched   *scheduler
 	txn     *txnService
+	metrics *metrics // traffic counters, live rates, Prometheus registry (metrics.go)
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
@@ -113,6 +115,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
+	b.metrics = newMetrics(b)
 	b.store, err = store.Open(store.Options{
 		Dir:            filepath.Join(cfg.DataDir, "store"),
 		SegmentSize:    cfg.SegmentSize,
@@ -122,6 +125,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 		Now:            cfg.Clock.Now,
 		Logger:         cfg.Logger,
 		OnAppend:       b.onAppend,
+		OnSync:         b.metrics.observeSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -243,6 +247,7 @@ func (b *Broker) housekeeping() {
 		if err := b.offsets.persist(); err != nil {
 			b.log.Error("persist consumer offsets", "err", err)
 		}
+		b.metrics.sample(time.Now())
 		now := b.clock.Now()
 		changed, ids := b.clients.drop(func(c *remoting.Conn, seen time.Time) bool {
 			return now.Sub(seen) > b.cfg.ClientExpiry

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/clock"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/console"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
 )
@@ -22,15 +23,18 @@ type Config struct {
 	// AdvertiseAddr is the broker address put in routes and in stored
 	// messages (STOREHOST). "" or "auto" derives it: the listen host if it
 	// is a specific IP, else the machine's first non-loopback IPv4.
-	AdvertiseAddr  string
-	AdminAddr      string // HTTP admin API (message lookup, health); "" disables
-	DataDir        string
-	Flush          store.FlushMode
-	FlushInterval  time.Duration
-	SegmentSize    int64
-	DefaultQueues  int
-	MaxMessageSize int
-	DelayLevels    delay.Levels
+	AdvertiseAddr string
+	AdminAddr     string // HTTP admin API, console and /metrics; "" disables
+	// OrderTimelineURL links a message's keys (order numbers) to their order
+	// timeline in the console: "{key}" is replaced by the key; "" no link.
+	OrderTimelineURL string
+	DataDir          string
+	Flush            store.FlushMode
+	FlushInterval    time.Duration
+	SegmentSize      int64
+	DefaultQueues    int
+	MaxMessageSize   int
+	DelayLevels      delay.Levels
 	// TxTimeout is the age after which an undecided half message is
 	// checked back; TxCheckInterval the pause between checks of one half
 	// message; TxCheckMax the number of checks before it is discarded.
@@ -82,6 +86,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("admin-addr %q: want host:port", c.AdminAddr)
 		}
+	}
+	if err := console.ValidateTimelineURL(c.OrderTimelineURL); err != nil {
+		bad("order-timeline-url: %w", err)
 	}
 	if c.AdvertiseAddr != "" && c.AdvertiseAddr != "auto" {
 		host, port, err := net.SplitHostPort(c.AdvertiseAddr)

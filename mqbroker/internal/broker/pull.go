@@ -73,6 +73,7 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 		}
 		waitable := res.Status == store.OffsetOverflowOne || (res.Status == store.NoMessageInQueue && offset == 0)
 		if !waitable || hold <= 0 {
+			b.metrics.pulled(topic, res.Records)
 			return pullResponse(req, res, offset)
 		}
 		if deadline == nil {

@@ -163,6 +163,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 		b.log.Error("store put", "topic", h.Topic, "err", err)
 		return errResponse(req, protocol.SystemError, "store: %v", err)
 	}
+	b.metrics.sent(h.Topic, res)
 	if half {
 		b.txn.added(msgs[0])
 	}

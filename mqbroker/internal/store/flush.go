@@ -52,8 +52,12 @@ func (s *Store) syncOnce() error {
 		s.testHookBeforeSync()
 	}
 	// fdatasync: the data and the file size, not the timestamps.
+	start := time.Now()
 	err := syscall.Fdatasync(int(seg.f.Fd()))
 	s.stats.fsyncs.Add(1)
+	if s.opts.OnSync != nil {
+		s.opts.OnSync(time.Since(start), err)
+	}
 
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()

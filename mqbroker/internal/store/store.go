@@ -75,6 +75,9 @@ type Options struct {
 	// OnAppend is called after each successful Put, once per (topic, queue) appended to, outside
 	// all locks, on the Put's goroutine.
 	OnAppend func(topic string, queueID int32)
+	// OnSync, if set, observes every fdatasync of the commit log: how long it took and its error.
+	// It is called on the syncing goroutine with no lock held and must be fast (e.g. a histogram).
+	OnSync func(took time.Duration, err error)
 }
 
 func (o *Options) setDefaults() {
