@@ -54,6 +54,9 @@
 //     a gap/overlap between segments is corruption: Open returns an error wrapping ErrCorrupt
 //     rather than silently dropping acknowledged data.
 //   - Empty segment files at the end are fine (a crash right after a roll).
+//   - With FlushSync the active segment is zero-filled ahead of its data (see below), so after a
+//     crash it ends in zeros: a zero frame header is the end of the log, trimmed like a torn
+//     tail but logged at debug level.
 //
 // Sealing fsyncs a segment before its successor is created, so after a crash only the last
 // segment can have a torn tail.
@@ -65,9 +68,13 @@
 //
 //   - FlushAsync: a flusher goroutine fsyncs every FlushInterval (default 200ms) and on Close; an
 //     OS crash or power loss can lose the last interval.
-//   - FlushSync: Put returns only after its bytes are fsynced. Group commit: the flusher fsyncs
-//     everything written so far and wakes every Put waiting for an offset at or below it, so
-//     concurrent Puts share one fsync. Records are visible to Get as soon as they are written,
+//   - FlushSync: Put returns only after its bytes are fsynced (fdatasync). Group commit: the
+//     first waiting Put runs the fsync itself and wakes every Put waiting for an offset at or
+//     below what it covered; Puts arriving meanwhile share the next one. The active segment is
+//     zero-filled up to 4 MiB ahead of its data, so appends overwrite blocks that are already
+//     allocated and fdatasync has no file-size or extent change to commit (about 90 instead of
+//     140 µs per sync on this project's CI disks). A sealed or closed segment is trimmed to its
+//     exact data size. Records are visible to Get as soon as they are written,
 //     possibly before the fsync (as in Java's SYNC_FLUSH).
 //
 // A failed write is rolled back by truncating the segment to its previous size and fails only

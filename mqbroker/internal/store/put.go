@@ -153,11 +153,17 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		binary.BigEndian.PutUint32(buf[p.at+4:], crc32.Checksum(rec, castagnoli))
 	}
 
+	if s.opts.Flush == FlushSync {
+		if err := s.preallocateLocked(base + int64(len(buf))); err != nil {
+			return 0, err
+		}
+	}
 	if _, err := seg.f.WriteAt(buf, base); err != nil {
 		werr := fmt.Errorf("store: write segment %s: %w", segmentName(seg.start), err)
 		if terr := seg.f.Truncate(base); terr != nil {
 			s.setFatal(errors.Join(werr, fmt.Errorf("store: roll back failed write: %w", terr)))
 		}
+		s.preallocEnd = base
 		return 0, werr
 	}
 
@@ -191,6 +197,10 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 // rollLocked seals the active segment (fsync) and starts a new one at the current end.
 func (s *Store) rollLocked() error {
 	old := s.active
+	if err := s.trimPreallocLocked(); err != nil {
+		s.setFatal(err)
+		return err
+	}
 	if err := old.f.Sync(); err != nil {
 		err = fmt.Errorf("store: fsync segment %s: %w", segmentName(old.start), err)
 		s.setFatal(err)

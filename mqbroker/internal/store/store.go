@@ -127,11 +127,16 @@ type Store struct {
 	log  *slog.Logger
 	seed maphash.Seed // key-index hashing
 
-	appendMu sync.Mutex // guards active, activeSize, lastStoreTs, closed; held for every index mutation
+	appendMu sync.Mutex // guards active, activeSize, preallocEnd, zeros, lastStoreTs, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
-	active      *segment
-	activeSize  int64 // bytes written to active
-	lastStoreTs int64 // store timestamps are kept non-decreasing
+	active     *segment
+	activeSize int64 // bytes written to active
+	// preallocEnd is active's file size: with FlushSync the file is zero-filled ahead of
+	// activeSize (see preallocateLocked), so appends overwrite allocated blocks and fdatasync
+	// has no metadata to commit. Trimmed back to activeSize when the segment is sealed or closed.
+	preallocEnd int64
+	zeros       []byte // preallocateLocked's buffer
+	lastStoreTs int64  // store timestamps are kept non-decreasing
 	closed      bool
 
 	segs      atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll
@@ -228,6 +233,11 @@ func (s *Store) Close() error {
 	s.flushMu.Lock()
 	err := s.flushErr
 	s.flushMu.Unlock()
+	s.appendMu.Lock()
+	if terr := s.trimPreallocLocked(); err == nil {
+		err = terr
+	}
+	s.appendMu.Unlock()
 	if cerr := s.closeFiles(); err == nil {
 		err = cerr
 	}
