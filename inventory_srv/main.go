@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/config"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.Router(svc, readiness, log, httpapi.WithRequestObserver(met), httpapi.WithMetrics(metrics.Handler(reg))),
+		Handler:           httpapi.Router(svc, readiness, log, httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg))),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

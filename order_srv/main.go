@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/config"
@@ -156,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				{Name: "name server", Func: func(ctx context.Context) error { return mqclient.Reachable(ctx, cfg.Namesrv) }},
 			},
 			Requests: met,
-			Metrics:  metrics.Handler(reg),
+			Metrics:  httpmetrics.Handler(reg),
 			Log:      log,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,

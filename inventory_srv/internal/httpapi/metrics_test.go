@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
@@ -31,7 +32,7 @@ func TestMetrics_countSellsAndReturnsByResult_andRequestsByRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(httpapi.Router(inventory.NewService(st, discard, inventory.WithMetrics(m)), nil, discard,
-			httpapi.WithRequestObserver(m), httpapi.WithMetrics(metrics.Handler(reg))))
+			httpapi.WithRequestObserver(m), httpapi.WithMetrics(httpmetrics.Handler(reg))))
 		t.Cleanup(srv.Close)
 
 		const a, b, unknown = "20260501120000000000000000000001", "20260501120000000000000000000002", "20260501120000000000000000000003"

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
+
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
@@ -58,7 +60,7 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 
 	h := &handlers{inv: inv, readiness: readiness, log: log}
 	if o.requests != nil {
-		r.Use(observe(o.requests)) // outermost: it sees the 500 of a recovered panic
+		r.Use(httpmetrics.Middleware(o.requests)) // outermost: it sees the 500 of a recovered panic
 	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {
@@ -88,12 +90,14 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 type Option func(*options)
 
 type options struct {
-	requests RequestObserver
+	requests httpmetrics.Observer
 	metrics  http.Handler
 }
 
 // WithRequestObserver tells obs about every request (HTTP metrics).
-func WithRequestObserver(obs RequestObserver) Option { return func(o *options) { o.requests = obs } }
+func WithRequestObserver(obs httpmetrics.Observer) Option {
+	return func(o *options) { o.requests = obs }
+}
 
 // WithMetrics serves h at GET /metrics (the Prometheus exposition).
 func WithMetrics(h http.Handler) Option { return func(o *options) { o.metrics = h } }

@@ -1,7 +1,7 @@
 // Package metrics is inventory_srv's Prometheus instrumentation: the stock counters
 // (implementing inventory.Metrics) and the HTTP request metrics (implementing
-// httpapi.RequestObserver), registered on one registry that run creates per process — never the
-// global default registry — and serves at GET /metrics through Handler.
+// httpmetrics.Observer), registered on one registry that run creates per process — never the
+// global default registry — and serves at GET /metrics through httpmetrics.Handler.
 //
 //	http_requests_total{method,route,code}       requests answered, by route template
 //	http_request_duration_seconds{method,route}  their latency (histogram)
@@ -13,14 +13,10 @@
 package metrics
 
 import (
-	"net/http"
-	"strconv"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
@@ -33,10 +29,9 @@ const (
 
 // Metrics holds the collectors. It is safe for concurrent use.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	sells    *prometheus.CounterVec
-	returns  *prometheus.CounterVec
+	*httpmetrics.Requests // http_requests_total, http_request_duration_seconds
+	sells                 *prometheus.CounterVec
+	returns               *prometheus.CounterVec
 }
 
 var _ inventory.Metrics = (*Metrics)(nil)
@@ -45,13 +40,6 @@ var _ inventory.Metrics = (*Metrics)(nil)
 // on reg.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "http_requests_total", Help: "HTTP requests answered, by method, route template and status code.",
-		}, []string{"method", "route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "http_request_duration_seconds", Help: "Time to answer an HTTP request, by method and route template.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"method", "route"}),
 		sells: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stock_sells_total", Help: "Stock sells (deductions for an order), by result.",
 		}, []string{"result"}),
@@ -66,25 +54,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.returns.WithLabelValues(r)
 	}
 	for _, c := range []prometheus.Collector{
-		m.requests, m.duration, m.sells, m.returns,
+		m.sells, m.returns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	var err error
+	if m.Requests, err = httpmetrics.NewRequests(reg); err != nil {
+		return nil, err
+	}
 	return m, nil
-}
-
-// Handler serves the metrics of reg in the Prometheus exposition format.
-func Handler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-}
-
-// ObserveRequest implements httpapi.RequestObserver.
-func (m *Metrics) ObserveRequest(method, route string, status int, elapsed time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 }
 
 // StockSold implements inventory.Metrics.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -44,7 +46,7 @@ type Options struct {
 	// Readiness lists the conditions of /readyz.
 	Readiness []Check
 	// Requests, when set, is told about every request (HTTP metrics).
-	Requests RequestObserver
+	Requests httpmetrics.Observer
 	// Metrics, when set, is served at GET /metrics (the Prometheus exposition).
 	Metrics http.Handler
 	Log     *slog.Logger
@@ -82,7 +84,7 @@ func Router(svc Service, opts Options) http.Handler {
 	}
 	h := &handlers{svc: svc, faults: opts.Faults, readiness: opts.Readiness, log: log}
 	if opts.Requests != nil {
-		r.Use(observe(opts.Requests)) // outermost: it sees the 500 of a recovered panic
+		r.Use(httpmetrics.Middleware(opts.Requests)) // outermost: it sees the 500 of a recovered panic
 	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {

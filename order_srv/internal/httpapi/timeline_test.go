@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/order_srv/internal/metrics"
@@ -53,7 +54,7 @@ func serveWithMetrics(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(httpapi.Router(&service{}, httpapi.Options{
-		Requests: m, Metrics: metrics.Handler(reg), Log: slog.New(slog.DiscardHandler),
+		Requests: m, Metrics: httpmetrics.Handler(reg), Log: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(srv.Close)
 	return srv

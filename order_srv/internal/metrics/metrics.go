@@ -1,7 +1,7 @@
 // Package metrics is order_srv's Prometheus instrumentation: the saga's outcome counters
 // (implementing app.Metrics) and the HTTP request metrics (implementing
-// httpapi.RequestObserver), all registered on one registry that run creates per process — never
-// the global default registry — and serves at GET /metrics through Handler.
+// httpmetrics.Observer), all registered on one registry that run creates per process — never
+// the global default registry — and serves at GET /metrics through httpmetrics.Handler.
 //
 //	http_requests_total{method,route,code}           requests answered, by route template
 //	http_request_duration_seconds{method,route}      their latency (histogram)
@@ -16,26 +16,21 @@
 package metrics
 
 import (
-	"net/http"
-	"strconv"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 )
 
 // Metrics holds the collectors. It is safe for concurrent use.
 type Metrics struct {
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	created        prometheus.Counter
-	rolledBack     *prometheus.CounterVec
-	closedByTimout prometheus.Counter
-	paid           prometheus.Counter
-	checkBacks     *prometheus.CounterVec
+	*httpmetrics.Requests // http_requests_total, http_request_duration_seconds
+	created               prometheus.Counter
+	rolledBack            *prometheus.CounterVec
+	closedByTimout        prometheus.Counter
+	paid                  prometheus.Counter
+	checkBacks            *prometheus.CounterVec
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -44,13 +39,6 @@ var _ app.Metrics = (*Metrics)(nil)
 // on reg.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "http_requests_total", Help: "HTTP requests answered, by method, route template and status code.",
-		}, []string{"method", "route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "http_request_duration_seconds", Help: "Time to answer an HTTP request, by method and route template.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"method", "route"}),
 		created: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orders_created_total", Help: "Orders committed by their local transaction.",
 		}),
@@ -74,25 +62,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.checkBacks.WithLabelValues(a.String())
 	}
 	for _, c := range []prometheus.Collector{
-		m.requests, m.duration, m.created, m.rolledBack, m.closedByTimout, m.paid, m.checkBacks,
+		m.created, m.rolledBack, m.closedByTimout, m.paid, m.checkBacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	var err error
+	if m.Requests, err = httpmetrics.NewRequests(reg); err != nil {
+		return nil, err
+	}
 	return m, nil
-}
-
-// Handler serves the metrics of reg in the Prometheus exposition format.
-func Handler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-}
-
-// ObserveRequest implements httpapi.RequestObserver.
-func (m *Metrics) ObserveRequest(method, route string, status int, elapsed time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 }
 
 // OrderCreated implements app.Metrics.
