@@ -30,8 +30,14 @@ type trace struct {
 	timeouts  []brokerMessage // payment-timeout messages that came due (order_timeout)
 }
 
-// traceOf reads the broker's trace of order sn.
+// traceOf reads the broker's trace of order sn. The undecided halves are read before the
+// stored messages: the broker lists a half as undecided until its decision is stored, so a half
+// that is not listed has its committed copy (if any) among the messages read afterwards.
 func (a *api) traceOf(ctx context.Context, sn string) (trace, error) {
+	hs, err := a.pendingHalves(ctx)
+	if err != nil {
+		return trace{}, err
+	}
 	ms, err := a.messages(ctx, sn)
 	if err != nil {
 		return trace{}, err
@@ -52,10 +58,6 @@ func (a *api) traceOf(ctx context.Context, sn string) (trace, error) {
 	}
 	if t.half == nil {
 		return t, nil
-	}
-	hs, err := a.pendingHalves(ctx)
-	if err != nil {
-		return trace{}, err
 	}
 	for i := range hs {
 		if hs[i].MsgID == t.half.MsgID {
