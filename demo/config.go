@@ -26,6 +26,9 @@ type config struct {
 	txTimeout       time.Duration // broker --tx-timeout: age of a half message before its first check-back
 	txCheckInterval time.Duration // broker --tx-check-interval: pause between check-backs
 	speedup         int           // the delay levels run this many times faster than RocketMQ's table
+
+	loadDuration time.Duration // --load-duration: scenario 6's load; 0 skips it
+	loadBuyers   int           // --load-buyers: scenario 6's concurrent buyers
 }
 
 // ports are the loopback ports of the stack.
@@ -47,6 +50,8 @@ func defaultConfig() config {
 		txTimeout:       3 * time.Second,
 		txCheckInterval: 3 * time.Second,
 		speedup:         180, // the 30-minute payment timeout takes 10 s
+		loadDuration:    5 * time.Second,
+		loadBuyers:      8,
 	}
 }
 
@@ -82,6 +87,8 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (con
 	fs.DurationVar(&c.txTimeout, "tx-timeout", c.txTimeout, "broker: age of an undecided half message before it is checked back (production default 6s)")
 	fs.DurationVar(&c.txCheckInterval, "tx-check-interval", c.txCheckInterval, "broker: pause between check-backs of one half message (production default 60s)")
 	fs.IntVar(&c.speedup, "speedup", c.speedup, "delay levels run this many times faster than RocketMQ's table (180: the 30-minute payment timeout takes 10s)")
+	fs.DurationVar(&c.loadDuration, "load-duration", c.loadDuration, "scenario 6: how long the concurrent buyers send orders (0 skips the scenario)")
+	fs.IntVar(&c.loadBuyers, "load-buyers", c.loadBuyers, "scenario 6: concurrent buyers, each with one order in flight")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: go run ./demo [flags]\n\n"+
 			"Builds and starts mqbroker, inventory_srv and order_srv, plays the saga's scenarios,\n"+
@@ -125,6 +132,12 @@ func (c config) validate() error {
 	}
 	if c.speedup < 1 {
 		add("speedup must be at least 1, got %d", c.speedup)
+	}
+	if c.loadDuration < 0 || c.loadDuration > time.Hour {
+		add("load duration must be between 0 (no load) and 1h, got %v", c.loadDuration)
+	}
+	if c.loadBuyers < 1 || c.loadBuyers > 1000 {
+		add("load buyers must be between 1 and 1000, got %d", c.loadBuyers)
 	}
 	return errors.Join(errs...)
 }

@@ -54,6 +54,12 @@ func TestDemo_playsEveryScenarioAsExpected(t *testing.T) {
 		"stock returned: teapot 7 → 8",
 		"→ 409 order_closed",
 		"→ still TRADE_SUCCESS",
+		// 6: load
+		"Scenario 6 — load: 8 concurrent buyers for 5s",
+		"| orders/s | ",
+		"| latency p99 | ",
+		"| invariant | ok (settled in ",
+		"stock invariant: for each of the 4 goods, initial − remaining = the pieces of its live orders",
 		// the end
 		"→ 0 undecided half messages",
 		"teapot   sold 2 + remaining 8 = 10, initial 10 ✓",
@@ -65,8 +71,8 @@ func TestDemo_playsEveryScenarioAsExpected(t *testing.T) {
 			t.Errorf("the narration lacks %q", want)
 		}
 	}
-	if got := strings.Count(story, "✓ as expected"); got != 6 {
-		t.Errorf("%d of 6 parts went as expected", got)
+	if got := strings.Count(story, "✓ as expected"); got != 7 {
+		t.Errorf("%d of 7 parts went as expected", got)
 	}
 	if strings.Contains(story, "✗") {
 		t.Error("the narration reports a failed expectation (✗)")

@@ -2,7 +2,8 @@
 // inventory_srv and order_srv, starts them as real processes on loopback ports (databases
 // embedded in SQLite files, or MySQL when DSNs are given), plays the saga's paths of
 // ARCHITECTURE.md — success and payment, short stock, rollback, crashes answered by the broker's
-// check-back, payment timeout — narrating what it observes through the services' HTTP APIs, the
+// check-back, payment timeout, then a few seconds of concurrent buyers through loadgen's engine
+// (package loadgen/load) — narrating what it observes through the services' HTTP APIs, the
 // broker's admin API and the programs' logs, and then leaves the stack running until Ctrl-C.
 //
 //	go run ./demo            play the scenarios, then keep the stack up for exploration

@@ -122,6 +122,7 @@ func (n *narrator) explore(st *stack) {
 	n.line("  curl -s '%s/v1/orders?user_id=%d'", st.api.order, demoUser)
 	n.line("  curl -s '%s/api/messages?key=<order_sn>'     # every copy the broker stored for an order", st.api.admin)
 	n.line("  curl -s %s/api/transactions                 # undecided half messages", st.api.admin)
+	n.line("  go run ./loadgen --order-url %s --inventory-url %s --duration 10s   # more load, like scenario 6", st.api.order, st.api.inventory)
 	n.line("  (README.md, \"The API, with curl\", has more.)")
 	n.line("Ctrl-C to stop.")
 }

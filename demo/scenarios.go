@@ -37,21 +37,27 @@ type play struct {
 	openStock int64
 }
 
+// scenario is one part of the story; an empty title marks the closing checks.
+type scenario struct {
+	title string
+	run   func(context.Context) error
+}
+
 // playScenarios plays every scenario and returns how many did not go as expected.
 func playScenarios(ctx context.Context, st *stack, n *narrator) (failed int) {
 	p := &play{st: st, a: st.api, n: n, catalog: map[int64]goods{}}
 	n.stackUp(st)
-	scenarios := []struct {
-		title string
-		run   func(context.Context) error
-	}{
+	scenarios := []scenario{
 		{"an order, and its payment (ARCHITECTURE.md, path 1)", p.success},
 		{"short stock: 409, and nothing left behind (path 2)", p.shortStock},
 		{"the local transaction fails after the deduction: the stock comes back (path 2)", p.rollback},
 		{"order_srv crashes mid-saga: the broker checks back (paths 3 and 4)", p.crashes},
 		{"payment timeout: an unpaid order closes, a paid one stays (path 6)", p.timeouts},
-		{"", p.invariants}, // the closing checks
 	}
+	if d := st.cfg.loadDuration; d > 0 {
+		scenarios = append(scenarios, scenario{fmt.Sprintf("load: %d concurrent buyers for %s", st.cfg.loadBuyers, fmtDuration(d)), p.underLoad})
+	}
+	scenarios = append(scenarios, scenario{"", p.invariants}) // the closing checks
 	if err := p.setup(ctx); err != nil {
 		n.line("✗ setting up the goods failed: %v", err)
 		return len(scenarios)

@@ -31,6 +31,26 @@ type fakeShop struct {
 	seq    int
 }
 
+// The fake's view of the services' JSON, and order_srv's statuses it uses.
+type line struct {
+	GoodsID int64 `json:"goods_id"`
+	Num     int64 `json:"num"`
+}
+
+type orderRequest struct {
+	UserID       int64  `json:"user_id"`
+	Address      string `json:"address"`
+	SignerName   string `json:"signer_name"`
+	SignerMobile string `json:"signer_mobile"`
+	Post         string `json:"post"`
+	Items        []line `json:"items"`
+}
+
+const (
+	statusWaitBuyerPay = "WAIT_BUYER_PAY"
+	statusTradeClosed  = "TRADE_CLOSED"
+)
+
 type fakeOrder struct {
 	SN     string `json:"order_sn"`
 	UserID int64  `json:"user_id"`

@@ -14,7 +14,9 @@
 // the created orders that still hold stock (not closed by the payment timeout). The exit status
 // is non-zero when the invariant fails or transport errors exceed --max-error-ratio.
 //
-// loadgen is a client only: it talks to the services over HTTP and imports none of their code.
+// The engine is package load (loadgen/load), which the demo and the benchmarks use too; this
+// command is its flags and output. It is a client only: it talks to the services over HTTP and
+// imports none of their code.
 package main
 
 import (
@@ -26,6 +28,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/shopsaga/shopsaga/loadgen/load"
 )
 
 func main() {
@@ -50,5 +54,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	return generate(ctx, cfg, stdout, newProgress(os.Stderr, cfg.progress))
+	res, err := load.Run(ctx, cfg.load, load.NewProgress(os.Stderr, cfg.progress))
+	if res != nil {
+		if _, werr := io.WriteString(stdout, res.Summary()); werr != nil {
+			return errors.Join(err, fmt.Errorf("write the summary: %w", werr))
+		}
+	}
+	return err
 }

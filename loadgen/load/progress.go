@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"fmt"
@@ -8,51 +8,67 @@ import (
 	"time"
 )
 
-// progressMode says how the progress line is written.
-type progressMode string
+// ProgressMode says how the progress line is written.
+type ProgressMode string
 
+// The progress modes.
 const (
-	progressAuto  progressMode = "auto"  // tty when stderr is a terminal, else lines
-	progressTTY   progressMode = "tty"   // one line rewritten with \r every ttyEvery
-	progressLines progressMode = "lines" // one new line every linesEvery
-	progressOff   progressMode = "off"
+	ProgressAuto  ProgressMode = "auto"  // tty when the writer is a terminal, else lines
+	ProgressTTY   ProgressMode = "tty"   // one line rewritten with \r every 500 ms
+	ProgressLines ProgressMode = "lines" // one new line every 5 s
+	ProgressOff   ProgressMode = "off"
 )
+
+// Valid reports whether m is one of the modes.
+func (m ProgressMode) Valid() bool {
+	switch m {
+	case ProgressAuto, ProgressTTY, ProgressLines, ProgressOff:
+		return true
+	}
+	return false
+}
 
 const (
 	ttyEvery   = 500 * time.Millisecond
 	linesEvery = 5 * time.Second
 )
 
-// progress writes the live progress line of a run.
-type progress struct {
+// Progress writes the live progress line of a run to a writer. A nil *Progress writes nothing.
+type Progress struct {
 	w     io.Writer
-	mode  progressMode // never auto
+	mode  ProgressMode // never auto
 	every time.Duration
 }
 
-// newProgress writes to f; auto becomes tty when f is a terminal.
-func newProgress(f *os.File, mode progressMode) *progress {
-	if mode == progressAuto {
-		mode = progressLines
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			mode = progressTTY
+// NewProgress writes to w in mode; auto becomes tty when w is a terminal, else lines.
+func NewProgress(w io.Writer, mode ProgressMode) *Progress {
+	if mode == ProgressAuto {
+		mode = ProgressLines
+		if IsTerminal(w) {
+			mode = ProgressTTY
 		}
 	}
-	return newProgressTo(f, mode)
-}
-
-func newProgressTo(w io.Writer, mode progressMode) *progress {
 	every := linesEvery
-	if mode == progressTTY {
+	if mode == ProgressTTY {
 		every = ttyEvery
 	}
-	return &progress{w: w, mode: mode, every: every}
+	return &Progress{w: w, mode: mode, every: every}
+}
+
+// IsTerminal reports whether w is a file that is a terminal (a character device).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // start writes t's progress every p.every until the returned stop is called, which writes the
 // last line and returns once nothing more will be written.
-func (p *progress) start(t *tally, began time.Time) (stop func()) {
-	if p.mode == progressOff {
+func (p *Progress) start(t *tally, began time.Time) (stop func()) {
+	if p == nil || p.mode == ProgressOff {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -76,12 +92,12 @@ func (p *progress) start(t *tally, began time.Time) (stop func()) {
 	}
 }
 
-func (p *progress) write(t *tally, elapsed time.Duration, last bool) {
+func (p *Progress) write(t *tally, elapsed time.Duration, last bool) {
 	line := progressLine(t, elapsed)
 	switch {
-	case p.mode == progressTTY && last:
+	case p.mode == ProgressTTY && last:
 		fmt.Fprintf(p.w, "\r%s\x1b[K\n", line)
-	case p.mode == progressTTY:
+	case p.mode == ProgressTTY:
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line) // \x1b[K clears the rest of a longer previous line
 	default:
 		fmt.Fprintln(p.w, line)

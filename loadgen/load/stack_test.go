@@ -1,14 +1,13 @@
-package main
+package load
 
 import (
 	"bytes"
-	"fmt"
+	"context"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,7 +16,7 @@ import (
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 )
 
-// TestRun_againstTheRealStack_sellsTheHotSKUExactly runs loadgen against the real system:
+// TestRun_againstTheRealStack_sellsTheHotSKUExactly runs the engine against the real system:
 // mqbroker in-process, inventory_srv and order_srv built and run as processes on SQLite files.
 func TestRun_againstTheRealStack_sellsTheHotSKUExactly(t *testing.T) {
 	if testing.Short() {
@@ -27,48 +26,54 @@ func TestRun_againstTheRealStack_sellsTheHotSKUExactly(t *testing.T) {
 		t.Skip("no go command to build the services")
 	}
 	orderURL, invURL := startStack(t)
-	stack := []string{"--order-url", orderURL, "--inventory-url", invURL, "--progress", "off"}
+	cfg := DefaultConfig()
+	cfg.OrderURL, cfg.InventoryURL = orderURL, invURL
+	cfg.Duration, cfg.Orders, cfg.Concurrency, cfg.SKUs, cfg.Stock, cfg.Seed = 0, 200, 8, 1, 50, 1
 
-	out, err := runLoadgen(t, append(stack, "--orders", "200", "--concurrency", "8", "--skus", "1", "--stock", "50")...)
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if got := count(t, out, "created"); got != 50 {
-		t.Errorf("created = %d, want 50", got)
-	}
-	if got := count(t, out, "out of stock"); got != 150 {
-		t.Errorf("out of stock = %d, want 150", got)
-	}
-	if got := metric(t, out, "invariant"); !strings.HasPrefix(got, "ok") {
-		t.Errorf("invariant = %q, want ok", got)
+	r := runLoad(t, cfg)
+	if r.Created != 50 || r.OutOfStock != 150 || !r.InvariantOK {
+		t.Errorf("created %d, out of stock %d, invariant %q; want 50, 150, ok", r.Created, r.OutOfStock, r.Invariant)
 	}
 
 	// Faults and payments on other goods: every fail-local-tx is a 503 whose stock the broker
-	// and inventory_srv return asynchronously; loadgen must wait for them.
-	out, err = runLoadgen(t, append(stack, "--goods-base", "910000", "--orders", "120", "--skus", "4",
-		"--stock", "100", "--fault-ratio", "0.3", "--pay-ratio", "0.5", "--seed", "3")...)
+	// and inventory_srv return asynchronously; the engine must wait for them.
+	cfg.GoodsBase, cfg.Orders, cfg.SKUs, cfg.Stock, cfg.FaultRatio, cfg.PayRatio, cfg.Seed = 910000, 120, 4, 100, 0.3, 0.5, 3
+	r = runLoad(t, cfg)
+	injected := r.t.injected.Load()
+	if injected == 0 || r.Failed != injected || r.Created != 120-injected {
+		t.Errorf("faults injected %d, failed %d, created %d: want every fault failed and every other order created", injected, r.Failed, r.Created)
+	}
+	if r.inv.found != 0 || r.inv.noOrder != int(injected) || r.inv.unknowns != 0 {
+		t.Errorf("unknown outcomes: %d found, %d without an order, %d unreadable; want 0, %d, 0 (no order behind a 503, none of the first run's)",
+			r.inv.found, r.inv.noOrder, r.inv.unknowns, injected)
+	}
+	if !r.InvariantOK {
+		t.Errorf("invariant = %q, want ok", r.Invariant)
+	}
+}
+
+// runLoad runs cfg and fails t unless the run passed its checks.
+func runLoad(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg, nil)
+	if r != nil {
+		t.Log(r.Summary())
+	}
 	if err != nil {
-		t.Fatalf("run with faults: %v", err)
+		t.Fatalf("run: %v", err)
 	}
-	injected := count(t, out, "faults injected")
-	if injected == 0 || count(t, out, "failed") != injected || count(t, out, "created") != 120-injected {
-		t.Errorf("faults injected %d: want every one failed and every other order created", injected)
-	}
-	if got, want := metric(t, out, "unknown outcomes"), fmt.Sprintf("0 order(s) found, %d without an order, 0 unreadable", injected); got != want {
-		t.Errorf("unknown outcomes = %q, want %q (no order behind a 503, none of the first run's)", got, want)
-	}
-	if got := metric(t, out, "invariant"); !strings.HasPrefix(got, "ok") {
-		t.Errorf("invariant = %q, want ok", got)
-	}
+	return r
 }
 
 // startStack starts a broker, inventory_srv and order_srv (ORDER_FAULTS=1) and returns the
 // services' base URLs. Everything stops when t ends.
-func startStack(t *testing.T) (orderURL, inventoryURL string) {
+func startStack(t testing.TB) (orderURL, inventoryURL string) {
 	t.Helper()
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin, "./inventory_srv", "./order_srv")
-	build.Dir = ".." // the module root
+	build.Dir = filepath.Join("..", "..") // the module root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build the services: %v\n%s", err, out)
 	}
@@ -94,7 +99,7 @@ func startStack(t *testing.T) (orderURL, inventoryURL string) {
 	return orderURL, inventoryURL
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +129,7 @@ func (s *syncBuffer) String() string {
 
 // startProcess runs bin with env added, waits until /readyz answers 200 and returns its base
 // URL. When t ends it is stopped with SIGTERM (killed after 20 s); its logs are shown if t failed.
-func startProcess(t *testing.T, bin, addr string, env []string) string {
+func startProcess(t testing.TB, bin, addr string, env []string) string {
 	t.Helper()
 	name := filepath.Base(bin)
 	logs := &syncBuffer{}

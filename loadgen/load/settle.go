@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -40,13 +40,13 @@ type skuStock struct {
 func (s skuStock) diff() int64 { return s.initial - s.remaining - s.held }
 
 // settle waits until, for every SKU, initial − remaining = the pieces held by the run's created
-// orders that are not closed, or until cfg.settle has passed. Requests whose outcome is unknown
+// orders that are not closed, or until cfg.Settle has passed. Requests whose outcome is unknown
 // (no answer, 5xx) are looked up by their user; when a SKU has more stock than expected, the
 // open orders holding it are re-read in case the payment timeout closed them.
-func settle(ctx context.Context, cfg config, a *api, t *tally, note string) invariantResult {
+func settle(ctx context.Context, cfg Config, a *api, t *tally, note string) invariantResult {
 	began := time.Now()
-	deadline := began.Add(cfg.settle)
-	ids := make([]int64, cfg.skus)
+	deadline := began.Add(cfg.Settle)
+	ids := make([]int64, cfg.SKUs)
 	for i := range ids {
 		ids[i] = cfg.sku(i)
 	}
@@ -97,7 +97,7 @@ func settle(ctx context.Context, cfg config, a *api, t *tally, note string) inva
 
 // settler holds the state of one settle phase.
 type settler struct {
-	cfg   config
+	cfg   Config
 	api   *api
 	t     *tally
 	note  string          // the post note of this run's orders
@@ -119,7 +119,7 @@ func (s *settler) compare(ids []int64, remaining map[int64]int64) []skuStock {
 	s.t.mu.Unlock()
 	var bad []skuStock
 	for _, id := range ids {
-		st := skuStock{id: id, initial: s.cfg.stock, remaining: remaining[id], held: held[id]}
+		st := skuStock{id: id, initial: s.cfg.Stock, remaining: remaining[id], held: held[id]}
 		if st.diff() != 0 {
 			bad = append(bad, st)
 		}
@@ -133,7 +133,7 @@ func (s *settler) resolve(ctx context.Context, pending []unknownOutcome, res *in
 	found := make([][]orderJSON, len(pending))
 	failed := make([]bool, len(pending))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.concurrency)
+	g.SetLimit(s.cfg.Concurrency)
 	for i, u := range pending {
 		g.Go(func() error {
 			orders, err := s.api.ordersOfUser(gctx, u.userID)
@@ -208,7 +208,7 @@ func (s *settler) refreshClosed(ctx context.Context, bad []skuStock, res *invari
 
 	closed := make([]bool, len(check))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.concurrency)
+	g.SetLimit(s.cfg.Concurrency)
 	for i, h := range check {
 		g.Go(func() error {
 			o, err := s.api.order(gctx, h.sn)

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"bytes"
@@ -19,14 +19,14 @@ type api struct {
 	http                   *http.Client
 }
 
-func newAPI(c config) *api {
+func newAPI(c Config) *api {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 2 * c.concurrency
-	tr.MaxIdleConnsPerHost = 2 * c.concurrency // one keep-alive connection per worker and service
+	tr.MaxIdleConns = 2 * c.Concurrency
+	tr.MaxIdleConnsPerHost = 2 * c.Concurrency // one keep-alive connection per worker and service
 	return &api{
-		orderURL:     strings.TrimRight(c.orderURL, "/"),
-		inventoryURL: strings.TrimRight(c.inventoryURL, "/"),
-		http:         &http.Client{Timeout: c.timeout, Transport: tr},
+		orderURL:     strings.TrimRight(c.OrderURL, "/"),
+		inventoryURL: strings.TrimRight(c.InventoryURL, "/"),
+		http:         &http.Client{Timeout: c.Timeout, Transport: tr},
 	}
 }
 

@@ -1,9 +1,7 @@
-package main
+package load
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -12,28 +10,22 @@ import (
 // maxMismatchRows bounds the per-SKU table of a failed invariant.
 const maxMismatchRows = 20
 
-// writeSummary writes the report as markdown: a title, one table of metrics and, when the
-// invariant fails, one row per differing SKU.
-func writeSummary(w io.Writer, r report) error {
-	b := bufio.NewWriter(w)
+// Summary renders the result as markdown: a title, one table of metrics and, when the
+// invariant failed, one row per differing SKU, then the first errors, if any.
+func (r *Result) Summary() string {
+	b := &strings.Builder{}
 	c, t := r.cfg, r.t
-	sent := t.sent.Load()
+	sent := r.Sent
 	fmt.Fprintf(b, "\n## loadgen: %d SKU(s) × stock %d, %d workers, %d orders in %s (seed %d)\n\n",
-		c.skus, c.stock, c.concurrency, sent, formatLatency(r.elapsed), c.seed)
+		c.SKUs, c.Stock, c.Concurrency, sent, formatLatency(r.Elapsed), c.Seed)
 	row := func(k, format string, args ...any) { fmt.Fprintf(b, "| %s | %s |\n", k, fmt.Sprintf(format, args...)) }
-	perSecond := func(n int64) float64 {
-		if r.elapsed <= 0 {
-			return 0
-		}
-		return float64(n) / r.elapsed.Seconds()
-	}
 	fmt.Fprintln(b, "| metric | value |")
 	fmt.Fprintln(b, "|---|---|")
-	row("orders/s", "%.1f", perSecond(sent))
-	row("created/s", "%.1f", perSecond(t.created.Load()))
-	row("latency p50", "%s", formatLatency(t.latency.quantile(0.50)))
-	row("latency p99", "%s", formatLatency(t.latency.quantile(0.99)))
-	row("latency max", "%s", formatLatency(t.latency.maximum()))
+	row("orders/s", "%.1f", r.OrdersPerSecond())
+	row("created/s", "%.1f", r.perSecond(r.Created))
+	row("latency p50", "%s", formatLatency(r.P50))
+	row("latency p99", "%s", formatLatency(r.P99))
+	row("latency max", "%s", formatLatency(r.Max))
 	row("orders sent", "%d", sent)
 	row("created", "%d", t.created.Load())
 	row("out of stock", "%d", t.outOfStock.Load())
@@ -42,15 +34,15 @@ func writeSummary(w io.Writer, r report) error {
 	samples := slices.Clone(t.errSamples)
 	t.mu.Unlock()
 	row("errors (no answer)", "%d", t.errors.Load())
-	if c.faultRatio > 0 {
+	if c.FaultRatio > 0 {
 		row("faults injected", "%d (fail-local-tx)", t.injected.Load())
 	}
-	if c.payRatio > 0 {
+	if c.PayRatio > 0 {
 		row("paid", "%d (%d payments failed)", t.paid.Load(), t.payErrors.Load())
 	}
 	inv := r.inv
 	switch {
-	case r.interrupted:
+	case r.Interrupted:
 		row("invariant", "not checked: interrupted")
 	default:
 		if inv.found+inv.noOrder+inv.unknowns > 0 {
@@ -61,7 +53,7 @@ func writeSummary(w io.Writer, r report) error {
 		}
 		row("invariant", "%s", inv)
 	}
-	if !r.interrupted && !inv.ok && len(inv.mismatch) > 0 {
+	if !r.Interrupted && !inv.ok && len(inv.mismatch) > 0 {
 		fmt.Fprintln(b, "\n| goods_id | initial | remaining | held by orders | missing (+) / extra (−) |")
 		fmt.Fprintln(b, "|---|---|---|---|---|")
 		for _, s := range inv.mismatch[:min(len(inv.mismatch), maxMismatchRows)] {
@@ -77,7 +69,7 @@ func writeSummary(w io.Writer, r report) error {
 			fmt.Fprintf(b, "- %s\n", strings.ReplaceAll(s, "\n", " "))
 		}
 	}
-	return b.Flush()
+	return b.String()
 }
 
 // breakdown formats counts by key, e.g. " (503 unavailable: 3, 500 internal: 1)".

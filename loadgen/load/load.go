@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func (t *tally) sampleError(msg string) {
 
 // loader runs the workers of one load phase.
 type loader struct {
-	cfg      config
+	cfg      Config
 	api      *api
 	t        *tally
 	userBase int64
@@ -92,7 +92,7 @@ func (l *loader) claim(ctx context.Context) (int64, bool) {
 		return 0, false
 	}
 	n := l.next.Add(1)
-	if l.cfg.orders > 0 && n > l.cfg.orders {
+	if l.cfg.Orders > 0 && n > l.cfg.Orders {
 		return 0, false
 	}
 	return n, true
@@ -101,7 +101,7 @@ func (l *loader) claim(ctx context.Context) (int64, bool) {
 // worker sends orders one at a time until the run is over. A request cut off by ctx is not
 // counted: the run is interrupted and its invariant will not be checked.
 func (l *loader) worker(ctx context.Context, id int) {
-	rng := rand.New(rand.NewPCG(l.cfg.seed, uint64(id)))
+	rng := rand.New(rand.NewPCG(l.cfg.Seed, uint64(id)))
 	for {
 		seq, ok := l.claim(ctx)
 		if !ok {
@@ -113,10 +113,10 @@ func (l *loader) worker(ctx context.Context, id int) {
 			SignerName:   "loadgen",
 			SignerMobile: "13800000000",
 			Post:         l.note,
-			Items:        []line{{GoodsID: l.cfg.sku(rng.IntN(l.cfg.skus)), Num: l.cfg.num}},
+			Items:        []line{{GoodsID: l.cfg.sku(rng.IntN(l.cfg.SKUs)), Num: l.cfg.Num}},
 		}
-		fault := l.cfg.faultRatio > 0 && rng.Float64() < l.cfg.faultRatio
-		pay := l.cfg.payRatio > 0 && rng.Float64() < l.cfg.payRatio
+		fault := l.cfg.FaultRatio > 0 && rng.Float64() < l.cfg.FaultRatio
+		pay := l.cfg.PayRatio > 0 && rng.Float64() < l.cfg.PayRatio
 		ans, took, err := l.api.createOrder(ctx, req, fault)
 		if ctx.Err() != nil {
 			return
