@@ -24,10 +24,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/config"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
@@ -62,6 +64,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	mqclient.Setup(log)
+	traceCfg := tracing.Config{Exporter: cfg.TracesExporter, Endpoint: cfg.OTLPEndpoint, ServiceName: "inventory_srv", Writer: stdout}
+	tp, stopTracing, err := tracing.Setup(ctx, traceCfg)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: it flushes the spans of everything shut down before.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
+	// Off (the default): no middleware, no propagation, a no-op tracer.
+	var prop propagation.TextMapPropagator
+	if traceCfg.Enabled() {
+		prop = tracing.Propagator()
+	}
 
 	store, err := sqlstore.Open(ctx, sqlstore.Options{
 		MySQLDSN: cfg.MySQLDSN, SQLitePath: cfg.SQLitePath,
@@ -81,6 +101,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
 
+	apiOpts := []httpapi.Option{httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg))}
+	if traceCfg.Enabled() {
+		apiOpts = append(apiOpts, httpapi.WithTracing(tp, prop))
+	}
 	readiness := []httpapi.Check{
 		{Name: "database", Func: store.Ping},
 		{Name: "broker", Func: func(ctx context.Context) error { return mqclient.Reachable(ctx, cfg.MQNamesrv) }},
@@ -90,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.Router(svc, readiness, log, httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg))),
+		Handler:           httpapi.Router(svc, readiness, log, apiOpts...),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -99,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	consumer := reback.New(reback.Config{
 		NameServers: cfg.MQNamesrv, Topic: cfg.RebackTopic, Group: cfg.RebackGroup,
+		Tracer: tp.Tracer("github.com/shopsaga/shopsaga/inventory_srv"), Propagator: prop,
 	}, svc, log)
 
 	g, gctx := errgroup.WithContext(ctx)

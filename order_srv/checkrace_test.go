@@ -48,9 +48,9 @@ type watchedChecks struct {
 	answers               map[order.SN]app.HalfOutcome
 }
 
-func (w *watchedChecks) Check(sn order.SN) app.HalfOutcome {
+func (w *watchedChecks) Check(ctx context.Context, sn order.SN) app.HalfOutcome {
 	w.started <- sn
-	out := w.other.Check(sn)
+	out := w.other.Check(ctx, sn)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.answers[sn] = out
@@ -155,7 +155,7 @@ func testCheckBackRacingALocalTransaction(t *testing.T, d sqldb.Dialect) {
 			if out, ok := checks.answer(sn); ok {
 				t.Fatalf("the check-back answered %v while the local transaction was in flight", out)
 			}
-			if out := svc.Check(sn); out != app.AskLater {
+			if out := svc.Check(context.Background(), sn); out != app.AskLater {
 				t.Fatalf("the instance running the order answered its check-back %v, want ask-later", out)
 			}
 			saga.release <- tt.localErr

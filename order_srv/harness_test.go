@@ -205,6 +205,12 @@ func newSystem(t testing.TB, opts ...brokertest.Option) *system {
 // newSystemOn is newSystem with both services' databases on dialect d.
 func newSystemOn(t testing.TB, d sqldb.Dialect, opts ...brokertest.Option) *system {
 	t.Helper()
+	return newSystemWith(t, d, nil, opts...)
+}
+
+// newSystemWith is newSystemOn with invEnv added to inventory_srv's environment.
+func newSystemWith(t testing.TB, d sqldb.Dialect, invEnv []string, opts ...brokertest.Option) *system {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("saga tests start a broker, MariaDB databases and inventory_srv; skipped in -short mode")
 	}
@@ -224,12 +230,12 @@ func newSystemOn(t testing.TB, d sqldb.Dialect, opts ...brokertest.Option) *syst
 		invDBEnv = "INVENTORY_SQLITE_PATH=" + invDB.SQLitePath
 	}
 	addr := freeAddr(t)
-	s.inv = start(t, "inventory_srv", inventoryBin.path, addr, []string{
+	s.inv = start(t, "inventory_srv", inventoryBin.path, addr, append([]string{
 		"INVENTORY_HTTP_ADDR=" + addr,
 		invDBEnv,
 		"MQ_NAMESRV=" + s.broker.NamesrvAddr(),
 		"INVENTORY_LOG_LEVEL=warn",
-	})
+	}, invEnv...))
 	return s
 }
 
@@ -267,9 +273,18 @@ func (s *system) startOrderProcess(payTimeoutLevel string) *proc {
 // startOrderInProcess runs order_srv's run in this process and returns its base URL.
 func (s *system) startOrderInProcess(payTimeoutLevel string) string {
 	s.t.Helper()
+	url, _ := s.startOrderInProcessWith(payTimeoutLevel, nil)
+	return url
+}
+
+// startOrderInProcessWith is startOrderInProcess with extra environment; it also returns what
+// run writes to its stdout.
+func (s *system) startOrderInProcessWith(payTimeoutLevel string, extraEnv map[string]string) (string, *lockedBuffer) {
+	s.t.Helper()
 	addr := freeAddr(s.t)
 	env := s.orderEnv(addr, payTimeoutLevel)
 	env["ORDER_LOG_LEVEL"] = "warn"
+	maps.Copy(env, extraEnv)
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -293,7 +308,7 @@ func (s *system) startOrderInProcess(payTimeoutLevel string) string {
 		st, _ := call(s.t, "GET", url+"/readyz", nil)
 		return st == http.StatusOK
 	})
-	return url
+	return url, logs
 }
 
 func (s *system) putGoods(id, priceCents, stock int64) {

@@ -4,7 +4,7 @@
 // MySQL/MariaDB (ORDER_MYSQL_DSN) or in an SQLite file (ORDER_SQLITE_PATH, no server needed); the
 // schema is migrated at start-up.
 //
-//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL)
+//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL/OTEL_*)
 //	order_srv healthcheck    exit 0 if the local server answers /healthz (for FROM-scratch images)
 package main
 
@@ -23,10 +23,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/config"
 	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
@@ -63,6 +66,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	mq.ConfigureClient(log)
+	traceCfg := tracing.Config{Exporter: cfg.TracesExporter, Endpoint: cfg.OTLPEndpoint, ServiceName: "order_srv", Writer: stdout}
+	tp, stopTracing, err := tracing.Setup(ctx, traceCfg)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: it flushes the spans of everything shut down before.
+	defer shutdown(log, "tracing", func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return stopTracing(sctx)
+	})
+	// Off (the default): no middleware, no propagation, a no-op tracer.
+	var prop propagation.TextMapPropagator
+	var invOpts []inventory.Option
+	var apiTracer trace.TracerProvider
+	if traceCfg.Enabled() {
+		prop = tracing.Propagator()
+		invOpts = append(invOpts, inventory.WithTracing(tp, prop))
+		apiTracer = tp
+	}
 	reg := prometheus.NewRegistry() // this process's metrics, served at /metrics
 	met, err := metrics.New(reg)
 	if err != nil {
@@ -83,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := store.Migrate(ctx, log); err != nil {
 		return err
 	}
-	inv, err := inventory.New(cfg.InventoryURL, cfg.InventoryTimeout)
+	inv, err := inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, invOpts...)
 	if err != nil {
 		return err
 	}
@@ -98,6 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		TimeoutGroup:    cfg.TimeoutGroup,
 		PayTimeoutLevel: cfg.PayTimeoutLevel,
 		Log:             log,
+		Propagator:      prop,
 	}
 	halves, err := mq.NewTxPublisher(mqCfg)
 	if err != nil {
@@ -118,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Timeouts:    timeouts,
 		Timeline:    store,
 		Metrics:     met,
+		Tracer:      tp.Tracer("github.com/shopsaga/shopsaga/order_srv"),
 		Log:         log,
 		Crash: func(point string) {
 			log.Warn("exiting for an injected crash", "fault", point)
@@ -156,9 +181,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				{Name: "database", Func: store.Ping},
 				{Name: "name server", Func: func(ctx context.Context) error { return mqclient.Reachable(ctx, cfg.Namesrv) }},
 			},
-			Requests: met,
-			Metrics:  httpmetrics.Handler(reg),
-			Log:      log,
+			Requests:   met,
+			Metrics:    httpmetrics.Handler(reg),
+			Log:        log,
+			Tracer:     apiTracer,
+			Propagator: prop,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -167,7 +194,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("order_srv listening", "addr", ln.Addr().String(), "namesrv", namesrv, "inventory", cfg.InventoryURL,
-		"pay_timeout_level", cfg.PayTimeoutLevel, "faults", cfg.Faults)
+		"pay_timeout_level", cfg.PayTimeoutLevel, "faults", cfg.Faults, "traces_exporter", cfg.TracesExporter)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })

@@ -21,6 +21,7 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 )
 
 // Config is the whole configuration of inventory_srv.
@@ -34,6 +35,8 @@ type Config struct {
 	RebackGroup     string        // -reback-group, INVENTORY_REBACK_GROUP
 	LogLevel        slog.Level    // -log-level, INVENTORY_LOG_LEVEL: debug, info, warn, error
 	ShutdownTimeout time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
+	TracesExporter  string        // -traces-exporter, OTEL_TRACES_EXPORTER: none (default), stdout or otlp
+	OTLPEndpoint    string        // -otlp-endpoint, OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
 }
 
 // Default returns the defaults. The database has none: MySQLDSN or SQLitePath must be given.
@@ -73,6 +76,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	env("INVENTORY_REBACK_GROUP", str(&c.RebackGroup))
 	env("INVENTORY_LOG_LEVEL", func(v string) error { return c.LogLevel.UnmarshalText([]byte(v)) })
 	env("INVENTORY_SHUTDOWN_TIMEOUT", func(v string) (err error) { c.ShutdownTimeout, err = time.ParseDuration(v); return err })
+	env("OTEL_TRACES_EXPORTER", str(&c.TracesExporter))
+	env("OTEL_EXPORTER_OTLP_ENDPOINT", str(&c.OTLPEndpoint))
 
 	// Flags default to what the environment said, so -h shows the values in effect.
 	fs := flag.NewFlagSet("inventory_srv", flag.ContinueOnError)
@@ -85,10 +90,17 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.RebackGroup, "reback-group", c.RebackGroup, "consumer group of the stock-return consumer (INVENTORY_REBACK_GROUP)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (INVENTORY_LOG_LEVEL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests at shutdown (INVENTORY_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.TracesExporter, "traces-exporter", c.TracesExporter,
+		"where OpenTelemetry spans go: none (tracing off), stdout (JSON lines on standard output) or otlp (OTEL_TRACES_EXPORTER)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint,
+		"OTLP/HTTP collector base URL for -traces-exporter otlp, e.g. http://localhost:4318 (OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: inventory_srv [flags]\n       inventory_srv healthcheck [flags]\n\n"+
 			"The database is MySQL/MariaDB, its DSN from INVENTORY_MYSQL_DSN only (it holds a password),\n"+
-			"or an SQLite file from -sqlite-path / INVENTORY_SQLITE_PATH (no server needed). Give exactly one.\n\nFlags:\n")
+			"or an SQLite file from -sqlite-path / INVENTORY_SQLITE_PATH (no server needed). Give exactly one.\n\n"+
+			"Tracing (OpenTelemetry, W3C trace context over HTTP and in message properties) is off by default;\n"+
+			"OTEL_TRACES_EXPORTER=stdout prints spans as JSON lines, OTEL_TRACES_EXPORTER=otlp with\n"+
+			"OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 sends them to a collector.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -140,6 +152,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout must be positive, got %v", c.ShutdownTimeout))
+	}
+	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -129,3 +129,32 @@ func TestValidateHTTPAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_tracing_isOffByDefault_andValidated(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"INVENTORY_MYSQL_DSN": "u:p@tcp(db:3306)/inventory"}
+	load := func(extra map[string]string) (Config, error) {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		c, err := Load(nil, func(k string) string { return m[k] }, io.Discard)
+		return c, errors.Join(err, c.Validate())
+	}
+	if c, err := load(nil); err != nil || c.TracesExporter != "" {
+		t.Fatalf("default exporter %q, %v; want off", c.TracesExporter, err)
+	}
+	if c, err := load(map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}); err != nil ||
+		c.TracesExporter != "otlp" || c.OTLPEndpoint != "http://collector:4318" {
+		t.Errorf("otlp: %+v, %v", c, err)
+	}
+	if _, err := load(map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}); err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT is required") {
+		t.Errorf("otlp without endpoint: %v", err)
+	}
+	if _, err := load(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}); err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_EXPORTER") {
+		t.Errorf("unknown exporter: %v", err)
+	}
+}

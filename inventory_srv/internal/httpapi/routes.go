@@ -13,6 +13,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 
@@ -62,6 +66,9 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 	if o.requests != nil {
 		r.Use(httpmetrics.Middleware(o.requests)) // outermost: it sees the 500 of a recovered panic
 	}
+	if o.tracer != nil {
+		r.Use(tracingMiddleware(o.tracer, o.propagator))
+	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, log, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
@@ -90,8 +97,10 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 type Option func(*options)
 
 type options struct {
-	requests httpmetrics.Observer
-	metrics  http.Handler
+	requests   httpmetrics.Observer
+	metrics    http.Handler
+	tracer     trace.TracerProvider
+	propagator propagation.TextMapPropagator
 }
 
 // WithRequestObserver tells obs about every request (HTTP metrics).
@@ -101,3 +110,26 @@ func WithRequestObserver(obs httpmetrics.Observer) Option {
 
 // WithMetrics serves h at GET /metrics (the Prometheus exposition).
 func WithMetrics(h http.Handler) Option { return func(o *options) { o.metrics = h } }
+
+// WithTracing makes every API request a server span of tp, continuing the caller's trace (the
+// traceparent order_srv sends with its sell call) through prop.
+func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Option {
+	return func(o *options) { o.tracer, o.propagator = tp, prop }
+}
+
+// tracingMiddleware spans the API's requests; probes and scrapes are left out.
+func tracingMiddleware(tp trace.TracerProvider, prop propagation.TextMapPropagator) gin.HandlerFunc {
+	if prop == nil {
+		prop = propagation.TraceContext{}
+	}
+	return otelgin.Middleware("inventory_srv",
+		otelgin.WithTracerProvider(tp), otelgin.WithPropagators(prop),
+		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()), // metrics are Prometheus's job here
+		otelgin.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		}))
+}

@@ -12,6 +12,9 @@
 // (ConsumeRetryLater) and never drops the message; a message that can never succeed (no order
 // number in it) is logged as an error and acknowledged.
 //
+// Each message is handled in a span that continues the order's trace, read from the message's
+// properties (traceparent) by internal/tracing.
+//
 // The package depends on the inventory use cases through the Rebacker interface and on the
 // official client through internal/mqclient; it must not import the HTTP or storage adapters.
 package reback
@@ -28,8 +31,14 @@ import (
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
@@ -64,6 +73,10 @@ type Config struct {
 	// RetryStartEvery is the longest pause between two attempts to start the consumer
 	// (default 30 s; the first pause is 1 s and doubles).
 	RetryStartEvery time.Duration
+	// Tracer spans every stock return (default: a no-op tracer); Propagator reads the trace
+	// context the order service put in the message's properties (default: none is read).
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
 }
 
 // maxReconsumeTimes is how often the broker redelivers a message whose handling failed before it
@@ -86,6 +99,9 @@ func New(cfg Config, inv Rebacker, log *slog.Logger) *Consumer {
 	}
 	if cfg.RetryStartEvery <= 0 {
 		cfg.RetryStartEvery = 30 * time.Second
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &Consumer{cfg: cfg, inv: inv, log: log.With("topic", cfg.Topic, "group", cfg.Group)}
 }
@@ -159,8 +175,18 @@ func (c *Consumer) handle(ctx context.Context, msgs ...*primitive.MessageExt) (c
 	return consumer.ConsumeSuccess, nil
 }
 
-// handleOne returns an error only when redelivery may help.
-func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) error {
+// handleOne returns an error only when redelivery may help. It runs in a span continuing the
+// trace of the order whose stock it returns.
+func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) (err error) {
+	ctx, span := c.cfg.Tracer.Start(tracing.Extract(ctx, c.cfg.Propagator, &m.Message), "stock reback",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("msg_id", m.MsgId)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	sn, err := orderSN(m)
 	if err != nil {
 		c.log.ErrorContext(ctx, "dropping a stock-return message without a usable order number",
@@ -169,6 +195,7 @@ func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandleTimeout)
 	defer cancel()
+	span.SetAttributes(attribute.String("order_sn", sn))
 	outcome, err := c.inv.Reback(ctx, sn)
 	if errors.Is(err, inventory.ErrInvalidInput) {
 		c.log.ErrorContext(ctx, "dropping a stock-return message with an invalid order number",
@@ -178,6 +205,7 @@ func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) error
 	if err != nil {
 		return err
 	}
+	span.SetAttributes(attribute.String("outcome", outcome.String()))
 	c.log.InfoContext(ctx, "stock return handled", "msg_id", m.MsgId, "order_sn", sn, "outcome", outcome.String(),
 		"reconsume_times", m.ReconsumeTimes)
 	return nil

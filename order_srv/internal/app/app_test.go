@@ -132,7 +132,7 @@ func (b *memBroker) PublishHalf(_ context.Context, m app.RebackMessage) error {
 
 // checkBack runs the broker's check-back of a half message still undecided.
 func (b *memBroker) checkBack(sn order.SN) app.HalfOutcome {
-	out := b.lt.Check(sn)
+	out := b.lt.Check(context.Background(), sn)
 	if err := b.decide(sn, out); err != nil {
 		panic(err)
 	}
@@ -638,10 +638,10 @@ func TestCheck_ofAnOrderInFlight_asksLaterHere_butAnotherInstanceFencesIt(t *tes
 		}()
 		<-entered
 		sn := f.onlySN(t)
-		if out := f.svc.Check(sn); out != app.AskLater {
+		if out := f.svc.Check(context.Background(), sn); out != app.AskLater {
 			t.Fatalf("check in the same process = %v, want ask-later", out)
 		}
-		if out := other.Check(sn); out != app.DeliverReback {
+		if out := other.Check(context.Background(), sn); out != app.DeliverReback {
 			t.Fatalf("check at another instance = %v, want deliver-reback", out)
 		}
 		close(release)

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
@@ -18,7 +21,15 @@ import (
 // before doing so; a duplicate is harmless) and answers DiscardReback. A local transaction in
 // flight holds the barrier row's lock, so Check waits for it to end and never contradicts it.
 // Any error is AskLater: the broker checks again.
-func (s *Service) Check(sn order.SN) HalfOutcome {
+func (s *Service) Check(ctx context.Context, sn order.SN) HalfOutcome {
+	ctx, span := s.d.Tracer.Start(ctx, "check-back", trace.WithAttributes(attrOrderSN(sn)))
+	out := s.checkBack(ctx, sn)
+	span.SetAttributes(attribute.String("half_outcome", out.String()))
+	span.End()
+	return out
+}
+
+func (s *Service) checkBack(ctx context.Context, sn order.SN) HalfOutcome {
 	if s.pending.inFlight(sn) {
 		// Not recorded on the timeline: on SQLite the local transaction in flight holds the
 		// database, and it records its own outcome anyway.
@@ -26,7 +37,7 @@ func (s *Service) Check(sn order.SN) HalfOutcome {
 		s.d.Metrics.CheckBack(AskLater)
 		return AskLater
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SagaTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.SagaTimeout)
 	defer cancel()
 	s.record(ctx, sn, StepCheckBackAsked, "")
 	out := s.check(ctx, sn)

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
@@ -32,7 +36,9 @@ type Created struct {
 // order.ErrInvalid, ErrCartEmpty, ErrInsufficientStock and ErrGoodsNotFound (nothing left
 // behind), ErrUnavailable (a dependency failed; whatever was deducted is returned),
 // ErrRequestInProgress, ErrIdempotencyKeyReused.
-func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (Created, error) {
+func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, err error) {
+	ctx, span := s.d.Tracer.Start(ctx, "create order", trace.WithAttributes(attribute.Int64("user_id", cmd.UserID)))
+	defer func() { endSpan(span, err) }()
 	if err := validateCreate(cmd); err != nil {
 		return Created{}, err
 	}
@@ -41,6 +47,7 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (Created, er
 	if err != nil {
 		return Created{}, err
 	}
+	span.SetAttributes(attrOrderSN(sn))
 	a := &attempt{ctx: ctx, cmd: cmd, sn: sn}
 	if cmd.IdempotencyKey != "" {
 		key := IdempotencyKey{UserID: cmd.UserID, Key: cmd.IdempotencyKey}
@@ -133,8 +140,13 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 		s.d.Log.Error("local transaction for an unknown order", "order_sn", sn)
 		return AskLater
 	}
+	// The client calls back on CreateOrder's goroutine, so the span is a child of the request's.
+	ctx, span := s.d.Tracer.Start(a.ctx, "local transaction", trace.WithAttributes(attrOrderSN(sn)))
+	a.ctx = ctx
 	s.record(a.ctx, sn, StepHalfSent, describeLines(a.cmd.Lines))
 	out, o, err := s.executeLocal(a)
+	span.SetAttributes(attribute.String("half_outcome", out.String()))
+	endSpan(span, err)
 	a.finish(o, err)
 	if err != nil {
 		s.d.Log.Warn("order not created", "order_sn", sn, "half", out, "err", err)
@@ -318,4 +330,15 @@ func (p *pending) remove(a *attempt) {
 	if p.m[string(a.sn)] == a {
 		delete(p.m, string(a.sn))
 	}
+}
+
+func attrOrderSN(sn order.SN) attribute.KeyValue { return attribute.String("order_sn", string(sn)) }
+
+// endSpan ends span, marking it failed if err is not nil.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

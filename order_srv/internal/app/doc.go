@@ -5,7 +5,7 @@
 // Each use case declares the small interfaces it needs (StockSeller, HalfPublisher,
 // TimeoutScheduler, the repositories); the adapters in internal/sqlstore, internal/inventory and
 // internal/mq implement them. This package imports the domain (internal/order) and the standard
-// library only: no gin, gorm or RocketMQ.
+// library only (and the OpenTelemetry trace API, for spans): no gin, gorm or RocketMQ.
 //
 // # The saga, as seen from here
 //

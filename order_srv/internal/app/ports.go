@@ -102,8 +102,9 @@ func (h HalfOutcome) String() string {
 type LocalTransactions interface {
 	// ExecuteLocal runs the local transaction of the order whose half message was just stored.
 	ExecuteLocal(sn order.SN) HalfOutcome
-	// Check answers the broker's check-back for order sn from durable state.
-	Check(sn order.SN) HalfOutcome
+	// Check answers the broker's check-back for order sn from durable state. ctx carries the
+	// trace context of the half message, if any.
+	Check(ctx context.Context, sn order.SN) HalfOutcome
 }
 
 // Resolution is what a check-back finds in the barrier.

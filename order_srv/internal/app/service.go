@@ -4,6 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Deps are the Service's collaborators. All are required except Now (default time.Now) and
@@ -21,8 +24,10 @@ type Deps struct {
 	Timeline Timeline
 	// Metrics counts the saga's outcomes (default NopMetrics).
 	Metrics Metrics
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Tracer starts the saga's spans (default: a no-op tracer).
+	Tracer trace.Tracer
+	Log    *slog.Logger
+	Now    func() time.Time
 	// Crash ends the process at once (os.Exit in production). It is called by the crash faults.
 	Crash func(point string)
 }
@@ -76,6 +81,9 @@ func New(d Deps, opts Options) (*Service, error) {
 	}
 	if d.Metrics == nil {
 		d.Metrics = NopMetrics{}
+	}
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	opts.setDefaults()
 	return &Service{d: d, opts: opts, pending: pending{m: map[string]*attempt{}}}, nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
@@ -15,10 +17,13 @@ import (
 //
 // An error means "deliver again later"; a message that can never succeed (no such order) is
 // logged and acknowledged.
-func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) error {
+func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) (err error) {
+	ctx, span := s.d.Tracer.Start(ctx, "payment timeout", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attrOrderSN(sn)))
+	defer func() { endSpan(span, err) }()
 	s.record(ctx, sn, StepTimeoutFired, "")
 	closed := false
-	_, err := s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error {
+	_, err = s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error {
 		open := o.Status == order.StatusWaitBuyerPay
 		if err := o.Close(s.d.Now()); err != nil {
 			return err

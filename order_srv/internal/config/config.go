@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 )
 
 // Config is order_srv's configuration.
@@ -40,6 +41,8 @@ type Config struct {
 	TimeoutGroup     string        // ORDER_TIMEOUT_GROUP: timeout consumer group
 	ShutdownTimeout  time.Duration // ORDER_SHUTDOWN_TIMEOUT: bound of the graceful shutdown
 	LogLevel         slog.Level    // ORDER_LOG_LEVEL: debug, info, warn, error
+	TracesExporter   string        // OTEL_TRACES_EXPORTER: none (default), stdout or otlp
+	OTLPEndpoint     string        // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
 }
 
 // maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
@@ -113,6 +116,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	str(&c.ProducerGroup, "producer-group", "ORDER_PRODUCER_GROUP", "plain producer group")
 	str(&c.TimeoutGroup, "timeout-group", "ORDER_TIMEOUT_GROUP", "timeout consumer group")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "ORDER_SHUTDOWN_TIMEOUT", "bound of the graceful shutdown")
+	str(&c.TracesExporter, "traces-exporter", "OTEL_TRACES_EXPORTER",
+		"where OpenTelemetry spans go: none (tracing off), stdout (JSON lines on standard output) or otlp")
+	str(&c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTLP/HTTP collector base URL for -traces-exporter otlp, e.g. http://localhost:4318 (spans go to its /v1/traces)")
 	faults := getenv("ORDER_FAULTS")
 	fs.StringVar(&faults, "faults", faults, "1 enables fault injection by the X-Fault header (env ORDER_FAULTS)")
 	level := getenv("ORDER_LOG_LEVEL")
@@ -121,7 +128,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: order_srv [flags]\n       order_srv healthcheck [-http-addr host:port]\n\n"+
 			"The database is MySQL/MariaDB, its DSN from ORDER_MYSQL_DSN only (it holds a password),\n"+
-			"or an SQLite file from -sqlite-path / ORDER_SQLITE_PATH (no server needed). Give exactly one.\n\nFlags:\n")
+			"or an SQLite file from -sqlite-path / ORDER_SQLITE_PATH (no server needed). Give exactly one.\n\n"+
+			"Tracing (OpenTelemetry, W3C trace context over HTTP and in message properties) is off by default;\n"+
+			"OTEL_TRACES_EXPORTER=stdout prints spans as JSON lines, OTEL_TRACES_EXPORTER=otlp with\n"+
+			"OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 sends them to a collector.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -193,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("ORDER_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

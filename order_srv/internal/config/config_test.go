@@ -85,3 +85,24 @@ func TestLoad_sqlitePath_isTheOtherDatabase_andExactlyOneIsNeeded(t *testing.T) 
 		t.Errorf("-h: %v, usage %q", err, usage.String())
 	}
 }
+
+func TestLoad_tracing_isOffByDefault_andValidated(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn"}), io.Discard)
+	if err != nil || c.TracesExporter != "" {
+		t.Fatalf("default exporter %q, %v; want off", c.TracesExporter, err)
+	}
+	c, err = config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn",
+		"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}), io.Discard)
+	if err != nil || c.TracesExporter != "otlp" || c.OTLPEndpoint != "http://collector:4318" {
+		t.Errorf("otlp: %+v, %v", c, err)
+	}
+	_, err = config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn", "OTEL_TRACES_EXPORTER": "otlp"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT is required") {
+		t.Errorf("otlp without endpoint: %v", err)
+	}
+	_, err = config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn", "OTEL_TRACES_EXPORTER": "zipkin"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_EXPORTER") {
+		t.Errorf("unknown exporter: %v", err)
+	}
+}

@@ -13,6 +13,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 
@@ -50,6 +54,10 @@ type Options struct {
 	// Metrics, when set, is served at GET /metrics (the Prometheus exposition).
 	Metrics http.Handler
 	Log     *slog.Logger
+	// Tracer, when set, makes every API request a server span, continuing the caller's trace
+	// (traceparent) through Propagator.
+	Tracer     trace.TracerProvider
+	Propagator propagation.TextMapPropagator
 }
 
 // Router returns the HTTP API:
@@ -86,6 +94,9 @@ func Router(svc Service, opts Options) http.Handler {
 	if opts.Requests != nil {
 		r.Use(httpmetrics.Middleware(opts.Requests)) // outermost: it sees the 500 of a recovered panic
 	}
+	if opts.Tracer != nil {
+		r.Use(tracingMiddleware(opts.Tracer, opts.Propagator))
+	}
 	r.Use(h.recoverPanics, h.logRequests)
 	r.NoRoute(func(c *gin.Context) {
 		h.writeError(c, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
@@ -111,4 +122,21 @@ func Router(svc Service, opts Options) http.Handler {
 	v1.GET("/orders/:order_sn/timeline", h.timeline)
 	v1.GET("/orders/:order_sn/timeline/page", h.timelinePage)
 	return r
+}
+
+// tracingMiddleware spans the API's requests; probes and scrapes are left out.
+func tracingMiddleware(tp trace.TracerProvider, prop propagation.TextMapPropagator) gin.HandlerFunc {
+	if prop == nil {
+		prop = propagation.TraceContext{}
+	}
+	return otelgin.Middleware("order_srv",
+		otelgin.WithTracerProvider(tp), otelgin.WithPropagators(prop),
+		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()), // metrics are Prometheus's job here
+		otelgin.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		}))
 }

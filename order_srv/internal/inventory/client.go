@@ -18,6 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -36,9 +41,22 @@ var (
 	_ app.GoodsCatalog = (*Client)(nil)
 )
 
+// Option tunes a Client.
+type Option func(*http.Transport) http.RoundTripper
+
+// WithTracing makes every call a client span of tp and sends the trace context along
+// (traceparent), so inventory_srv continues the order's trace.
+func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Option {
+	return func(base *http.Transport) http.RoundTripper {
+		return otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // metrics are Prometheus's job here
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "inventory " + r.Method + " " + r.URL.Path }))
+	}
+}
+
 // New returns a client of the inventory_srv at baseURL (e.g. http://127.0.0.1:8082). timeout
 // bounds each call (the caller's context may bound it more).
-func New(baseURL string, timeout time.Duration) (*Client, error) {
+func New(baseURL string, timeout time.Duration, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("inventory url %q: want http(s)://host[:port]", baseURL)
@@ -46,9 +64,13 @@ func New(baseURL string, timeout time.Duration) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 512
 	tr.MaxIdleConnsPerHost = 512 // every order in flight calls inventory: keep the connections
+	var rt http.RoundTripper = tr
+	for _, opt := range opts {
+		rt = opt(tr)
+	}
 	return &Client{
 		base: strings.TrimRight(u.String(), "/"),
-		http: &http.Client{Transport: tr, Timeout: timeout},
+		http: &http.Client{Transport: rt, Timeout: timeout},
 	}, nil
 }
 

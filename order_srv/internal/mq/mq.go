@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -34,6 +36,9 @@ type Config struct {
 	// PayTimeoutLevel is the delay level of the timeout messages (1..18).
 	PayTimeoutLevel int
 	Log             *slog.Logger
+	// Propagator carries the trace context in the messages' properties (optional: without it
+	// none is carried).
+	Propagator propagation.TextMapPropagator
 }
 
 // Validate reports every problem at once.

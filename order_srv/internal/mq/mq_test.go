@@ -18,7 +18,10 @@ import (
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/mq"
@@ -60,6 +63,7 @@ type scripted struct {
 	check   map[order.SN]app.HalfOutcome
 	execd   []order.SN
 	checked map[order.SN]int
+	traces  map[order.SN]trace.SpanContext // the trace context each check-back came with
 }
 
 func (s *scripted) ExecuteLocal(sn order.SN) app.HalfOutcome {
@@ -69,10 +73,14 @@ func (s *scripted) ExecuteLocal(sn order.SN) app.HalfOutcome {
 	return s.exec[sn]
 }
 
-func (s *scripted) Check(sn order.SN) app.HalfOutcome {
+func (s *scripted) Check(ctx context.Context, sn order.SN) app.HalfOutcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checked[sn]++
+	if s.traces == nil {
+		s.traces = map[order.SN]trace.SpanContext{}
+	}
+	s.traces[sn] = trace.SpanContextFromContext(ctx)
 	return s.check[sn]
 }
 
@@ -283,4 +291,41 @@ func TestTxPublisher_aNewPublisher_answersTheChecksOfADeadOnesHalves(t *testing.
 	eventually(t, 30*time.Second, "the heir's check-back and the delivered reback", func() bool {
 		return heir.checks(sn) > 0 && len(got.get(string(sn))) == 1
 	})
+}
+
+// TestTxPublisher_theCheckBack_continuesTheTraceOfTheHalfMessage: the trace context of
+// PublishHalf's ctx travels in the half message's properties and comes back with the check.
+func TestTxPublisher_theCheckBack_continuesTheTraceOfTheHalfMessage(t *testing.T) {
+	b := brokertest.Start(t, brokertest.WithTxTimeout(time.Second), brokertest.WithTxCheckInterval(time.Second))
+	cfg := testConfig(t, b)
+	cfg.Propagator = tracing.Propagator()
+	sn := newSN(t)
+	lt := &scripted{
+		exec:    map[order.SN]app.HalfOutcome{sn: app.AskLater},
+		check:   map[order.SN]app.HalfOutcome{sn: app.DiscardReback},
+		checked: map[order.SN]int{},
+	}
+	pub, err := mq.NewTxPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Start(context.Background(), lt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Shutdown() })
+
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "create order")
+	defer span.End()
+	if err := pub.PublishHalf(ctx, app.RebackMessage{OrderSN: sn, Lines: []order.Line{{GoodsID: 1, Num: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the check-back", func() bool { return lt.checks(sn) > 0 })
+	lt.mu.Lock()
+	got := lt.traces[sn]
+	lt.mu.Unlock()
+	if got.TraceID() != span.SpanContext().TraceID() || got.SpanID() != span.SpanContext().SpanID() || !got.IsRemote() {
+		t.Errorf("check-back trace context = %s/%s (remote %v), want the publisher's %s/%s",
+			got.TraceID(), got.SpanID(), got.IsRemote(), span.SpanContext().TraceID(), span.SpanContext().SpanID())
+	}
 }

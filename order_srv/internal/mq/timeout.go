@@ -11,8 +11,10 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -22,6 +24,7 @@ type Producer struct {
 	p     rocketmq.Producer
 	topic string
 	level int
+	prop  propagation.TextMapPropagator // may be nil
 }
 
 var _ app.TimeoutScheduler = (*Producer)(nil)
@@ -40,7 +43,7 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mq: new producer: %w", err)
 	}
-	return &Producer{p: p, topic: cfg.TimeoutTopic, level: cfg.PayTimeoutLevel}, nil
+	return &Producer{p: p, topic: cfg.TimeoutTopic, level: cfg.PayTimeoutLevel, prop: cfg.Propagator}, nil
 }
 
 // Start starts the producer.
@@ -62,6 +65,7 @@ func (p *Producer) ScheduleTimeout(ctx context.Context, sn order.SN) error {
 		return err
 	}
 	msg := primitive.NewMessage(p.topic, body).WithKeys([]string{string(sn)}).WithDelayTimeLevel(p.level)
+	tracing.Inject(ctx, p.prop, msg) // the timeout consumer continues the order's trace
 	res, err := p.p.SendSync(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("send timeout of %s: %w", sn, err)
@@ -159,7 +163,7 @@ func (c *TimeoutConsumer) consume(ctx context.Context, msgs ...*primitive.Messag
 			c.cfg.Log.Error("timeout message with a bad body; dropped", "msg_id", m.MsgId, "body", string(m.Body), "err", err)
 			continue
 		}
-		hctx, cancel := context.WithTimeout(ctx, handleTimeout)
+		hctx, cancel := context.WithTimeout(tracing.Extract(ctx, c.cfg.Propagator, &m.Message), handleTimeout)
 		err = c.handle(hctx, sn)
 		cancel()
 		if err != nil {

@@ -11,8 +11,10 @@ import (
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/tracing"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 )
 
@@ -21,6 +23,7 @@ type TxPublisher struct {
 	p     rocketmq.TransactionProducer
 	lis   *listener
 	topic string
+	prop  propagation.TextMapPropagator // may be nil
 }
 
 var _ app.HalfPublisher = (*TxPublisher)(nil)
@@ -30,7 +33,7 @@ func NewTxPublisher(cfg Config) (*TxPublisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	lis := &listener{log: cfg.Log}
+	lis := &listener{log: cfg.Log, prop: cfg.Propagator}
 	p, err := rocketmq.NewTransactionProducer(lis,
 		producer.WithNameServer(cfg.Namesrv),
 		producer.WithGroupName(cfg.TxGroup),
@@ -40,7 +43,7 @@ func NewTxPublisher(cfg Config) (*TxPublisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mq: new transaction producer: %w", err)
 	}
-	return &TxPublisher{p: p, lis: lis, topic: cfg.RebackTopic}, nil
+	return &TxPublisher{p: p, lis: lis, topic: cfg.RebackTopic, prop: cfg.Propagator}, nil
 }
 
 // probeProperty marks the half message Start sends to announce the producer; it is always
@@ -97,6 +100,8 @@ func (t *TxPublisher) PublishHalf(ctx context.Context, m app.RebackMessage) erro
 		return err
 	}
 	msg := primitive.NewMessage(t.topic, body).WithKeys([]string{string(m.OrderSN)})
+	// The check-back and inventory's reback consumer continue the order's trace from here.
+	tracing.Inject(ctx, t.prop, msg)
 	res, err := t.p.SendMessageInTransaction(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("send half message %s: %w", m.OrderSN, err)
@@ -110,8 +115,9 @@ func (t *TxPublisher) PublishHalf(ctx context.Context, m app.RebackMessage) erro
 // listener is the client's TransactionListener. It keeps no per-request state: it decodes the
 // order number and asks app.LocalTransactions.
 type listener struct {
-	lt  atomic.Pointer[app.LocalTransactions] // set once by Start
-	log *slog.Logger
+	lt   atomic.Pointer[app.LocalTransactions] // set once by Start
+	log  *slog.Logger
+	prop propagation.TextMapPropagator // may be nil
 }
 
 func (l *listener) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
@@ -145,7 +151,8 @@ func (l *listener) CheckLocalTransaction(msg *primitive.MessageExt) (st primitiv
 		l.log.Error("check-back: cannot handle the half message", "msg_id", msg.MsgId, "err", errors.Join(err, errNotStarted(lt)))
 		return primitive.UnknowState
 	}
-	return state((*lt).Check(sn))
+	ctx := tracing.Extract(context.Background(), l.prop, &msg.Message)
+	return state((*lt).Check(ctx, sn))
 }
 
 func errNotStarted(lt *app.LocalTransactions) error {
