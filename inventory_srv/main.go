@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/tracing"
@@ -160,24 +161,12 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	if err := errors.Join(err, config.ValidateHTTPAddr(cfg.HTTPAddr)); err != nil {
 		return fmt.Errorf("healthcheck config:\n%w", err)
 	}
-	host, port, _ := net.SplitHostPort(cfg.HTTPAddr)
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	url, err := health.LocalURL(cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	if err := health.Probe(ctx, url); err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/tracing"
@@ -223,7 +224,7 @@ func shutdown(log *slog.Logger, what string, f func() error) {
 	}
 }
 
-// healthcheck GETs /healthz on the local port of ORDER_HTTP_ADDR (or -http-addr).
+// healthcheck GETs /healthz of the server ORDER_HTTP_ADDR (or -http-addr) names, from this machine.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg := config.Default()
 	if v := getenv("ORDER_HTTP_ADDR"); v != "" {
@@ -234,23 +235,12 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	} else if len(args) != 0 {
 		return fmt.Errorf("healthcheck: usage: order_srv healthcheck [-http-addr host:port]")
 	}
-	_, port, err := net.SplitHostPort(cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %q is not host:port", cfg.HTTPAddr)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	url, err := health.LocalURL(cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	if err := health.Probe(ctx, url); err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
@@ -40,13 +41,7 @@ func (h *handlers) healthz(c *gin.Context) {
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 	defer cancel()
-	var failed []string
-	for _, check := range h.readiness {
-		if err := check.Func(ctx); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", check.Name, err))
-		}
-	}
-	if len(failed) > 0 {
+	if failed := health.Failures(ctx, h.readiness); len(failed) > 0 {
 		h.log.WarnContext(ctx, "not ready", "failed", failed)
 		writeError(c, h.log, errorf(http.StatusServiceUnavailable, "not_ready", "%s", strings.Join(failed, "; ")))
 		return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -48,13 +49,7 @@ func (h *handlers) healthz(c *gin.Context) {
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 	defer cancel()
-	var failed []string
-	for _, check := range h.readiness {
-		if err := check.Func(ctx); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", check.Name, err))
-		}
-	}
-	if len(failed) > 0 {
+	if failed := health.Failures(ctx, h.readiness); len(failed) > 0 {
 		h.log.WarnContext(ctx, "not ready", "failed", failed)
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody{Error: errorJSON{Code: "not_ready", Message: strings.Join(failed, "; ")}})
 		return

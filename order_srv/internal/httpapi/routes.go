@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
@@ -37,10 +38,7 @@ type Service interface {
 }
 
 // Check is one readiness condition of /readyz, e.g. "the database answers".
-type Check struct {
-	Name string
-	Func func(ctx context.Context) error
-}
+type Check = health.Check
 
 // Options configure the Router.
 type Options struct {
