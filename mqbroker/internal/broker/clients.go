@@ -142,10 +142,12 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 	return changed
 }
 
-// touchProducer registers conn as a producer of group when it sends: a
-// rocketmq-client-go producer heart-beats only to brokers of topics it has
-// already sent to, so the connection a send arrives on may be the only way
-// to reach a freshly restarted transaction producer for a check-back.
+// touchProducer registers conn as a producer of group when it sends a half
+// message: a rocketmq-client-go producer heart-beats only to brokers of
+// topics it has already sent to, so the connection a half message arrives on
+// may be the only way to reach a freshly restarted transaction producer for
+// a check-back. (Plain sends skip this: it would put a shared lock on every
+// send for nothing.)
 func (t *clientTable) touchProducer(group string, c *remoting.Conn, now time.Time) {
 	if group == "" {
 		return

@@ -83,7 +83,6 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 	if len(h.Properties) > message.MaxPropertiesLen {
 		return errResponse(req, protocol.MessageIllegal, "properties exceed %d bytes", message.MaxPropertiesLen)
 	}
-	b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
 	born := c.Peer()
 	base := message.Message{
 		Topic: h.Topic, QueueID: h.QueueID, Flag: h.Flag, SysFlag: h.SysFlag,
@@ -141,6 +140,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 				// Without its group no producer could ever be asked about it.
 				return errResponse(req, protocol.MessageIllegal, "half message without property %s (producer group)", message.PropProducerGroup)
 			}
+			// The connection a half message arrives on can be checked back
+			// even before its producer heart-beats (see touchProducer).
+			b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
 			toHalf(m)
 			half = true
 		case strings.HasPrefix(m.Topic, retryPrefix) && h.ReconsumeTimes > h.MaxReconsumeTimes && h.MaxReconsumeTimes >= 0:
