@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// Handler serves requests. Serve is called concurrently, one goroutine per
-// request, and may block (long polling); it returns the response to write or
+// Handler serves requests. Serve is called concurrently (up to
+// Options.MaxInflight requests of a connection at once, each on its own
+// goroutine) and may block (long polling); it returns the response to write or
 // nil for none. ctx is cancelled when the connection closes or the server
 // shuts down.
 type Handler interface {
@@ -119,10 +120,16 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 	return c
 }
 
+// maxIdleWorkers bounds the handler goroutines a connection keeps waiting
+// for its next request. A worker that has served a request has grown its
+// stack to what a handler needs; reusing it spares the next request a new
+// goroutine and that growth (runtime.newstack was ~30% of a send's
+// handling when every request had a fresh goroutine).
+const maxIdleWorkers = 4
+
 func (s *Server) serveConn(c *Conn) {
 	defer s.wg.Done()
-	var inflight sync.WaitGroup
-	sem := make(chan struct{}, s.opts.MaxInflight)
+	w := &workers{s: s, c: c, work: make(chan *Command), sem: make(chan struct{}, s.opts.MaxInflight)}
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
 		cmd, err := ReadCommand(r, s.opts.MaxFrame)
@@ -135,24 +142,11 @@ func (s *Server) serveConn(c *Conn) {
 		if cmd.IsResponse() {
 			continue // the broker sends only one-way requests; answers are ignored
 		}
-		sem <- struct{}{}
-		inflight.Add(1)
-		go func() {
-			defer func() {
-				<-sem
-				inflight.Done()
-			}()
-			resp := s.serveOne(c, cmd)
-			if resp != nil {
-				if err := c.Write(resp); err != nil && c.ctx.Err() == nil {
-					s.log.Debug("write response", "remote", c.RemoteAddr(), "err", err)
-				}
-			}
-		}()
+		w.dispatch(cmd)
 	}
 	// Requests that arrived right before EOF (offset commits at client
 	// shutdown) are still served; their responses fail to write, harmlessly.
-	inflight.Wait()
+	w.stop()
 	c.close()
 	if o, ok := s.h.(ConnObserver); ok {
 		o.ConnClosed(c)
@@ -160,6 +154,60 @@ func (s *Server) serveConn(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// workers serves one connection's requests concurrently: at most
+// MaxInflight at a time, on goroutines that are reused while requests keep
+// coming (up to maxIdleWorkers wait for the next one).
+type workers struct {
+	s    *Server
+	c    *Conn
+	work chan *Command // unbuffered: a send succeeds only into an idle worker
+	sem  chan struct{} // one token per request being served
+	idle atomic.Int32  // workers waiting on work
+	wg   sync.WaitGroup
+}
+
+// dispatch hands cmd to an idle worker or starts one; it blocks while
+// MaxInflight requests are being served (back-pressure on the reader).
+func (w *workers) dispatch(cmd *Command) {
+	w.sem <- struct{}{}
+	select {
+	case w.work <- cmd:
+	default:
+		w.wg.Add(1)
+		go w.run(cmd)
+	}
+}
+
+func (w *workers) run(cmd *Command) {
+	defer w.wg.Done()
+	for {
+		resp := w.s.serveOne(w.c, cmd)
+		if resp != nil {
+			if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
+				w.s.log.Debug("write response", "remote", w.c.RemoteAddr(), "err", err)
+			}
+		}
+		if w.idle.Add(1) > maxIdleWorkers {
+			w.idle.Add(-1)
+			<-w.sem
+			return
+		}
+		<-w.sem // after counting as idle, so that the reader's next dispatch finds this worker
+		var ok bool
+		cmd, ok = <-w.work
+		w.idle.Add(-1)
+		if !ok {
+			return
+		}
+	}
+}
+
+// stop waits for the requests being served and ends the idle workers.
+func (w *workers) stop() {
+	close(w.work)
+	w.wg.Wait()
 }
 
 func (s *Server) serveOne(c *Conn, cmd *Command) (resp *Command) {
