@@ -54,28 +54,38 @@
 //     a gap/overlap between segments is corruption: Open returns an error wrapping ErrCorrupt
 //     rather than silently dropping acknowledged data.
 //   - Empty segment files at the end are fine (a crash right after a roll).
-//   - With FlushSync the active segment is zero-filled ahead of its data (see below), so after a
-//     crash it ends in zeros: a zero frame header is the end of the log, trimmed like a torn
-//     tail but logged at debug level.
+//   - The active segment is preallocated ahead of its data (see below), so after a crash it
+//     ends in zeros: a zero frame header is the end of the log, trimmed like a torn tail but
+//     logged at debug level.
 //
 // Sealing fsyncs a segment before its successor is created, so after a crash only the last
 // segment can have a torn tail.
 //
 // # Flush modes
 //
-// Put always hands its bytes to the OS (one pwrite per Put) before returning, so a process crash
-// loses nothing that was acknowledged. What differs is when they are fsynced:
+// Put always hands its bytes to the OS before returning, so a process crash loses nothing that
+// was acknowledged. The active segment is preallocated up to 4 MiB ahead of its data (extended
+// with fallocate, or with written zeros where noted below), so a crash leaves it ending in
+// zeros, which recovery trims. What differs is how the bytes are written and when they are
+// fsynced:
 //
-//   - FlushAsync: a flusher goroutine fsyncs every FlushInterval (default 200ms) and on Close; an
-//     OS crash or power loss can lose the last interval.
-//   - FlushSync: Put returns only after its bytes are fsynced (fdatasync). Group commit: the
-//     first waiting Put runs the fsync itself and wakes every Put waiting for an offset at or
-//     below what it covered; Puts arriving meanwhile share the next one. The active segment is
-//     zero-filled up to 4 MiB ahead of its data, so appends overwrite blocks that are already
-//     allocated and fdatasync has no file-size or extent change to commit (about 90 instead of
-//     140 µs per sync on this project's CI disks). A sealed or closed segment is trimmed to its
-//     exact data size. Records are visible to Get as soon as they are written,
-//     possibly before the fsync (as in Java's SYNC_FLUSH).
+//   - FlushAsync: a Put copies its frames into a shared mapping of an 8 MiB window of the active
+//     segment (window.go; moved along as the segment fills, so the resident set stays small;
+//     a batch larger than that is written with pwrite). Copied bytes are in the page cache, as
+//     after a write(2). A flusher goroutine fdatasyncs every FlushInterval (default 200ms) and
+//     on Close; an OS crash or power loss can lose the last interval.
+//   - FlushSync: a Put writes with one pwrite and returns only after its bytes are fsynced
+//     (fdatasync). Group commit: the first waiting Put runs the fsync itself and wakes every Put
+//     waiting for an offset at or below what it covered; Puts arriving meanwhile share the next
+//     one. The segment is extended with written zeros, so appends overwrite blocks that are
+//     already allocated and fdatasync has no file-size or extent change to commit (about 90
+//     instead of 140 µs per sync on this project's CI disks). Writing through the mapping is
+//     not used here: after each fsync the next store into the tail page faults and waits for
+//     its write-back, which made sync sends slower (BenchmarkSend: 48 → 140 µs with 32
+//     concurrent senders), and running two fsyncs at once, tried too, cost more than it saved.
+//
+// A sealed or closed segment is trimmed to its exact data size. Records are visible to Get as
+// soon as they are written, possibly before the fsync (as in Java's SYNC_FLUSH).
 //
 // A failed write is rolled back by truncating the segment to its previous size and fails only
 // that Put; if the rollback fails, or an fsync fails (after which the page cache state is

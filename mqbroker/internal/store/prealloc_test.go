@@ -25,29 +25,33 @@ func segmentSizes(t *testing.T, dir string) map[string]int64 {
 	return out
 }
 
-func TestSyncFlush_preallocatesAhead_andSealedOrClosedSegmentsAreExact(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(Options{Dir: dir, Flush: FlushSync, SegmentSize: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Put(newMsg("t", 0, "first", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := res[0].PhysicalOffset + int64(frameHeaderSize) + int64(res[0].Size)
-	for name, size := range segmentSizes(t, dir) {
-		if size <= end {
-			t.Fatalf("segment %s is %d bytes, want zero-filled beyond the data end %d", name, size, end)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for name, size := range segmentSizes(t, dir) {
-		if size != end {
-			t.Fatalf("closed segment %s is %d bytes, want exactly %d", name, size, end)
-		}
+func TestPut_preallocatesAhead_andSealedOrClosedSegmentsAreExact(t *testing.T) {
+	for _, mode := range []FlushMode{FlushAsync, FlushSync} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(Options{Dir: dir, Flush: mode, SegmentSize: 8 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Put(newMsg("t", 0, "first", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := res[0].PhysicalOffset + int64(frameHeaderSize) + int64(res[0].Size)
+			for name, size := range segmentSizes(t, dir) {
+				if size <= end {
+					t.Fatalf("segment %s is %d bytes, want preallocated beyond the data end %d", name, size, end)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for name, size := range segmentSizes(t, dir) {
+				if size != end {
+					t.Fatalf("closed segment %s is %d bytes, want exactly %d", name, size, end)
+				}
+			}
+		})
 	}
 }
 

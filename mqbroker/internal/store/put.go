@@ -153,13 +153,14 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		binary.BigEndian.PutUint32(buf[p.at+4:], crc32.Checksum(rec, castagnoli))
 	}
 
-	if s.opts.Flush == FlushSync {
-		if err := s.preallocateLocked(base + int64(len(buf))); err != nil {
-			return 0, err
-		}
+	if err := s.preallocateLocked(base + int64(len(buf))); err != nil {
+		return 0, err
 	}
-	if _, err := seg.f.WriteAt(buf, base); err != nil {
-		werr := fmt.Errorf("store: write segment %s: %w", segmentName(seg.start), err)
+	if werr := s.writeLocked(buf, base); werr != nil {
+		// A failed pwrite may have written part of buf: cut it off.
+		if err := s.unmapLocked(); err != nil {
+			werr = errors.Join(werr, err)
+		}
 		if terr := seg.f.Truncate(base); terr != nil {
 			s.setFatal(errors.Join(werr, fmt.Errorf("store: roll back failed write: %w", terr)))
 		}

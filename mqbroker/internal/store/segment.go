@@ -99,7 +99,7 @@ func (s *Store) recover() error {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, perr)
 			}
 			if zeroTail(f, size) {
-				// Zero-filled ahead by FlushSync (preallocateLocked), not a torn write.
+				// Preallocated ahead of the data (preallocateLocked), not a torn write.
 				s.log.Debug("store: trimming preallocated tail of commit log", "segment", path, "at", size)
 			} else {
 				s.log.Warn("store: truncating torn tail of commit log", "segment", path, "at", size, "reason", perr.Error())
@@ -240,36 +240,29 @@ func zeroTail(f *os.File, off int64) bool {
 	}
 }
 
-// preallocChunk is how far ahead preallocateLocked zero-fills the active segment.
+// preallocChunk is how far ahead preallocateLocked extends the active segment.
 const preallocChunk = 4 << 20
 
-// preallocateLocked makes sure the active segment's file extends to at least need bytes by
-// writing zeros ahead (up to preallocChunk more, within the segment size). Overwriting blocks
-// that are already allocated and written lets fdatasync skip the metadata commit that an
-// append (a new file size, new extents) needs: about 90 instead of 140 µs per sync here. The
-// zeros are no risk to recovery: a zero frame header ends the log (see recover).
+// preallocateLocked makes sure the active segment's file extends to at least need bytes, with
+// blocks allocated, by extending it up to preallocChunk more (within the segment size) at a
+// time. FlushAsync writes go through a mapping of the file, which must not touch pages past its
+// end (window.go). With FlushSync the extension is written zeros: overwriting blocks that are
+// already allocated and written lets fdatasync skip the metadata commit that an append (a new
+// file size, new extents) needs, about 90 instead of 140 µs per sync here. The zeros are no
+// risk to recovery: a zero frame header ends the log (see recover).
 func (s *Store) preallocateLocked(need int64) error {
 	if need <= s.preallocEnd {
 		return nil
 	}
-	end := min(s.opts.SegmentSize, max(need, s.preallocEnd+preallocChunk))
-	if s.zeros == nil {
-		s.zeros = make([]byte, 1<<20)
-	}
-	for off := s.preallocEnd; off < end; {
-		n := min(int64(len(s.zeros)), end-off)
-		if _, err := s.active.f.WriteAt(s.zeros[:n], off); err != nil {
-			return fmt.Errorf("store: preallocate segment %s: %w", segmentName(s.active.start), err)
-		}
-		off += n
-		s.preallocEnd = off
-	}
-	return nil
+	return s.extendLocked(min(s.opts.SegmentSize, max(need, s.preallocEnd+preallocChunk)))
 }
 
-// trimPreallocLocked cuts the active segment's zero-filled tail, so that a sealed or closed
+// trimPreallocLocked cuts the active segment's preallocated tail, so that a sealed or closed
 // segment is exactly as long as its data.
 func (s *Store) trimPreallocLocked() error {
+	if err := s.unmapLocked(); err != nil {
+		return err
+	}
 	if s.active == nil || s.preallocEnd <= s.activeSize {
 		return nil
 	}

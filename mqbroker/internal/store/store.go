@@ -78,6 +78,8 @@ type Options struct {
 	// OnSync, if set, observes every fdatasync of the commit log: how long it took and its error.
 	// It is called on the syncing goroutine with no lock held and must be fast (e.g. a histogram).
 	OnSync func(took time.Duration, err error)
+
+	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
 }
 
 func (o *Options) setDefaults() {
@@ -127,14 +129,17 @@ type Store struct {
 	log  *slog.Logger
 	seed maphash.Seed // key-index hashing
 
-	appendMu sync.Mutex // guards active, activeSize, preallocEnd, zeros, lastStoreTs, closed; held for every index mutation
+	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noFallocate, zeros, lastStoreTs, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
 	activeSize int64 // bytes written to active
-	// preallocEnd is active's file size: with FlushSync the file is zero-filled ahead of
-	// activeSize (see preallocateLocked), so appends overwrite allocated blocks and fdatasync
-	// has no metadata to commit. Trimmed back to activeSize when the segment is sealed or closed.
+	// preallocEnd is active's file size: the file is extended ahead of activeSize (see
+	// preallocateLocked) so that appends can be copied into a mapping of it (win) and, with
+	// FlushSync, overwrite allocated blocks, leaving fdatasync no metadata to commit. Trimmed
+	// back to activeSize when the segment is sealed or closed.
 	preallocEnd int64
+	win         window // the mapped part of active (window.go)
+	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
 	lastStoreTs int64  // store timestamps are kept non-decreasing
 	closed      bool
