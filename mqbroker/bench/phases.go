@@ -35,6 +35,8 @@ type sendSystem struct {
 	rss      *rssSampler
 	send     func(ctx context.Context, sc sendScenario) (loadResult, error)
 	scenario func(sendScenario) string // row label; nil = sc.name
+	// fsyncs reads the broker's fsync counters (nil: not available).
+	fsyncs func(ctx context.Context) (fsyncCounters, error)
 }
 
 func (b *bench) runPhases(ctx context.Context) error {
@@ -145,10 +147,14 @@ func (b *bench) startNull() (addr string, stop func(), err error) {
 }
 
 func (b *bench) brokerSystem(t *target) *sendSystem {
-	return &sendSystem{name: "mqbroker --flush " + t.flush, kind: t.flush, rss: t.rss,
+	sys := &sendSystem{name: "mqbroker --flush " + t.flush, kind: t.flush, rss: t.rss,
 		send: func(ctx context.Context, sc sendScenario) (loadResult, error) {
 			return b.rocketmqSends(ctx, t.namesrv, sc)
 		}}
+	if t.admin != "" && t.flush == "sync" {
+		sys.fsyncs = func(ctx context.Context) (fsyncCounters, error) { return readFsyncCounters(ctx, t.admin) }
+	}
+	return sys
 }
 
 // startBroker starts mqbroker with the given flush mode; a failure becomes a row.
@@ -198,6 +204,8 @@ type cell struct {
 	errs    int
 	err     error
 	rss     float64
+	fsyncs  fsyncCounters // summed over rounds, warm-ups included
+	sending time.Duration // time the fsyncs were counted over
 }
 
 // sendRounds measures every send scenario on every system, Rounds times,
@@ -222,9 +230,23 @@ func (b *bench) sendRounds(ctx context.Context, systems []*sendSystem) {
 				if sys.rss != nil {
 					sys.rss.phase()
 				}
+				var before fsyncCounters
+				var ferr error
+				if sys.fsyncs != nil {
+					before, ferr = sys.fsyncs(ctx)
+				}
+				began := time.Now()
 				r, err := sys.send(ctx, sc)
 				if sys.rss != nil {
 					c.rss = max(c.rss, sys.rss.phase())
+				}
+				if sys.fsyncs != nil && ferr == nil {
+					after, aerr := sys.fsyncs(ctx)
+					if aerr == nil {
+						c.fsyncs, c.sending = c.fsyncs.add(after.sub(before)), c.sending+time.Since(began)
+					} else {
+						b.progress("%s: %v", sys.name, aerr)
+					}
 				}
 				c.errs += r.errs
 				if err != nil {
@@ -252,6 +274,9 @@ func (b *bench) sendRounds(ctx context.Context, systems []*sendSystem) {
 				latKind: "send", rssMiB: c.rss, errs: c.errs, err: c.err}
 			if len(c.rates) > 1 {
 				rw.note = "rounds: " + joinRates(c.rates)
+			}
+			if f := c.fsyncs.String(c.sending); f != "" {
+				rw.note = strings.TrimPrefix(rw.note+"; "+f, "; ")
 			}
 			if sys.kind == "async" || sys.kind == "sync" {
 				// Each round's rate against the ceiling's rate of the same round (measured

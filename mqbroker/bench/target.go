@@ -28,6 +28,7 @@ import (
 type target struct {
 	flush     string
 	namesrv   string
+	admin     string // the broker's admin HTTP address ("" in-process)
 	pid       int
 	inProcess bool
 	rss       *rssSampler
@@ -90,11 +91,16 @@ func startProcess(ctx context.Context, bin string, s brokerSettings, log io.Writ
 	if err != nil {
 		return nil, err
 	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	ns := "127.0.0.1:" + strconv.Itoa(nsPort)
+	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
 	cmd := exec.Command(bin,
 		"--namesrv-addr", ns,
 		"--broker-addr", "127.0.0.1:"+strconv.Itoa(brPort),
-		"--admin-addr", "",
+		"--admin-addr", admin, // for its fsync counters
 		"--data-dir", s.dataDir,
 		"--flush", s.flush,
 		"--default-queues", strconv.Itoa(s.queues),
@@ -147,7 +153,7 @@ func startProcess(ctx context.Context, bin string, s brokerSettings, log io.Writ
 		}
 	}
 	pid := cmd.Process.Pid
-	return &target{flush: s.flush, namesrv: ns, pid: pid, rss: newRSSSampler(pid), stop: stop}, nil
+	return &target{flush: s.flush, namesrv: ns, admin: admin, pid: pid, rss: newRSSSampler(pid), stop: stop}, nil
 }
 
 // startInProcess opens a broker.Broker in this process (for CPU profiles).
