@@ -152,8 +152,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 				return errResponse(req, protocol.SystemError, "create topic: %v", err)
 			}
 		default:
-			if lvl, err := strconv.Atoi(m.Properties[message.PropDelayTimeLevel]); err == nil && lvl > 0 {
-				b.toSchedule(m, lvl)
+			if v := m.Properties[message.PropDelayTimeLevel]; v != "" {
+				if lvl, err := strconv.Atoi(v); err == nil && lvl > 0 {
+					b.toSchedule(m, lvl)
+				}
 			}
 		}
 	}

@@ -136,7 +136,7 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		} else {
 			p.q = s.queueForAppend(p.m.Topic, p.m.QueueID)
 		}
-		p.qOff = int64(len(p.q.entries))
+		p.qOff = p.q.len()
 		for j := i - 1; j >= 0; j-- { // batches normally target one queue: j = i-1 hits
 			if ps[j].q == p.q {
 				p.qOff = ps[j].qOff + 1
@@ -172,7 +172,7 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 	for i := range ps {
 		p := &ps[i]
 		phys := seg.start + base + int64(p.at)
-		p.q.entries = append(p.q.entries, cqEntry{phys: phys, tagsHash: p.tagsHash, storeTs: ts, size: int32(p.size)})
+		p.q.add(cqEntry{phys: phys, tagsHash: int32(p.tagsHash), storeTs: ts, size: int32(p.size)})
 		if k := p.m.Properties[message.PropUniqKey]; k != "" {
 			s.addKeyLocked(maphash.String(s.seed, k), phys)
 		}

@@ -72,11 +72,11 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 	var res GetResult
 	s.idxMu.RLock()
 	q := s.queueLocked(topic, queueID)
-	if q == nil || len(q.entries) == 0 {
+	if q == nil || q.len() == 0 {
 		s.idxMu.RUnlock()
 		return GetResult{Status: NoMessageInQueue}, nil
 	}
-	maxOff := int64(len(q.entries))
+	maxOff := q.len()
 	res.MaxOffset = maxOff
 	switch {
 	case offset < 0:
@@ -90,9 +90,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 		picked = make([]cqEntry, 0, min(int64(maxMsgs), maxOff-offset))
 		i, scanned, bytes := offset, 0, 0
 		for ; i < maxOff && len(picked) < maxMsgs && scanned < maxScanPerGet; i++ {
-			e := q.entries[i]
+			e := *q.at(i)
 			scanned++
-			if match != nil && !match(e.tagsHash) {
+			if match != nil && !match(int64(e.tagsHash)) {
 				continue
 			}
 			if len(picked) > 0 && bytes+int(e.size) > maxBytes {
@@ -266,7 +266,7 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
 	if q := s.queueLocked(topic, queueID); q != nil {
-		return int64(len(q.entries))
+		return q.len()
 	}
 	return 0
 }
@@ -281,7 +281,7 @@ func (s *Store) OffsetForTimestamp(topic string, queueID int32, ms int64) int64 
 	if q == nil {
 		return 0
 	}
-	return int64(sort.Search(len(q.entries), func(i int) bool { return q.entries[i].storeTs >= ms }))
+	return int64(sort.Search(int(q.len()), func(i int) bool { return q.at(int64(i)).storeTs >= ms }))
 }
 
 // QueueEntry returns the commit-log offset and store timestamp of one consume-queue entry.
@@ -289,10 +289,10 @@ func (s *Store) QueueEntry(topic string, queueID int32, offset int64) (physOffse
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
 	q := s.queueLocked(topic, queueID)
-	if q == nil || offset < 0 || offset >= int64(len(q.entries)) {
+	if q == nil || offset < 0 || offset >= q.len() {
 		return 0, 0, false
 	}
-	e := q.entries[offset]
+	e := q.at(offset)
 	return e.phys, e.storeTs, true
 }
 
@@ -302,7 +302,7 @@ func (s *Store) Queues() []QueueStat {
 	var out []QueueStat
 	for topic, qs := range s.topics {
 		for id, q := range qs {
-			out = append(out, QueueStat{Topic: topic, QueueID: id, MinOffset: 0, MaxOffset: int64(len(q.entries))})
+			out = append(out, QueueStat{Topic: topic, QueueID: id, MinOffset: 0, MaxOffset: q.len()})
 		}
 	}
 	s.idxMu.RUnlock()

@@ -205,14 +205,14 @@ func (s *Store) indexRecovered(phys int64, p []byte) error {
 		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
 	}
 	q := s.queueForAppendLocked(string(h.Topic), h.QueueID)
-	if h.QueueOffset != int64(len(q.entries)) {
-		return fmt.Errorf("QUEUEOFFSET %d but queue %s/%d has %d entries", h.QueueOffset, h.Topic, h.QueueID, len(q.entries))
+	if h.QueueOffset != q.len() {
+		return fmt.Errorf("QUEUEOFFSET %d but queue %s/%d has %d entries", h.QueueOffset, h.Topic, h.QueueID, q.len())
 	}
 	var tagsHash int64
 	if tags, ok := message.PropertyValue(h.Properties, message.PropTags); ok {
 		tagsHash = message.TagsHashBytes(tags)
 	}
-	q.entries = append(q.entries, cqEntry{phys: phys, tagsHash: tagsHash, storeTs: h.StoreTimestamp, size: int32(h.Size)})
+	q.add(cqEntry{phys: phys, tagsHash: int32(tagsHash), storeTs: h.StoreTimestamp, size: int32(h.Size)})
 	s.lastStoreTs = max(s.lastStoreTs, h.StoreTimestamp)
 	if v, ok := message.PropertyValue(h.Properties, message.PropUniqKey); ok && len(v) > 0 {
 		s.addKeyLocked(s.hashKey(v), phys)

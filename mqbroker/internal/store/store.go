@@ -172,16 +172,45 @@ type Store struct {
 	testHookBeforeSync func() // set by tests before the first Put; called by syncOnce before fsync
 }
 
-// consumeQueue is the derived index of one (topic, queue).
+// consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
+// i. Entries live in chunks of cqChunk, so a busy queue grows without copying (and without the
+// up-to-2x spare capacity of one growing slice); only the first chunk grows gradually, so an
+// idle queue costs little. Writers hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	entries []cqEntry // index = queue offset
+	chunks [][]cqEntry // all full (len cqChunk) except the last
+	n      int64
 }
 
+// cqChunk is the number of entries per consume-queue chunk (192 KiB).
+const cqChunk = 8192
+
+// cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32.
 type cqEntry struct {
 	phys     int64
-	tagsHash int64
 	storeTs  int64
 	size     int32 // record (payload) size
+	tagsHash int32
+}
+
+func (q *consumeQueue) len() int64 { return q.n }
+
+func (q *consumeQueue) at(i int64) *cqEntry { return &q.chunks[i/cqChunk][i%cqChunk] }
+
+func (q *consumeQueue) add(e cqEntry) {
+	last := len(q.chunks) - 1
+	switch {
+	case last < 0:
+		q.chunks = append(q.chunks, make([]cqEntry, 0, 16))
+		last = 0
+	case len(q.chunks[last]) == cqChunk:
+		if c := q.chunks[last]; cap(c) > cqChunk { // the first chunk, grown by append: drop its slack
+			q.chunks[last] = append(make([]cqEntry, 0, cqChunk), c...)
+		}
+		q.chunks = append(q.chunks, make([]cqEntry, 0, cqChunk))
+		last++
+	}
+	q.chunks[last] = append(q.chunks[last], e)
+	q.n++
 }
 
 // Stats are counters for tests and metrics.
