@@ -3,7 +3,7 @@
 # the go-docker kind it builds what the tests need (the offline MariaDB image,
 # via deploy/), then runs vet, gofmt, every unit and integration test, and the
 # broker under the race detector. Without Docker, database tests skip with a
-# message saying so.
+# message saying so. Last, a quick pass of the broker benchmark (about 30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -38,5 +38,12 @@ go test -count=1 -timeout 20m ./...
 
 step "go test -race ./mqbroker/..."
 go test -count=1 -race -timeout 20m ./mqbroker/...
+
+step "mqbroker benchmark, quick pass (numbers: mqbroker/bench/README.md)"
+# Keeps the benchmark program working; it fails only if a measurement fails,
+# not on a missed target (CI machines are too noisy to judge those).
+mkdir -p build
+go run ./mqbroker/bench --quick >build/bench-quick.md 2>build/bench-quick.log || { tail -20 build/bench-quick.log; exit 1; }
+grep '^|' build/bench-quick.md
 
 step "done"
