@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -45,7 +46,7 @@ type Broker struct {
 	nsSrv, brSrv        *remoting.Server
 	admin               *http.Server
 
-	dirLock *os.File // held while the broker runs
+	dirLock *flock.Flock // held while the broker runs
 	store   *store.Store
 	topics  *topicTable
 	clients *clientTable

@@ -84,6 +84,10 @@
 //     its write-back, which made sync sends slower (BenchmarkSend: 48 → 140 µs with 32
 //     concurrent senders), and running two fsyncs at once, tried too, cost more than it saved.
 //
+// This is the Linux behaviour, where the broker is tested and deployed. Elsewhere
+// (platform_*.go) the store uses fsync for fdatasync (F_FULLFSYNC on macOS), zeros for fallocate,
+// and, on Windows, pwrite for the mapped window.
+//
 // A sealed or closed segment is trimmed to its exact data size. Records are visible to Get as
 // soon as they are written, possibly before the fsync (as in Java's SYNC_FLUSH).
 //

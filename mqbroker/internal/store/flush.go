@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"syscall"
 	"time"
 )
 
@@ -53,7 +52,7 @@ func (s *Store) syncOnce() error {
 	}
 	// fdatasync: the data and the file size, not the timestamps.
 	start := time.Now()
-	err := syscall.Fdatasync(int(seg.f.Fd()))
+	err := fdatasync(seg.f)
 	s.stats.fsyncs.Add(1)
 	if s.opts.OnSync != nil {
 		s.opts.OnSync(time.Since(start), err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
 // With FlushAsync the active segment is written through a shared memory
@@ -33,6 +32,10 @@ type window struct {
 }
 
 var pageSize = int64(os.Getpagesize())
+
+// errUnsupported is what the platform's fallocate and mmap return where this
+// package does not use them (platform_*.go).
+var errUnsupported = errors.ErrUnsupported
 
 // writeLocked writes buf at base of the active segment, whose file already
 // extends to at least base+len(buf) (preallocateLocked). appendMu held.
@@ -67,7 +70,7 @@ func (s *Store) remapLocked(off int64) error {
 	}
 	start := off &^ (pageSize - 1)
 	n := min(writeWindow, s.opts.SegmentSize-start)
-	b, err := syscall.Mmap(int(s.active.f.Fd()), start, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	b, err := mmap(s.active.f, start, n)
 	if err != nil {
 		s.log.Warn("store: mapping the commit log failed, writing with pwrite", "segment", segmentName(s.active.start), "err", err)
 		s.opts.noMmap = true
@@ -83,7 +86,7 @@ func (s *Store) unmapLocked() error {
 	if s.win.b == nil {
 		return nil
 	}
-	err := syscall.Munmap(s.win.b)
+	err := munmap(s.win.b)
 	s.win = window{}
 	if err != nil {
 		return fmt.Errorf("store: unmap segment %s: %w", segmentName(s.active.start), err)
@@ -98,12 +101,12 @@ func (s *Store) unmapLocked() error {
 // fallocate is not supported.
 func (s *Store) extendLocked(end int64) error {
 	if s.opts.Flush == FlushAsync && !s.noFallocate {
-		err := syscall.Fallocate(int(s.active.f.Fd()), 0, s.preallocEnd, end-s.preallocEnd)
+		err := fallocate(s.active.f, s.preallocEnd, end-s.preallocEnd)
 		if err == nil {
 			s.preallocEnd = end
 			return nil
 		}
-		if !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
+		if !errors.Is(err, errUnsupported) {
 			return fmt.Errorf("store: preallocate segment %s: %w", segmentName(s.active.start), err)
 		}
 		s.noFallocate = true
