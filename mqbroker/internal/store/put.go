@@ -157,7 +157,8 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		return 0, err
 	}
 	if werr := s.writeLocked(buf, base); werr != nil {
-		// A failed pwrite may have written part of buf: cut it off.
+		// A failed pwrite may have written part of buf: cut it off (after dropping any
+		// mapping, which must not cover a truncated part of the file).
 		if err := s.unmapLocked(); err != nil {
 			werr = errors.Join(werr, err)
 		}

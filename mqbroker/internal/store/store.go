@@ -129,7 +129,7 @@ type Store struct {
 	log  *slog.Logger
 	seed maphash.Seed // key-index hashing
 
-	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noFallocate, zeros, lastStoreTs, closed; held for every index mutation
+	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, lastStoreTs, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
 	activeSize int64 // bytes written to active
@@ -139,6 +139,7 @@ type Store struct {
 	// back to activeSize when the segment is sealed or closed.
 	preallocEnd int64
 	win         window // the mapped part of active (window.go)
+	noMmap      bool   // write with pwrite: Options.noMmap, or mapping is not possible here
 	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
 	lastStoreTs int64  // store timestamps are kept non-decreasing
@@ -240,6 +241,7 @@ func Open(opts Options) (*Store, error) {
 		keyIdx:  make(map[uint64]int64),
 		keyMore: make(map[uint64][]int64),
 		done:    make(chan struct{}),
+		noMmap:  opts.noMmap,
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	if err := s.recover(); err != nil {

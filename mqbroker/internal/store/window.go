@@ -41,7 +41,7 @@ var errUnsupported = errors.ErrUnsupported
 // extends to at least base+len(buf) (preallocateLocked). appendMu held.
 func (s *Store) writeLocked(buf []byte, base int64) error {
 	end := base + int64(len(buf))
-	if s.opts.Flush == FlushAsync && !s.opts.noMmap && int64(len(buf)) <= writeWindow-pageSize {
+	if s.opts.Flush == FlushAsync && !s.noMmap && int64(len(buf)) <= writeWindow-pageSize {
 		w := &s.win
 		if w.b == nil || base < w.off || end > w.off+int64(len(w.b)) {
 			if err := s.remapLocked(base); err != nil {
@@ -62,8 +62,9 @@ func (s *Store) writeLocked(buf []byte, base int64) error {
 // remapLocked maps the window of the active segment that starts at the page
 // holding off. The window may extend past the end of the file (pages there
 // become usable as preallocation extends the file; until then nothing
-// touches them). If mmap fails (a file system without shared mappings),
-// writes fall back to pwrite for good.
+// touches them). If mmap fails (a file system without shared mappings, or a
+// platform where this package does not map), writes fall back to pwrite for
+// good.
 func (s *Store) remapLocked(off int64) error {
 	if err := s.unmapLocked(); err != nil {
 		return err
@@ -72,8 +73,10 @@ func (s *Store) remapLocked(off int64) error {
 	n := min(writeWindow, s.opts.SegmentSize-start)
 	b, err := mmap(s.active.f, start, n)
 	if err != nil {
-		s.log.Warn("store: mapping the commit log failed, writing with pwrite", "segment", segmentName(s.active.start), "err", err)
-		s.opts.noMmap = true
+		if !errors.Is(err, errUnsupported) {
+			s.log.Warn("store: mapping the commit log failed, writing with pwrite", "segment", segmentName(s.active.start), "err", err)
+		}
+		s.noMmap = true
 		return nil
 	}
 	s.win = window{b: b, off: start}
