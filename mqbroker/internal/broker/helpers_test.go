@@ -39,21 +39,7 @@ func uniq(prefix string) string {
 
 func newProducer(t testing.TB, b *brokertest.Broker, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
-	all := append([]producer.Option{
-		producer.WithNameServer([]string{b.NamesrvAddr()}),
-		producer.WithGroupName(uniq("pg")),
-		producer.WithInstanceName(uniq("p")),
-		producer.WithRetry(2),
-	}, opts...)
-	p, err := rocketmq.NewProducer(all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Shutdown() })
-	return p
+	return newProducerAt(t, b.NamesrvAddr(), opts...)
 }
 
 // collector gathers consumed messages.
