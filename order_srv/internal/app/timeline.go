@@ -43,13 +43,17 @@ const (
 	// half message (delivered to inventory's reback consumer) or the timeout's direct return.
 	// Inventory applies a return at most once per order.
 	StepStockReturnRequested Step = "stock_return_requested"
+	// StepPaymentRecorded: the payment provider's notify was recorded (detail: trade_no, amount
+	// and what became of it: applied, duplicate_to_refund, to_refund), in the transaction that
+	// recorded it.
+	StepPaymentRecorded Step = "payment_recorded"
 )
 
 // Steps lists every Step, in the order a saga usually takes them.
 var Steps = []Step{
 	StepHalfSent, StepStockDeducted, StepLocalCommitted, StepLocalFailed, StepHalfDecided,
 	StepCheckBackAsked, StepCheckBackAnswered, StepTimeoutScheduled, StepTimeoutFired,
-	StepPaid, StepClosed, StepStockReturnRequested,
+	StepPaid, StepClosed, StepStockReturnRequested, StepPaymentRecorded,
 }
 
 // Valid reports whether s is one of the defined steps.

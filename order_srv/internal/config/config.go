@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/tracing"
 )
@@ -43,7 +44,33 @@ type Config struct {
 	LogLevel         slog.Level    // ORDER_LOG_LEVEL: debug, info, warn, error
 	TracesExporter   string        // OTEL_TRACES_EXPORTER: none (default), stdout or otlp
 	OTLPEndpoint     string        // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+
+	// Auth is AUTH_JWT_SECRET / AUTH_JWKS_URL (+ AUTH_ISSUER, AUTH_AUDIENCE) or AUTH_DISABLED=1,
+	// environment only.
+	Auth auth.Config
+	// OAuth is the client-credentials grant order_srv uses for its service token to inventory_srv
+	// when tokens come from an OIDC provider (AUTH_JWKS_URL); with AUTH_JWT_SECRET it mints them.
+	OAuth OAuthClient
+	// PaymentNotifySecret (PAYMENT_NOTIFY_SECRET, environment only) keys the HMAC-SHA256 of
+	// POST /v1/payments/notify. Required unless AUTH_DISABLED=1 (then a random one is made).
+	PaymentNotifySecret string
+	PaymentSimulator    bool    // ORDER_PAYMENT_SIMULATOR=1: POST /v1/orders/{sn}/pay signs a notify
+	RatePerUser         float64 // ORDER_RATE_PER_USER: orders a user may create per second; 0 = no limit
+	RateBurst           int     // ORDER_RATE_BURST: orders a user may create at once
+	MaxUnpaid           int     // ORDER_MAX_UNPAID: unpaid orders one user may hold; 0 = no limit
 }
+
+// OAuthClient is an OAuth2 client-credentials client (ORDER_OAUTH_*; the secret from the
+// environment only).
+type OAuthClient struct {
+	TokenURL     string // ORDER_OAUTH_TOKEN_URL
+	ClientID     string // ORDER_OAUTH_CLIENT_ID
+	ClientSecret string // ORDER_OAUTH_CLIENT_SECRET
+	Scopes       string // ORDER_OAUTH_SCOPES, space-separated (default "service")
+}
+
+// MinNotifySecretBytes is the shortest PAYMENT_NOTIFY_SECRET accepted.
+const MinNotifySecretBytes = 32
 
 // maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
 const maxDelayLevel = 18
@@ -64,6 +91,10 @@ func Default() Config {
 		TimeoutGroup:     "order_srv_timeout",
 		ShutdownTimeout:  15 * time.Second,
 		LogLevel:         slog.LevelInfo,
+		RatePerUser:      5,
+		RateBurst:        10,
+		MaxUnpaid:        20,
+		OAuth:            OAuthClient{Scopes: auth.ScopeService},
 	}
 }
 
@@ -120,6 +151,31 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		"where OpenTelemetry spans go: none (tracing off), stdout (JSON lines on standard output) or otlp")
 	str(&c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT",
 		"OTLP/HTTP collector base URL for -traces-exporter otlp, e.g. http://localhost:4318 (spans go to its /v1/traces)")
+	num(&c.RateBurst, "rate-burst", "ORDER_RATE_BURST", "orders a user may create at once (token bucket size)")
+	num(&c.MaxUnpaid, "max-unpaid", "ORDER_MAX_UNPAID", "unpaid orders one user may hold; 0 = no limit")
+	if v := getenv("ORDER_RATE_PER_USER"); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err != nil {
+			problems = append(problems, fmt.Errorf("ORDER_RATE_PER_USER: %q is not a number", v))
+		} else {
+			c.RatePerUser = f
+		}
+	}
+	fs.Float64Var(&c.RatePerUser, "rate-per-user", c.RatePerUser, "orders a user may create per second; 0 = no limit (env ORDER_RATE_PER_USER)")
+	// Secrets: environment only.
+	if a, err := auth.FromEnv(getenv); err != nil {
+		problems = append(problems, err)
+	} else {
+		c.Auth = a
+	}
+	c.PaymentNotifySecret = getenv("PAYMENT_NOTIFY_SECRET")
+	c.OAuth.TokenURL = getenv("ORDER_OAUTH_TOKEN_URL")
+	c.OAuth.ClientID = getenv("ORDER_OAUTH_CLIENT_ID")
+	c.OAuth.ClientSecret = getenv("ORDER_OAUTH_CLIENT_SECRET")
+	if v := getenv("ORDER_OAUTH_SCOPES"); v != "" {
+		c.OAuth.Scopes = v
+	}
+	simulator := getenv("ORDER_PAYMENT_SIMULATOR")
+	fs.StringVar(&simulator, "payment-simulator", simulator, "1 makes POST /v1/orders/{sn}/pay a payment simulator (env ORDER_PAYMENT_SIMULATOR)")
 	faults := getenv("ORDER_FAULTS")
 	fs.StringVar(&faults, "faults", faults, "1 enables fault injection by the X-Fault header (env ORDER_FAULTS)")
 	level := getenv("ORDER_LOG_LEVEL")
@@ -146,6 +202,13 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		c.Faults = true
 	default:
 		problems = append(problems, fmt.Errorf("ORDER_FAULTS: %q is neither 0 nor 1", faults))
+	}
+	switch strings.ToLower(simulator) {
+	case "", "0", "false":
+	case "1", "true":
+		c.PaymentSimulator = true
+	default:
+		problems = append(problems, fmt.Errorf("ORDER_PAYMENT_SIMULATOR: %q is neither 0 nor 1", simulator))
 	}
 	if level != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
@@ -207,5 +270,44 @@ func (c Config) Validate() error {
 	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
+}
+
+// validateSecurity checks authentication, the inventory credentials, the notify secret and the
+// limits.
+func (c Config) validateSecurity() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	oauth := c.OAuth.TokenURL != "" || c.OAuth.ClientID != "" || c.OAuth.ClientSecret != ""
+	switch {
+	case oauth && (c.OAuth.TokenURL == "" || c.OAuth.ClientID == "" || c.OAuth.ClientSecret == ""):
+		add("ORDER_OAUTH_TOKEN_URL, ORDER_OAUTH_CLIENT_ID and ORDER_OAUTH_CLIENT_SECRET go together: set all three")
+	case oauth:
+		if u, err := url.Parse(c.OAuth.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("ORDER_OAUTH_TOKEN_URL: %q is not an http(s) URL", c.OAuth.TokenURL)
+		}
+	case c.Auth.JWKSURL != "":
+		add("with AUTH_JWKS_URL, order_srv needs a client to call inventory_srv: set ORDER_OAUTH_TOKEN_URL, " +
+			"ORDER_OAUTH_CLIENT_ID and ORDER_OAUTH_CLIENT_SECRET (OAuth2 client credentials)")
+	}
+	switch {
+	case c.PaymentNotifySecret == "" && !c.Auth.Disabled:
+		add("PAYMENT_NOTIFY_SECRET is required (at least %d bytes): it signs the payment provider's notify", MinNotifySecretBytes)
+	case c.PaymentNotifySecret != "" && len(c.PaymentNotifySecret) < MinNotifySecretBytes:
+		add("PAYMENT_NOTIFY_SECRET is %d bytes; at least %d are required", len(c.PaymentNotifySecret), MinNotifySecretBytes)
+	}
+	if c.RatePerUser < 0 {
+		add("ORDER_RATE_PER_USER must not be negative")
+	}
+	if c.RatePerUser > 0 && c.RateBurst < 1 {
+		add("ORDER_RATE_BURST must be at least 1")
+	}
+	if c.MaxUnpaid < 0 {
+		add("ORDER_MAX_UNPAID must not be negative")
+	}
+	return errs
 }
