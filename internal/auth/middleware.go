@@ -95,3 +95,29 @@ func (v *Verifier) fromRequest(r *http.Request) (Principal, error) {
 	}
 	return p, nil
 }
+
+// AuthenticateWithQuery is Authenticate that also takes the token from query parameter param
+// when there is no Authorization header (RFC 6750 §2.3), for pages a browser opens from a link.
+// Such URLs end up in histories and logs: use it for read-only pages only, with short-lived
+// tokens.
+func (v *Verifier) AuthenticateWithQuery(param string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.GetHeader("Authorization") == "" && c.Query(param) != "" && !v.cfg.Disabled {
+			raw := c.Query(param)
+			if len(raw) > maxTokenBytes {
+				Unauthenticated(c, "the token is too long")
+				return
+			}
+			p, err := v.Verify(raw)
+			if err != nil {
+				Unauthenticated(c, "invalid token: "+strings.TrimPrefix(err.Error(), ErrUnauthenticated.Error()+": "))
+				return
+			}
+			c.Header("Referrer-Policy", "no-referrer")
+			c.Set(principalKey, p)
+			c.Next()
+			return
+		}
+		v.Authenticate()(c)
+	}
+}
