@@ -72,7 +72,7 @@ func newAuthAPI(t *testing.T) (*httptest.Server, *recordingInventory) {
 		t.Fatal(err)
 	}
 	inv := &recordingInventory{}
-	srv := httptest.NewServer(httpapi.Router(inv, nil, discard, httpapi.WithAuth(v, "")))
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(inv, nil, discard, httpapi.WithAuth(v, ""))))
 	t.Cleanup(srv.Close)
 	return srv, inv
 }
@@ -99,6 +99,7 @@ func TestAuth_scopesPerRoute(t *testing.T) {
 		method, path, body, authz string
 		status                    int
 	}{
+		{"GET", "/openapi.json", "", "", 200},
 		{"GET", "/v1/goods/1", "", "", 200},
 		{"GET", "/v1/goods?ids=1", "", "", 200},
 		{"PUT", "/v1/goods/1", goods, "", 401},

@@ -9,6 +9,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"log/slog"
 	"net/http"
 
@@ -87,6 +88,7 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	if o.metrics != nil {
 		r.GET("/metrics", gin.WrapH(o.metrics))
 	}
@@ -101,6 +103,12 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 	v1.GET("/stock/sell-details/:order_sn", authn, auth.Require(auth.ScopeService, auth.ScopeAdmin), h.sellDetail)
 	return r
 }
+
+// OpenAPI is the OpenAPI 3.1 document of the API, served at GET /openapi.json. The API tests
+// validate every exchange against it (internal/openapitest).
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // Option tunes the Router.
 type Option func(*options)
