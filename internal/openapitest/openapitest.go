@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -45,8 +46,13 @@ func Load(t testing.TB, doc []byte) *Contract {
 	return c
 }
 
+// registerHTML teaches openapi3filter to read text/html bodies (pages) as strings. The
+// registry is the library's, process-wide; registering the same decoder again is harmless.
+var registerHTML sync.Once
+
 // Parse parses and validates doc.
 func Parse(doc []byte) (*Contract, error) {
+	registerHTML.Do(func() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder) })
 	ctx := context.Background()
 	d, err := openapi3.NewLoader().LoadFromData(doc)
 	if err != nil {

@@ -78,12 +78,12 @@ func (s *service) Payments(context.Context, string) ([]app.Payment, error) { ret
 
 func serve(t *testing.T, svc *service, faults bool, ready error) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(httpapi.Router(svc, httpapi.Options{
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(svc, httpapi.Options{
 		Payments: svc, NotifySecret: "httpapi-test-notify-secret-0123456789", PaymentSimulator: true,
 		Faults:    faults,
 		Readiness: []httpapi.Check{{Name: "db", Func: func(context.Context) error { return ready }}},
 		Log:       slog.New(slog.DiscardHandler),
-	}))
+	})))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -9,6 +9,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"log/slog"
 	"net/http"
 
@@ -131,6 +132,7 @@ func Router(svc Service, opts Options) http.Handler {
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	if opts.Metrics != nil {
 		r.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
@@ -151,6 +153,12 @@ func Router(svc Service, opts Options) http.Handler {
 	v1.GET("/orders/:order_sn/timeline/page", verifier.AuthenticateWithQuery("access_token"), h.ownOrderPath, h.timelinePage)
 	return r
 }
+
+// OpenAPI is the OpenAPI 3.1 document of the API, served at GET /openapi.json. The API tests
+// validate every exchange against it (internal/openapitest).
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // tracingMiddleware spans the API's requests; probes and scrapes are left out.
 func tracingMiddleware(tp trace.TracerProvider, prop propagation.TextMapPropagator) gin.HandlerFunc {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shopsaga/shopsaga/internal/auth"
+	"github.com/shopsaga/shopsaga/internal/openapitest"
 	"github.com/shopsaga/shopsaga/internal/paynotify"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/httpapi"
@@ -39,7 +40,7 @@ func serveAuth(t *testing.T, svc *service, lim *limiter) *httptest.Server {
 	if lim != nil {
 		opts.Limits = lim
 	}
-	srv := httptest.NewServer(httpapi.Router(svc, opts))
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(svc, opts)))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -67,6 +68,7 @@ func TestAuthz_anotherUsersIdsEverywhere(t *testing.T) {
 		status             int
 		code               string
 	}{
+		{"GET", "/openapi.json", "", nil, 200, ""},
 		{"GET", "/v1/orders/" + sn, "", nil, 401, "unauthenticated"},
 		{"GET", "/v1/orders/" + sn, "", other, 404, "order_not_found"},
 		{"GET", "/v1/orders/" + sn, "", owner, 200, ""},
@@ -192,4 +194,15 @@ func TestNotify_signedIsApplied_forgedIsRefusedAndChangesNothing(t *testing.T) {
 	if st, body := postForm(t, srv, huge); st != 413 || len(svc.notices) != 1 {
 		t.Errorf("oversized: %d %s", st, body)
 	}
+}
+
+// contract validates every exchange of the API tests against the OpenAPI document.
+var contract = mustContract()
+
+func mustContract() *openapitest.Contract {
+	c, err := openapitest.Parse(httpapi.OpenAPI)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
