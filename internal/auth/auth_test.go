@@ -114,6 +114,31 @@ func TestVerify_attackCorpus(t *testing.T) {
 	}
 }
 
+// TestVerify_scopeEscalation: scopes are whole words of "scope"; look-alikes and other claims
+// grant nothing.
+func TestVerify_scopeEscalation(t *testing.T) {
+	t.Parallel()
+	v := hsVerifier(t, Config{})
+	for name, c := range map[string]jwt.MapClaims{
+		"administrator":    with(valid(), "scope", "administrator services"),
+		"comma-separated":  with(valid(), "scope", "admin,service"),
+		"scp array":        with(with(valid(), "scope", nil), "scp", []string{"admin"}),
+		"roles claim":      with(with(valid(), "scope", nil), "roles", []string{"admin"}),
+		"upper case ADMIN": with(valid(), "scope", "ADMIN"),
+	} {
+		p, err := v.Verify(sign(t, jwt.SigningMethodHS256, []byte(testSecret), c, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p.Has(ScopeAdmin) || p.Has(ScopeService) || p.MayActFor(8) {
+			t.Errorf("%s: escalated to %+v", name, p)
+		}
+	}
+	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, []byte(testSecret), with(valid(), "scope", 42), nil)); err == nil {
+		t.Error("a numeric scope claim was accepted")
+	}
+}
+
 func TestVerify_issuerAndAudienceAreCheckedWhenSet(t *testing.T) {
 	t.Parallel()
 	v := hsVerifier(t, Config{Issuer: "https://idp.example", Audience: "shopsaga"})

@@ -62,6 +62,13 @@ const authOrderBody = `{"address":"a","signer_name":"n","signer_mobile":"1","ite
 func TestAuthz_anotherUsersIdsEverywhere(t *testing.T) {
 	t.Parallel()
 	owner, other, admin := bearer(t, 7), bearer(t, 8), bearer(t, 1, "admin")
+	svcToken := func() []string { // inventory's scope grants nothing here
+		tok, err := auth.Mint(authSecret, "order_srv", time.Minute, "service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"Authorization", "Bearer " + tok}
+	}()
 	for _, tc := range []struct {
 		method, path, body string
 		who                []string
@@ -73,6 +80,8 @@ func TestAuthz_anotherUsersIdsEverywhere(t *testing.T) {
 		{"GET", "/v1/orders/" + sn, "", other, 404, "order_not_found"},
 		{"GET", "/v1/orders/" + sn, "", owner, 200, ""},
 		{"GET", "/v1/orders/" + sn, "", admin, 200, ""},
+		{"GET", "/v1/orders/" + sn, "", svcToken, 404, "order_not_found"},
+		{"POST", "/v1/orders", `{"user_id":7,` + authOrderBody[1:], svcToken, 403, "forbidden"},
 		{"GET", "/v1/orders/" + sn + "/timeline", "", other, 404, "order_not_found"},
 		{"GET", "/v1/orders/" + sn + "/timeline", "", owner, 200, ""},
 		{"GET", "/v1/orders/" + sn + "/timeline/page", "", other, 404, "order_not_found"},
