@@ -4,7 +4,8 @@
 // MySQL/MariaDB (ORDER_MYSQL_DSN) or in an SQLite file (ORDER_SQLITE_PATH, no server needed); the
 // schema is migrated at start-up.
 //
-//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL/OTEL_*)
+//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL/OTEL_*;
+//	                         secrets AUTH_*, PAYMENT_NOTIFY_SECRET, ORDER_OAUTH_CLIENT_SECRET from the environment)
 //	order_srv healthcheck    exit 0 if the local server answers /healthz (for FROM-scratch images)
 package main
 

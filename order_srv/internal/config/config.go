@@ -1,8 +1,9 @@
 // Package config loads order_srv's configuration once, from command-line flags and environment
 // variables (a flag wins over its variable, a variable over the default), and validates it,
 // reporting every problem at once. The database is MySQL/MariaDB (ORDER_MYSQL_DSN) or an SQLite
-// file (ORDER_SQLITE_PATH): exactly one must be given. Secrets (the MySQL DSN) come from the
-// environment only.
+// file (ORDER_SQLITE_PATH): exactly one must be given. Secrets (the MySQL DSN, AUTH_JWT_SECRET,
+// PAYMENT_NOTIFY_SECRET, ORDER_OAUTH_CLIENT_SECRET) come from the environment only; without a key
+// (AUTH_JWT_SECRET or AUTH_JWKS_URL) the configuration is refused unless AUTH_DISABLED=1.
 // Nothing else in order_srv reads the environment. The package must not import the service's
 // other packages.
 package config
