@@ -231,3 +231,21 @@ func TestRun_refusesToStartWithoutAnAuthKey(t *testing.T) {
 		t.Fatalf("run without keys: %v", err)
 	}
 }
+
+// TestRun_authDisabled_warnsAtStartAndOnReadyz: AUTH_DISABLED=1 runs without keys, loudly.
+func TestRun_authDisabled_warnsAtStartAndOnReadyz(t *testing.T) {
+	s := newSystem(t)
+	url, logs := s.startOrderInProcessWith(timeoutNever, map[string]string{
+		"AUTH_JWT_SECRET": "", "PAYMENT_NOTIFY_SECRET": "", "AUTH_DISABLED": "1"})
+	st, body := call(t, "GET", url+"/readyz", nil, "Authorization", "none")
+	if w, _ := body["warning"].(string); st != http.StatusOK || !strings.Contains(w, "AUTH_DISABLED=1") {
+		t.Errorf("readyz: %d %v, want a warning", st, body)
+	}
+	if !strings.Contains(logs.String(), "authentication is disabled") {
+		t.Errorf("no warning in the log:\n%s", logs.String())
+	}
+	// Open, as asked: no token needed.
+	if st, body := call(t, "GET", url+"/v1/orders?user_id=7", nil, "Authorization", "none"); st != http.StatusOK {
+		t.Errorf("open list: %d %v", st, body)
+	}
+}

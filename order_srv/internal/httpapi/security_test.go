@@ -215,3 +215,33 @@ func mustContract() *openapitest.Contract {
 	}
 	return c
 }
+
+// TestBadInput_oversizedBodiesAndHeaders_are4xxJSON.
+func TestBadInput_oversizedBodiesAndHeaders_are4xxJSON(t *testing.T) {
+	t.Parallel()
+	svc := &service{}
+	srv := serveAuth(t, svc, nil)
+	huge := `{"address":"` + strings.Repeat("a", 100<<10) + `"}`
+	if r := do(t, srv, "POST", "/v1/orders", huge, bearer(t, 7)...); r.status != 413 || errorCode(r) != "body_too_large" {
+		t.Errorf("100 KiB order: %d %.200s", r.status, r.raw)
+	}
+	if r := do(t, srv, "PUT", "/v1/users/7/cart/1", `{"num":1,"x":"`+strings.Repeat("b", 100<<10)+`"}`, bearer(t, 7)...); r.status != 413 {
+		t.Errorf("100 KiB cart item: %d %.200s", r.status, r.raw)
+	}
+	if r := do(t, srv, "GET", "/v1/orders/"+sn, "", "Authorization", "Bearer "+strings.Repeat("x", 20<<10)); r.status != 401 || errorCode(r) != "unauthenticated" {
+		t.Errorf("20 KiB token: %d %.200s", r.status, r.raw)
+	}
+	if svc.created.UserID != 0 || svc.cartPut != [4]int64{} {
+		t.Errorf("a refused request reached a use case: %+v", svc)
+	}
+}
+
+func TestReadyz_showsTheAuthWarning(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(&service{}, httpapi.Options{
+		Log: slog.New(slog.DiscardHandler), AuthWarning: "authentication is disabled (AUTH_DISABLED=1)"})))
+	t.Cleanup(srv.Close)
+	if r := do(t, srv, "GET", "/readyz", ""); r.status != 200 || !strings.Contains(r.body["warning"].(string), "AUTH_DISABLED=1") {
+		t.Errorf("readyz: %d %s", r.status, r.raw)
+	}
+}
