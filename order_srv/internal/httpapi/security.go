@@ -75,9 +75,11 @@ func (h *handlers) ownUserQuery(c *gin.Context) {
 		c.Next()
 		return
 	}
-	if uid, err := strconv.ParseInt(q.Get("user_id"), 10, 64); ok && len(raw) == 1 && err == nil && !p.MayActFor(uid) {
-		auth.Forbidden(c, fmt.Sprintf("the token is not user %d's", uid))
-		return
+	for _, v := range raw { // every value: the handler reads the first, a proxy might read another
+		if uid, err := strconv.ParseInt(v, 10, 64); err == nil && !p.MayActFor(uid) {
+			auth.Forbidden(c, fmt.Sprintf("the token is not user %d's", uid))
+			return
+		}
 	}
 	c.Next() // a malformed user_id is the handler's 400
 }

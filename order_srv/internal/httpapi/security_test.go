@@ -245,3 +245,15 @@ func TestReadyz_showsTheAuthWarning(t *testing.T) {
 		t.Errorf("readyz: %d %s", r.status, r.raw)
 	}
 }
+
+// TestAuthz_repeatedUserIDQuery_everyValueIsChecked: found in review — the check once read one
+// user_id and the handler another (?user_id=8&user_id=7 as user 7 listed user 8's orders).
+func TestAuthz_repeatedUserIDQuery_everyValueIsChecked(t *testing.T) {
+	t.Parallel()
+	for _, q := range []string{"user_id=8&user_id=7", "user_id=7&user_id=8", "user_id=x&user_id=8"} {
+		svc := &service{}
+		if r := do(t, serveAuth(t, svc, nil), "GET", "/v1/orders?"+q, "", bearer(t, 7)...); r.status != 403 || svc.page != (app.Page{}) {
+			t.Errorf("%s as user 7: %d %s", q, r.status, r.raw)
+		}
+	}
+}
