@@ -135,7 +135,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.ns = namesrv.New(routes{b}, cfg.Cluster, cfg.BrokerName, b.advertise)
-	ropts := remoting.Options{MaxFrame: cfg.MaxMessageSize + 1<<20, Logger: cfg.Logger}
+	ropts := cfg.remotingOptions()
 	b.nsSrv = remoting.NewServer(b.ns, ropts)
 	b.brSrv = remoting.NewServer(b, ropts)
 	return b, nil
@@ -180,7 +180,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() { errc <- b.nsSrv.Serve(b.nsLn) }()
 	go func() { errc <- b.brSrv.Serve(b.brLn) }()
 	if b.adminLn != nil {
-		b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		b.admin = &http.Server{Handler: requireToken(b.cfg.AdminToken, b.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := b.admin.Serve(b.adminLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
