@@ -60,7 +60,7 @@ type Config struct {
 	// but /healthz must carry.
 	AdminToken string
 	Logger     *slog.Logger
-	Clock           clock.Clock
+	Clock      clock.Clock
 }
 
 // DefaultConfig returns the documented defaults.
