@@ -68,6 +68,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
 	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", "127.0.0.1:8080"), "HTTP admin API address (console, /api, /metrics), empty to disable; loopback by default (MQ_ADMIN_ADDR)")
 	adminToken := fs.String("admin-token", getenv("MQ_ADMIN_TOKEN"), "bearer token the admin HTTP API requires, empty: none; prefer the environment variable, flags show in ps (MQ_ADMIN_TOKEN)")
+	aclFile := fs.String("acl-file", getenv("MQ_ACL_FILE"), "plain_acl.yml-style ACL file, reloaded when it changes; empty: ACL off (MQ_ACL_FILE)")
 	maxInflight := fs.String("max-inflight-per-conn", env("MQ_MAX_INFLIGHT_PER_CONN", strconv.Itoa(cfg.MaxInflightPerConn)), "requests served at once per connection (MQ_MAX_INFLIGHT_PER_CONN)")
 	maxInflightTotal := fs.String("max-inflight", env("MQ_MAX_INFLIGHT", strconv.Itoa(cfg.MaxInflightTotal)), "requests served at once over all connections of a listener (MQ_MAX_INFLIGHT)")
 	maxBytes := fs.String("max-inflight-bytes-per-conn", env("MQ_MAX_INFLIGHT_BYTES_PER_CONN", strconv.FormatInt(cfg.MaxInflightBytesPerConn, 10)), "bytes of frames being read or served per connection (MQ_MAX_INFLIGHT_BYTES_PER_CONN)")
@@ -94,7 +95,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	var errs []error
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
 	cfg.OrderTimelineURL = *timeline
-	cfg.AdminToken = *adminToken
+	cfg.AdminToken, cfg.ACLFile = *adminToken, *aclFile
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}

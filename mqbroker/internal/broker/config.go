@@ -59,8 +59,13 @@ type Config struct {
 	// AdminToken, when set, is the bearer token every admin HTTP request
 	// but /healthz must carry.
 	AdminToken string
-	Logger     *slog.Logger
-	Clock      clock.Clock
+	// ACLFile, when set, turns Apache RocketMQ's plain ACL on (package acl):
+	// a plain_acl.yml-style file, re-read every ACLReloadInterval when it
+	// changed.
+	ACLFile           string
+	ACLReloadInterval time.Duration
+	Logger            *slog.Logger
+	Clock             clock.Clock
 }
 
 // DefaultConfig returns the documented defaults.
