@@ -1,3 +1,7 @@
+//go:build !race
+
+// The official client races on its own (helpers_test.go): without -race.
+
 package broker_test
 
 import (
@@ -5,50 +9,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
-
-	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
-	"github.com/shopsaga/shopsaga/mqbroker/internal/broker"
 )
-
-// testACL is the compose stack's policy in small: only order_srv publishes
-// the saga's topics, inventory_srv only subscribes.
-const testACL = `
-accounts:
-  - accessKey: order_srv
-    secretKey: order-secret-1
-    defaultTopicPerm: DENY
-    defaultGroupPerm: SUB
-    topicPerms:
-      - order_reback=PUB
-      - order_timeout=PUB|SUB
-  - accessKey: inventory_srv
-    secretKey: inventory-secret-1
-    defaultTopicPerm: DENY
-    defaultGroupPerm: SUB
-    topicPerms:
-      - order_reback=SUB
-`
-
-// startACLBroker starts a broker with policy written to a file it watches
-// (reloading every 10 ms); it returns the file's path.
-func startACLBroker(t *testing.T, policy string) (*brokertest.Broker, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "plain_acl.yml")
-	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := brokertest.Start(t, brokertest.WithAdmin(), brokertest.WithConfig(func(c *broker.Config) {
-		c.ACLFile, c.ACLReloadInterval = path, 10*time.Millisecond
-	}))
-	return b, path
-}
 
 func creds(ak, sk string) producer.Option {
 	return producer.WithCredentials(primitive.Credentials{AccessKey: ak, SecretKey: sk})

@@ -1,14 +1,52 @@
 package broker_test
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/broker"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 )
+
+// testACL is the compose stack's policy in small: only order_srv publishes
+// the saga's topics, inventory_srv only subscribes.
+const testACL = `
+accounts:
+  - accessKey: order_srv
+    secretKey: order-secret-1
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms:
+      - order_reback=PUB
+      - order_timeout=PUB|SUB
+  - accessKey: inventory_srv
+    secretKey: inventory-secret-1
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms:
+      - order_reback=SUB
+`
+
+// startACLBroker starts a broker with policy written to a file it watches
+// (reloading every 10 ms); it returns the file's path.
+func startACLBroker(t *testing.T, policy string) (*brokertest.Broker, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plain_acl.yml")
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := brokertest.Start(t, brokertest.WithAdmin(), brokertest.WithConfig(func(c *broker.Config) {
+		c.ACLFile, c.ACLReloadInterval = path, 10*time.Millisecond
+	}))
+	return b, path
+}
 
 // signedCall sends a request signed as the Go client signs it.
 func (c *wireClient) signedCall(t *testing.T, code protocol.Code, ak, sk string, ext map[string]string, body []byte) *remoting.Command {
