@@ -95,7 +95,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	var errs []error
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
 	cfg.OrderTimelineURL = *timeline
-	cfg.AdminToken, cfg.ACLFile = *adminToken, *aclFile
+	cfg.AdminToken, cfg.ACLFile, cfg.ACLGetenv = *adminToken, *aclFile, getenv
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}

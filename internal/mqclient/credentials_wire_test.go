@@ -17,26 +17,26 @@ import (
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 )
 
-// The compose stack's ACL in small (deploy/plain_acl.yml).
-const composeACL = `
-accounts:
-  - accessKey: order_srv
-    secretKey: order-secret-1
-    topicPerms: [order_reback=PUB, order_timeout=PUB|SUB]
-    defaultGroupPerm: SUB
-  - accessKey: inventory_srv
-    secretKey: inventory-secret-1
-    topicPerms: [order_reback=SUB]
-    defaultGroupPerm: SUB
-`
+// composeACL is deploy/plain_acl.yml with its secrets filled in, as mqbroker expands them.
+func composeACL(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "plain_acl.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("${MQ_ACL_ORDER_SRV_SECRET}", "order-secret-1",
+		"${MQ_ACL_INVENTORY_SRV_SECRET}", "inventory-secret-1").Replace(string(b))
+}
 
+// The compose stack's policy, on the real broker over TCP: only order_srv publishes the stock
+// returns; inventory_srv (subscribe-only) and unsigned producers are refused.
 func TestCredentials_signTheServicesRequests_againstABrokerWithACL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plain_acl.yml")
-	if err := os.WriteFile(path, []byte(composeACL), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(composeACL(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b := brokertest.Start(t, brokertest.WithACLFile(path))
-	send := func(c Credentials) error {
+	send := func(c Credentials, topic string) error {
 		p, err := rocketmq.NewProducer(append([]producer.Option{
 			producer.WithNameServer([]string{b.NamesrvAddr()}),
 			producer.WithGroupName("pg_" + c.AccessKey),
@@ -52,15 +52,21 @@ func TestCredentials_signTheServicesRequests_againstABrokerWithACL(t *testing.T)
 		defer p.Shutdown()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err = p.SendSync(ctx, primitive.NewMessage("order_reback", []byte("stock return")))
+		_, err = p.SendSync(ctx, primitive.NewMessage(topic, []byte("forged?")))
 		return err
 	}
-	if err := send(Credentials{AccessKey: "order_srv", SecretKey: "order-secret-1"}); err != nil {
-		t.Fatalf("order_srv: %v", err)
+	if err := send(Credentials{AccessKey: "order_srv", SecretKey: "order-secret-1"}, "order_reback"); err != nil {
+		t.Fatalf("order_srv to order_reback: %v", err)
 	}
-	for _, c := range []Credentials{{}, {AccessKey: "inventory_srv", SecretKey: "inventory-secret-1"}} {
-		if err := send(c); err == nil || !strings.Contains(err.Error(), "CODE: 16") {
-			t.Errorf("%s published to order_reback: %v, want NO_PERMISSION", c, err)
+	if err := send(Credentials{AccessKey: "order_srv", SecretKey: "order-secret-1"}, "order_timeout"); err != nil {
+		t.Fatalf("order_srv to order_timeout: %v", err)
+	}
+	for _, c := range []Credentials{{}, {AccessKey: "inventory_srv", SecretKey: "inventory-secret-1"},
+		{AccessKey: "order_srv", SecretKey: "inventory-secret-1"}} {
+		for _, topic := range []string{"order_reback", "order_timeout"} {
+			if err := send(c, topic); err == nil || !strings.Contains(err.Error(), "CODE: 16") {
+				t.Errorf("%s published to %s: %v, want NO_PERMISSION", c, topic, err)
+			}
 		}
 	}
 }

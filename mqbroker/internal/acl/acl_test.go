@@ -164,7 +164,7 @@ func TestWatcher_reloadsChangedFile_andKeepsPolicyWhenNewFileIsInvalid(t *testin
 		}
 	}
 	write(policyYAML)
-	w, err := acl.Open(path, 0, nil)
+	w, err := acl.Open(path, acl.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +188,67 @@ func TestWatcher_reloadsChangedFile_andKeepsPolicyWhenNewFileIsInvalid(t *testin
 	}
 	if err := w.Check(send); err != nil {
 		t.Fatalf("an invalid file replaced the policy in force: %v", err)
+	}
+}
+
+func TestWatcher_expandsEnvironmentReferences_andRefusesUnsetOnes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "plain_acl.yml")
+	file := strings.Replace(policyYAML, "secretKey: order-secret", "secretKey: ${ORDER_SECRET}", 1)
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ORDER_SECRET": "from-the-env"}
+	w, err := acl.Open(path, acl.Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Check(signed(310, "order_srv", "from-the-env", map[string]string{"b": "order_reback"}, "")); err != nil {
+		t.Fatalf("secret from the environment: %v", err)
+	}
+	if _, err := acl.Open(path, acl.Options{Getenv: func(string) string { return "" }}); err == nil ||
+		!strings.Contains(err.Error(), "ORDER_SECRET") {
+		t.Fatalf("unset variable: %v, want an error naming ORDER_SECRET", err)
+	}
+}
+
+// deploy/plain_acl.yml gives each service what its flows need and no more.
+func TestDeployPolicy_givesEachServiceOnlyWhatItsFlowsNeed(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"MQ_ACL_ORDER_SRV_SECRET": "order-secret-x", "MQ_ACL_INVENTORY_SRV_SECRET": "inventory-secret-x"}
+	w, err := acl.Open(filepath.Join("..", "..", "..", "deploy", "plain_acl.yml"), acl.Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := func(code int16, ext map[string]string, body string) acl.Request {
+		return signed(code, "order_srv", "order-secret-x", ext, body)
+	}
+	inv := func(code int16, ext map[string]string, body string) acl.Request {
+		return signed(code, "inventory_srv", "inventory-secret-x", ext, body)
+	}
+	hb := func(group, topic string) string {
+		return `{"consumerDataSet":[{"groupName":"` + group + `","subscriptionDataSet":[{"topic":"` + topic + `"},{"topic":"%RETRY%` + group + `"}]}]}`
+	}
+	for _, tc := range []struct {
+		name  string
+		req   acl.Request
+		allow bool
+	}{
+		{"order_srv sends stock returns", order(10, map[string]string{"topic": "order_reback"}, "x"), true},
+		{"order_srv schedules timeouts", order(10, map[string]string{"topic": "order_timeout"}, "x"), true},
+		{"order_srv consumes timeouts", order(34, nil, hb("order_srv_timeout", "order_timeout")), true},
+		{"order_srv pulls timeouts", order(11, map[string]string{"topic": "order_timeout", "consumerGroup": "order_srv_timeout"}, ""), true},
+		{"order_srv may not read stock returns", order(11, map[string]string{"topic": "order_reback", "consumerGroup": "order_srv_timeout"}, ""), false},
+		{"inventory_srv consumes stock returns", inv(34, nil, hb("inventory_reback", "order_reback")), true},
+		{"inventory_srv commits offsets", inv(15, map[string]string{"topic": "order_reback", "consumerGroup": "inventory_reback"}, ""), true},
+		{"inventory_srv sends a failed return back", inv(36, map[string]string{"originTopic": "order_reback", "group": "inventory_reback"}, ""), true},
+		{"inventory_srv may not forge a stock return", inv(10, map[string]string{"topic": "order_reback"}, "x"), false},
+		{"inventory_srv may not forge a timeout", inv(10, map[string]string{"topic": "order_timeout"}, "x"), false},
+		{"inventory_srv may not read timeouts", inv(34, nil, hb("inventory_reback", "order_timeout")), false},
+		{"nobody creates topics", order(17, map[string]string{"topic": "x"}, ""), false},
+	} {
+		if err := w.Check(tc.req); (err == nil) != tc.allow {
+			t.Errorf("%s: Check = %v, want allowed=%v", tc.name, err, tc.allow)
+		}
 	}
 }

@@ -25,6 +25,11 @@
 // "192.168.0.{1,2,3}", or a comma-separated list of addresses; IPv6
 // addresses match exactly.
 //
+// With Options.Getenv (mqbroker passes its environment), every ${NAME}
+// in the file — comments included — is replaced by that variable before
+// parsing, and an unset one is an error: the committed file can then name
+// its secret keys without holding them (deploy/plain_acl.yml).
+//
 // # Signature
 //
 // The client (Go primitive.Credentials, Java AclClientRPCHook) adds the ext

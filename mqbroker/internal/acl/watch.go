@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ type Watcher struct {
 	path     string
 	interval time.Duration
 	log      *slog.Logger
+	getenv   func(string) string // nil: no ${NAME} expansion
 	policy   atomic.Pointer[Policy]
 
 	mu   sync.Mutex // guards last
@@ -34,16 +37,25 @@ type fileState struct {
 // DefaultReloadInterval is how often a Watcher looks at its file.
 const DefaultReloadInterval = 2 * time.Second
 
+// Options configures a Watcher; zero fields take defaults.
+type Options struct {
+	Interval time.Duration // DefaultReloadInterval if 0
+	Logger   *slog.Logger
+	// Getenv, when set, expands ${NAME} in the file (see ExpandEnv), so that
+	// a committed policy file can take its secret keys from the
+	// environment.
+	Getenv func(string) string
+}
+
 // Open loads path; it fails if the file cannot be read or is invalid.
-// interval 0 means DefaultReloadInterval.
-func Open(path string, interval time.Duration, log *slog.Logger) (*Watcher, error) {
-	if interval <= 0 {
-		interval = DefaultReloadInterval
+func Open(path string, opts Options) (*Watcher, error) {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultReloadInterval
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{path: path, interval: interval, log: log}
+	w := &Watcher{path: path, interval: opts.Interval, log: opts.Logger, getenv: opts.Getenv}
 	if _, err := w.Reload(); err != nil {
 		return nil, err
 	}
@@ -77,7 +89,14 @@ func (w *Watcher) Reload() (bool, error) {
 		w.last = st
 		return false, nil
 	}
-	p, err := Parse(data)
+	expanded := data
+	if w.getenv != nil {
+		expanded, err = ExpandEnv(data, w.getenv)
+	}
+	var p *Policy
+	if err == nil {
+		p, err = Parse(expanded)
+	}
 	if err != nil {
 		w.last = st // do not re-report the same bad file every poll
 		return false, fmt.Errorf("%s: %w", w.path, err)
@@ -104,4 +123,25 @@ func (w *Watcher) Run(ctx context.Context) {
 			w.log.Info("acl file reloaded", "path", w.path, "accounts", len(w.Policy().accounts))
 		}
 	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ExpandEnv replaces every ${NAME} in a policy file with getenv(NAME); a
+// reference to an unset or empty variable is an error (a secret key must
+// never silently become ""). Nothing else is expanded ($NAME stays).
+func ExpandEnv(data []byte, getenv func(string) string) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(ref []byte) []byte {
+		name := string(ref[2 : len(ref)-1])
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("acl: the file refers to unset environment variables %s", strings.Join(missing, ", "))
+	}
+	return out, nil
 }

@@ -137,7 +137,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if cfg.ACLFile != "" {
-		if b.acl, err = acl.Open(cfg.ACLFile, cfg.ACLReloadInterval, cfg.Logger); err != nil {
+		if b.acl, err = acl.Open(cfg.ACLFile, acl.Options{Interval: cfg.ACLReloadInterval, Logger: cfg.Logger, Getenv: cfg.ACLGetenv}); err != nil {
 			return nil, err
 		}
 	}

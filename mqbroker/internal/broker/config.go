@@ -64,8 +64,11 @@ type Config struct {
 	// changed.
 	ACLFile           string
 	ACLReloadInterval time.Duration
-	Logger            *slog.Logger
-	Clock             clock.Clock
+	// ACLGetenv expands ${NAME} in the ACL file (secret keys from the
+	// environment); nil: no expansion.
+	ACLGetenv func(string) string
+	Logger    *slog.Logger
+	Clock     clock.Clock
 }
 
 // DefaultConfig returns the documented defaults.
