@@ -127,7 +127,18 @@ func DecodeFrame(frame []byte) (*Command, error) {
 	if hlen > len(frame)-4 {
 		return nil, fmt.Errorf("%w: header length %d exceeds frame", ErrMalformed, hlen)
 	}
-	header := frame[4 : 4+hlen]
+	cmd, err := decodeHeader(st, frame[4:4+hlen])
+	if err != nil {
+		return nil, err
+	}
+	if body := frame[4+hlen:]; len(body) > 0 {
+		cmd.Body = body
+	}
+	return cmd, nil
+}
+
+// decodeHeader decodes a frame's header in codec st.
+func decodeHeader(st SerializeType, header []byte) (*Command, error) {
 	var cmd *Command
 	var err error
 	switch st {
@@ -142,9 +153,6 @@ func DecodeFrame(frame []byte) (*Command, error) {
 		return nil, err
 	}
 	cmd.Serialize = st
-	if body := frame[4+hlen:]; len(body) > 0 {
-		cmd.Body = body
-	}
 	return cmd, nil
 }
 

@@ -160,17 +160,49 @@ func (cr *connReader) next() (cmd *Command, size int64, err error) {
 	}
 	cr.s.reading.Add(1)
 	defer cr.s.reading.Add(-1)
-	frame, err := cr.readFrame(int(length), deadline)
+	cmd, buf, err := cr.readFrame(int(length), deadline)
 	if err != nil {
+		cr.release(int64(cap(buf)))
 		return nil, 0, err
 	}
 	cr.s.framesRead.Add(1)
-	cmd, err = DecodeFrame(frame)
-	if err != nil {
-		cr.release(int64(cap(frame)))
-		return nil, 0, err
+	return cmd, int64(cap(buf)), nil
+}
+
+// maxHeader bounds a frame's header (code, flags, remark, ext fields):
+// real ones are a few KiB (message properties are capped at 32 KiB).
+const maxHeader = 1 << 20
+
+// readFrame reads a frame of length bytes (after its length field): its
+// header mark first, checked before anything more is read, then the
+// header, decoded before the body is read, then the body. Garbage is thus
+// refused after a few bytes, and a frame's buffer (and its reservation)
+// grows only as bytes arrive. On error the caller releases cap(buf).
+func (cr *connReader) readFrame(length int, deadline time.Time) (cmd *Command, buf []byte, err error) {
+	if buf, err = cr.grow(buf, 4, length, deadline); err != nil {
+		return nil, buf, err
 	}
-	return cmd, int64(cap(frame)), nil
+	mark := binary.BigEndian.Uint32(buf[:4])
+	st, hlen := SerializeType(mark>>24), int(mark&0xFFFFFF)
+	if st != SerializeJSON && st != SerializeRocketMQ {
+		return nil, buf, fmt.Errorf("%w: unknown serialize type %d", ErrMalformed, st)
+	}
+	if hlen > length-4 || hlen > maxHeader {
+		return nil, buf, fmt.Errorf("%w: header length %d (frame %d, limit %d)", ErrMalformed, hlen, length, maxHeader)
+	}
+	if buf, err = cr.grow(buf, 4+hlen, length, deadline); err != nil {
+		return nil, buf, err
+	}
+	if cmd, err = decodeHeader(st, buf[4:4+hlen]); err != nil {
+		return nil, buf, err
+	}
+	if buf, err = cr.grow(buf, length, length, deadline); err != nil {
+		return nil, buf, err
+	}
+	if len(buf) > 4+hlen {
+		cmd.Body = buf[4+hlen:]
+	}
+	return cmd, buf, nil
 }
 
 func (cr *connReader) readErr(err error) error {
@@ -183,16 +215,14 @@ func (cr *connReader) readErr(err error) error {
 	return err
 }
 
-// readFrame reads length bytes, growing its buffer (and its reservation)
-// only as bytes arrive.
-func (cr *connReader) readFrame(length int, deadline time.Time) ([]byte, error) {
-	var buf []byte
-	for len(buf) < length {
+// grow reads until buf holds want bytes of a frame of length, growing
+// its capacity (and the reservation) by doubling, never beyond length.
+func (cr *connReader) grow(buf []byte, want, length int, deadline time.Time) ([]byte, error) {
+	for len(buf) < want {
 		if len(buf) == cap(buf) {
 			newCap := min(length, max(firstChunk, 2*cap(buf)))
 			if err := cr.reserve(int64(newCap-cap(buf)), deadline); err != nil {
-				cr.release(int64(cap(buf)))
-				return nil, err
+				return buf, err
 			}
 			nb := make([]byte, len(buf), newCap)
 			copy(nb, buf)
@@ -200,9 +230,8 @@ func (cr *connReader) readFrame(length int, deadline time.Time) ([]byte, error) 
 		}
 		n, err := cr.r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if err != nil && len(buf) < length {
-			cr.release(int64(cap(buf)))
-			return nil, cr.readErr(err)
+		if err != nil && len(buf) < want {
+			return buf, cr.readErr(err)
 		}
 	}
 	return buf, nil

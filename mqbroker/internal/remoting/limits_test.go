@@ -57,14 +57,16 @@ func lengthPrefix(n int) []byte { return binary.BigEndian.AppendUint32(nil, uint
 func TestServer_hugeLengthPrefix_reservesOnlyWhatArrived(t *testing.T) {
 	const declared = 5 << 20
 	addr, srv := startServer(t, handlerFunc(echo), remoting.Options{MaxFrame: 6 << 20})
+	header := []byte(`{"code":10,"opaque":1}`)
 	for range 16 {
 		c := dial(t, addr)
-		c.write(append(lengthPrefix(declared), 0, 0, 0, 0)) // length and an empty JSON header length
+		// The length, the header mark and a valid header; of the body, nothing.
+		c.write(append(append(lengthPrefix(declared), lengthPrefix(len(header))...), header...))
 	}
 	await(t, "16 frames being read", func() bool { return srv.Stats().ReadingFrames == 16 })
 	if got := srv.Stats().InflightBytes; got > 16*(64<<10) {
-		t.Fatalf("server reserved %d bytes for 16 frames that sent 8 bytes each, want ≤ %d (not their declared %d)",
-			got, 16*(64<<10), 16*declared)
+		t.Fatalf("server reserved %d bytes for 16 frames that sent %d bytes each, want ≤ %d (not their declared %d)",
+			got, 8+len(header), 16*(64<<10), 16*declared)
 	}
 
 	// The same frame, once all of it arrives, is served whole.
@@ -203,4 +205,25 @@ func TestServer_onewayRequest_getsNoResponse(t *testing.T) {
 	if n := served.Load(); n != 2 {
 		t.Fatalf("handler served %d requests, want 2 (one-way requests are still served)", n)
 	}
+}
+
+// Garbage is refused at its header mark or header, before its declared
+// body arrives (it never would: the peer sends no more).
+func TestServer_refusesGarbageHeader_beforeReadingTheBody(t *testing.T) {
+	addr, srv := startServer(t, handlerFunc(echo), remoting.Options{MaxFrame: 6 << 20})
+	for name, prefix := range map[string][]byte{
+		"unknown serialize type":       append(lengthPrefix(5<<20), 7, 0, 0, 10),
+		"header longer than the frame": append(lengthPrefix(100), 0, 0, 1, 0),
+		"header over 1 MiB":            append(lengthPrefix(5<<20), 0, 0x10, 0, 1),
+		"header not JSON":              append(append(lengthPrefix(5<<20), 0, 0, 0, 5), []byte("junk!")...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, addr)
+			c.write(prefix)
+			if !c.waitClosed(10 * time.Second) {
+				t.Fatal("connection not closed at its bad header")
+			}
+		})
+	}
+	await(t, "nothing held", func() bool { s := srv.Stats(); return s.Conns == 0 && s.InflightBytes == 0 })
 }
