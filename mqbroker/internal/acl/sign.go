@@ -15,11 +15,13 @@ const (
 	uniqueKeyQuery     = "_UNIQUE_KEY_QUERY" // Apache leaves it out of the signed content
 )
 
-// content is what a client signs: the ext field values (but Signature's)
-// in key order, then the body.
-func content(ext map[string]string, body []byte) []byte {
-	keys := make([]string, 0, len(ext))
-	n := len(body)
+// mac returns HMAC-SHA1(secretKey, content) where content is what a
+// client signs: the ext field values (but Signature's) in key order, then
+// the body (hashed where it lies, not copied).
+func mac(ext map[string]string, body []byte, secretKey []byte) []byte {
+	var arr [32]string
+	keys := arr[:0]
+	n := 0
 	for k, v := range ext {
 		if k != SignatureField && k != uniqueKeyQuery {
 			keys = append(keys, k)
@@ -27,29 +29,33 @@ func content(ext map[string]string, body []byte) []byte {
 		}
 	}
 	slices.Sort(keys)
-	buf := make([]byte, 0, n)
+	values := make([]byte, 0, n)
 	for _, k := range keys {
-		buf = append(buf, ext[k]...)
+		values = append(values, ext[k]...)
 	}
-	return append(buf, body...)
+	h := hmac.New(sha1.New, secretKey)
+	h.Write(values)
+	h.Write(body)
+	return h.Sum(nil)
 }
 
 // Sign returns the Signature a client with secretKey sends for ext (which
 // includes AccessKey) and body.
 func Sign(ext map[string]string, body []byte, secretKey []byte) string {
-	mac := hmac.New(sha1.New, secretKey)
-	mac.Write(content(ext, body))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return base64.StdEncoding.EncodeToString(mac(ext, body, secretKey))
 }
 
 // Verify reports whether ext's Signature is right for secretKey
 // (constant-time).
 func Verify(ext map[string]string, body []byte, secretKey []byte) bool {
-	got, err := base64.StdEncoding.DecodeString(ext[SignatureField])
+	sig := ext[SignatureField]
+	var buf [32]byte
+	if base64.StdEncoding.DecodedLen(len(sig)) > len(buf) {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(sig))
 	if err != nil {
 		return false
 	}
-	mac := hmac.New(sha1.New, secretKey)
-	mac.Write(content(ext, body))
-	return hmac.Equal(got, mac.Sum(nil))
+	return hmac.Equal(buf[:n], mac(ext, body, secretKey))
 }
