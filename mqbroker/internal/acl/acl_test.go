@@ -95,6 +95,7 @@ func TestPolicy_Check(t *testing.T) {
 		{"send back of a topic not subscribed", signed(36, "inventory_srv", "inventory-secret", map[string]string{"originTopic": "order_timeout", "group": "inv"}, ""), "no SUB permission on topic order_timeout"},
 		{"admin code needs admin", signed(17, "order_srv", "order-secret", map[string]string{"topic": "t"}, ""), "needs admin permission"},
 		{"admin account", signed(17, "rocketmq2", "12345678", map[string]string{"topic": "t"}, ""), ""},
+		{"offset reset needs admin", signed(222, "inventory_srv", "inventory-secret", map[string]string{"group": "inv"}, ""), "needs admin permission"},
 		{"code without resources needs only the signature", signed(14, "inventory_srv", "inventory-secret", map[string]string{"topic": "x"}, ""), ""},
 		{"global white list, unsigned", from(acl.Request{Code: 310, ExtFields: map[string]string{"b": "any"}}, "10.10.103.7"), ""},
 		{"global white list braces", from(acl.Request{Code: 310}, "192.168.0.2"), ""},

@@ -21,16 +21,19 @@ const (
 	codeUpdateAndCreateGroup   = 200
 	codeDeleteSubscriptionGrp  = 207
 	codeDeleteTopicInBroker    = 215
+	codeInvokeBrokerToReset    = 222
 	codeSendMessageV2          = 310
 	codeSendBatchMessage       = 320
 )
 
-// isAdminCode reports the request codes that need an admin account
-// (Apache's Permission.ADMIN_CODE).
+// isAdminCode reports the request codes that need an admin account:
+// Apache's Permission.ADMIN_CODE, and INVOKE_BROKER_TO_RESET_OFFSET (which
+// Apache leaves to any signed account: it would let one move any group's
+// offsets, e.g. skip the stock returns).
 func isAdminCode(code int16) bool {
 	switch code {
 	case codeUpdateAndCreateTopic, codeUpdateBrokerConfig, codeDeleteTopicInBroker,
-		codeUpdateAndCreateGroup, codeDeleteSubscriptionGrp:
+		codeUpdateAndCreateGroup, codeDeleteSubscriptionGrp, codeInvokeBrokerToReset:
 		return true
 	}
 	return false

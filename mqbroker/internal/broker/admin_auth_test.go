@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -20,6 +21,8 @@ func TestAdmin_withToken_refusesMissingOrWrongToken_with401JSON(t *testing.T) {
 		{"not bearer", "/metrics", "Basic czNjcmV0", http.StatusUnauthorized},
 		{"console without token", "/", "", http.StatusUnauthorized},
 		{"right token", "/api/topics", "Bearer s3cret", http.StatusOK},
+		{"browser: basic with the token as password", "/", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:s3cret")), http.StatusOK},
+		{"browser: basic with a wrong password", "/", "Basic " + base64.StdEncoding.EncodeToString([]byte("s3cret:nope")), http.StatusUnauthorized},
 		{"metrics with token", "/metrics", "Bearer s3cret", http.StatusOK},
 		{"healthz needs none", "/healthz", "", http.StatusOK},
 	} {
