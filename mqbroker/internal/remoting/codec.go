@@ -1,7 +1,10 @@
 // Package remoting implements the RocketMQ remoting protocol's transport: the
 // length-prefixed frame codec (JSON and ROCKETMQ binary headers), a TCP server
 // that reads frames, dispatches requests to a Handler concurrently and writes
-// responses, and server-initiated one-way requests on a connection.
+// responses, and server-initiated one-way requests on a connection. The
+// server bounds what a peer can make it hold (limits.go): frames are
+// reserved as they arrive, in-flight requests and bytes are budgeted per
+// connection and in total, idle and slow connections are closed.
 //
 // It knows nothing about request codes or message semantics (package protocol
 // and package broker own those) and must not import them.

@@ -18,8 +18,9 @@ import (
 // Handler serves requests. Serve is called concurrently (up to
 // Options.MaxInflight requests of a connection at once, each on its own
 // goroutine) and may block (long polling); it returns the response to write or
-// nil for none. ctx is cancelled when the connection closes or the server
-// shuts down.
+// nil for none — for a request with the FlagOneway bit the response is
+// dropped, never written. ctx is cancelled when the connection closes or the
+// server shuts down.
 type Handler interface {
 	Serve(ctx context.Context, c *Conn, req *Command) *Command
 }
