@@ -159,7 +159,11 @@ func (s *Server) serveConn(c *Conn) {
 	for {
 		cmd, size, err := cr.next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+			switch {
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
+			case errors.Is(err, ErrIdle):
+				s.log.Info("closing idle connection", "remote", c.RemoteAddr(), "err", err)
+			default:
 				s.log.Warn("closing connection", "remote", c.RemoteAddr(), "err", err)
 			}
 			break
