@@ -19,16 +19,16 @@ func TestLoadConfig_adminListensOnLoopbackByDefault(t *testing.T) {
 	}
 }
 
-func TestLoadConfig_readsAdminTokenAndLimitsFromEnvironment(t *testing.T) {
+func TestLoadConfig_readsAdminTokenACLFileAndLimitsFromEnvironment(t *testing.T) {
 	cfg, _, err := loadConfig(nil, envOf(map[string]string{
-		"MQ_ADMIN_TOKEN": "tok", "MQ_CONN_IDLE_TIMEOUT": "30s", "MQ_FRAME_READ_TIMEOUT": "5s",
+		"MQ_ADMIN_TOKEN": "tok", "MQ_ACL_FILE": "/etc/mqbroker/plain_acl.yml", "MQ_CONN_IDLE_TIMEOUT": "30s", "MQ_FRAME_READ_TIMEOUT": "5s",
 		"MQ_MAX_INFLIGHT_PER_CONN": "8", "MQ_MAX_INFLIGHT": "64",
 		"MQ_MAX_INFLIGHT_BYTES_PER_CONN": "16777216", "MQ_MAX_INFLIGHT_BYTES": "67108864",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AdminToken != "tok" || cfg.ConnIdleTimeout != 30*time.Second || cfg.FrameReadTimeout != 5*time.Second ||
+	if cfg.AdminToken != "tok" || cfg.ACLFile != "/etc/mqbroker/plain_acl.yml" || cfg.ACLGetenv == nil || cfg.ConnIdleTimeout != 30*time.Second || cfg.FrameReadTimeout != 5*time.Second ||
 		cfg.MaxInflightPerConn != 8 || cfg.MaxInflightTotal != 64 ||
 		cfg.MaxInflightBytesPerConn != 16<<20 || cfg.MaxInflightBytesTotal != 64<<20 {
 		t.Fatalf("config %+v does not reflect the environment", cfg)
