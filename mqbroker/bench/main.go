@@ -56,7 +56,7 @@ func main() {
 }
 
 // allPhases in the order they run.
-var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck"}
+var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck", "conns"}
 
 // config is the whole run's configuration, from flags.
 type config struct {

@@ -24,6 +24,7 @@ type metrics struct {
 
 	msgsIn, bytesIn, msgsOut, bytesOut *prometheus.CounterVec // by topic
 	fsync                              prometheus.Histogram
+	aclDenied                          *prometheus.CounterVec // by request code
 
 	// Totals across topics, for the rates (cheaper than gathering).
 	totalIn, totalOut, totalBytesIn, totalBytesOut atomic.Int64
@@ -46,7 +47,9 @@ func newMetrics(b *Broker) *metrics {
 			Help:    "Latency of commit-log fdatasync calls.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12)}), // 50µs .. ~1.2s
 	}
-	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, newGaugeCollector(b),
+	m.aclDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqbroker_acl_denied_total",
+		Help: "Requests refused by the ACL with NO_PERMISSION, by request code."}, []string{"code"})
+	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.aclDenied, newGaugeCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sample(m.started) // the zero point of the rates
 	return m
