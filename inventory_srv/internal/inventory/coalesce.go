@@ -40,6 +40,16 @@ type sellCall struct {
 	req  SellRequest      // normalised, one item
 	done chan sellAnswer  // buffered 1: the answer
 	lead chan []*sellCall // buffered 1: the batch this call must run, when it is made the leader
+
+	answered bool // an answer was sent; read and written only by the leader of its batch
+}
+
+// answer sends a, unless the call has been answered already.
+func (c *sellCall) answer(a sellAnswer) {
+	if !c.answered {
+		c.answered = true
+		c.done <- a
+	}
 }
 
 type sellAnswer struct {
@@ -146,10 +156,25 @@ func (s *Service) sellCoalesced(ctx context.Context, req SellRequest) (SellResul
 			}
 		}
 	}
-	s.runBatch(batch)
-	s.coalescer.next(req.Items[0].GoodsID)
+	s.lead(batch)
 	a := <-c.done
 	return a.res, a.err
+}
+
+// lead runs batch and hands the goods to the next batch. If the batch panics, the calls it has
+// not answered are answered with an error and the next batch still starts, before the panic goes
+// on (to the HTTP server's recovery).
+func (s *Service) lead(batch []*sellCall) {
+	defer s.coalescer.next(batch[0].req.Items[0].GoodsID)
+	defer func() {
+		if r := recover(); r != nil {
+			for _, c := range batch {
+				c.answer(sellAnswer{err: fmt.Errorf("sell %s: internal error in a coalesced sell: %v", c.req.OrderSN, r)})
+			}
+			panic(r)
+		}
+	}()
+	s.runBatch(batch)
 }
 
 // runBatch answers every call of batch (all of one goods).
@@ -164,7 +189,7 @@ func (s *Service) runBatch(batch []*sellCall) {
 	for _, c := range batch {
 		switch {
 		case c.ctx.Err() != nil:
-			c.done <- sellAnswer{err: fmt.Errorf("sell %s: %w", c.req.OrderSN, c.ctx.Err())}
+			c.answer(sellAnswer{err: fmt.Errorf("sell %s: %w", c.req.OrderSN, c.ctx.Err())})
 		case seen[c.req.OrderSN]:
 			repeats = append(repeats, c)
 		default:
@@ -182,7 +207,7 @@ func (s *Service) runBatch(batch []*sellCall) {
 	}
 	for _, c := range append(alone, repeats...) {
 		res, err := s.sellOne(ctx, c.req)
-		c.done <- sellAnswer{res: res, err: err}
+		c.answer(sellAnswer{res: res, err: err})
 	}
 }
 
@@ -272,7 +297,7 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 			alone = append(alone, c)
 			continue
 		}
-		c.done <- answers[i]
+		c.answer(answers[i])
 	}
 	return alone
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,8 @@ import (
 // transactions started.
 type gatedStore struct {
 	inventory.Store
-	txs atomic.Int64
+	txs       atomic.Int64
+	panicNext atomic.Bool // the next transaction panics instead of running
 
 	mu      sync.Mutex    // guards gate
 	gate    chan struct{} // non-nil while armed; closed by release
@@ -29,6 +31,9 @@ type gatedStore struct {
 
 func (g *gatedStore) InTx(ctx context.Context, fn func(tx inventory.StockTx) error) error {
 	g.txs.Add(1)
+	if g.panicNext.CompareAndSwap(true, false) {
+		panic("injected panic")
+	}
 	g.mu.Lock()
 	gate := g.gate
 	g.gate = nil
@@ -85,6 +90,26 @@ func (s *batchScene) hold() {
 }
 
 func (s *batchScene) open() { s.releaseOnce.Do(func() { close(s.release) }) }
+
+// sellRecovering is sell for a call that may panic: a panic is answered as an error.
+func (s *batchScene) sellRecovering(ctx context.Context, sn string, num int64) <-chan answer {
+	s.t.Helper()
+	out := make(chan answer, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				out <- answer{err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		res, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: s.goodsID, Num: num}))
+		out <- answer{res, err}
+	}()
+	s.queued++
+	s.awaitQueued(s.queued)
+	return out
+}
 
 // sell starts a sell of goods 1 and returns, once it waits in the queue, where its answer will
 // arrive.
@@ -271,6 +296,31 @@ func TestSell_coalesced_sellsExactlyTheStock_to64BuyersOfUnevenAmounts(t *testin
 		})
 		if left := f.stock(t, 1); sold.Load()+left != 500 {
 			t.Errorf("sold %d, %d left of 500 (short answers %d)", sold.Load(), left, short.Load())
+		}
+	})
+}
+
+func TestSell_coalescedBatchThatPanics_answersEveryCaller_andFreesTheGoods(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newBatchScene(t, db, 10)
+		s.hold()
+		ctx := context.Background()
+		s.store.panicNext.Store(true) // the batch's transaction (the holder's is past the check)
+		a, b := s.sellRecovering(ctx, "a", 1), s.sellRecovering(ctx, "b", 1)
+		s.run()
+		if err := (<-a).err; err == nil || !strings.Contains(err.Error(), "panic") {
+			t.Errorf("a (the leader): %v, want its panic", err)
+		}
+		if err := (<-b).err; err == nil || !strings.Contains(err.Error(), "internal error") {
+			t.Errorf("b: %v, want an internal error", err)
+		}
+		// The goods is not left in flight: the next sell runs.
+		res, err := s.f.svc.Sell(ctx, sellReq("c", inventory.Item{GoodsID: 1, Num: 1}))
+		if err != nil || res.Replayed {
+			t.Fatalf("sell after the panic: %+v, %v", res, err)
+		}
+		if got := s.f.orderSNs(t); !slices.Equal(got, []string{"c", "holder"}) {
+			t.Errorf("recorded orders %v, want c holder", got)
 		}
 	})
 }

@@ -37,6 +37,16 @@ type stepWrite struct {
 	step app.SagaStep
 	done chan error        // buffered 1: the outcome
 	lead chan []*stepWrite // buffered 1: the group this call must write
+
+	answered bool // an outcome was sent; used only by the leader of its group
+}
+
+// answer sends err, unless the call has been answered already.
+func (c *stepWrite) answer(err error) {
+	if !c.answered {
+		c.answered = true
+		c.done <- err
+	}
 }
 
 // record stores step for sn on db, grouped with concurrent calls.
@@ -67,9 +77,23 @@ func (w *stepWriter) record(ctx context.Context, db *gorm.DB, sn order.SN, step 
 			}
 		}
 	}
-	w.write(db, group)
-	w.next()
+	w.lead(db, group)
 	return <-c.done
+}
+
+// lead writes group and hands the writer on. If the write panics, the calls it has not answered
+// are answered with an error and the next group still starts, before the panic goes on.
+func (w *stepWriter) lead(db *gorm.DB, group []*stepWrite) {
+	defer w.next()
+	defer func() {
+		if r := recover(); r != nil {
+			for _, c := range group {
+				c.answer(fmt.Errorf("record saga step of %s: internal error: %v", c.sn, r))
+			}
+			panic(r)
+		}
+	}()
+	w.write(db, group)
 }
 
 // leave removes c from the waiting calls and reports whether it was still there.
@@ -106,7 +130,7 @@ func (w *stepWriter) write(db *gorm.DB, group []*stepWrite) {
 	live := group[:0:0]
 	for _, c := range group {
 		if err := c.ctx.Err(); err != nil {
-			c.done <- fmt.Errorf("record saga step of %s: %w", c.sn, err)
+			c.answer(fmt.Errorf("record saga step of %s: %w", c.sn, err))
 			continue
 		}
 		live = append(live, c)
@@ -124,14 +148,14 @@ func (w *stepWriter) write(db *gorm.DB, group []*stepWrite) {
 		// The first call's context: the statement serves them all (values such as trace spans).
 		if valid && w.insert(db.WithContext(live[0].ctx), &rows) == nil {
 			for _, c := range live {
-				c.done <- nil
+				c.answer(nil)
 			}
 			return
 		}
 	}
 	for _, c := range live {
 		w.inserts.Add(1)
-		c.done <- insertSteps(db.WithContext(c.ctx), c.sn, []app.SagaStep{c.step})
+		c.answer(insertSteps(db.WithContext(c.ctx), c.sn, []app.SagaStep{c.step}))
 	}
 }
 
