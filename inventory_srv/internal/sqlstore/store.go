@@ -9,6 +9,9 @@
 // "UPDATE … SET stock = stock - ? WHERE id = ? AND stock >= ?" and a sell record moves to returned
 // with "… WHERE order_sn = ? AND status = 1", both checked by rows affected (MySQL counts changed
 // rows; SQLite matched rows, the same here since both statements change what they match).
+// A coalesced sell whose sum does not fit locks the goods row ("SELECT stock … FOR UPDATE"; SQLite
+// holds its write lock already) and removes, before commit, the records it inserted for the orders
+// that do not fit (DeleteSellDetails); committed records are never deleted.
 // Transactions run at READ COMMITTED on MySQL, so every read sees the latest committed state and
 // no gap locks are taken, and a transaction chosen as a deadlock victim is run again. On SQLite
 // transactions run one at a time.
