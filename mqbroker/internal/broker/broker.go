@@ -303,6 +303,8 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:
 		return b.handleCreateTopic(req)
+	case protocol.CheckClientConfig:
+		return b.handleCheckClientConfig(req)
 	}
 	if namesrv.Handles(code) {
 		// Clients may ask the broker port for routes too.

@@ -47,6 +47,10 @@ type Config struct {
 	Cluster         string
 	Logger          *slog.Logger
 	Clock           clock.Clock
+
+	// EnablePropertyFilter serves SQL92 subscriptions (Apache's
+	// enablePropertyFilter); off, they are refused as Apache refuses them.
+	EnablePropertyFilter bool
 }
 
 // DefaultConfig returns the documented defaults.
@@ -70,6 +74,8 @@ func DefaultConfig() Config {
 		BrokerName:      "broker-a",
 		Cluster:         "DefaultCluster",
 		Clock:           clock.Real{},
+
+		EnablePropertyFilter: true,
 	}
 }
 
