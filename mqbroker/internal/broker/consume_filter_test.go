@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,15 +36,6 @@ func sendWithA(t testing.TB, p rocketmq.Producer, topic, tag string, values ...s
 			t.Fatalf("send: %v", err)
 		}
 	}
-}
-
-func bodies(ms []*primitive.MessageExt) []string {
-	out := make([]string, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, string(m.Body))
-	}
-	sort.Strings(out)
-	return out
 }
 
 func TestSQL92_pushConsumer_receivesExactlyTheMatchingMessages_andCommitsToTheEnd(t *testing.T) {

@@ -77,15 +77,20 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 			res = filterRecords(res, sub.sql)
 		}
 		if res.Status == store.NoMatchedMessage {
-			// Every entry read was filtered out: go on from past them, so
-			// that the consumer neither re-reads them nor stalls, and wait
-			// at the end of the queue like a pull that found nothing new.
+			// Every entry read was filtered out: go on from past them. Before
+			// any wait, the answer is Apache's NO_MATCHED_MESSAGE
+			// (PULL_RETRY_IMMEDIATELY from the offset reached, so that the
+			// consumer moves on at once); a held pull woken by messages that
+			// do not match keeps waiting from past them.
 			offset = res.NextBeginOffset
 			if res.NextBeginOffset < res.MaxOffset {
 				if rounds++; rounds < maxFilterRounds {
 					continue
 				}
-				return pullResponse(req, res, offset) // PULL_RETRY_IMMEDIATELY from here
+				return pullResponse(req, res, offset)
+			}
+			if deadline == nil {
+				return pullResponse(req, res, offset)
 			}
 			res.Status = store.OffsetOverflowOne
 		}

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +79,16 @@ func sendProps(t testing.TB, c *wireClient, topic, key, a, tag string) {
 	}
 }
 
+// bodies lists the messages' bodies, sorted.
+func bodies(ms []*primitive.MessageExt) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, string(m.Body))
+	}
+	sort.Strings(out)
+	return out
+}
+
 func keysOf(msgs []*primitive.MessageExt) string {
 	var ks []string
 	for _, m := range msgs {
@@ -124,10 +135,11 @@ func TestWireFilter_sql92Pull_deliversOnlyMatches_andSkipsPastTheRest(t *testing
 		t.Fatalf("TAG-typed pull of the registered SQL92 expression: %s %q", protocol.ResponseCode(resp.Code), keysOf(msgs))
 	}
 
-	// Nothing matches: the answer moves the consumer to the end instead of stalling it.
-	resp, _ = pullWith(t, c, sqlPullExt(group, topic, 0, 0, "SQL92", "a = 42"), 0)
-	if resp.Code != int16(protocol.PullNotFound) || resp.Ext("nextBeginOffset") != "12" {
-		t.Fatalf("pull with no match: %s next=%s; want PULL_NOT_FOUND next=12", protocol.ResponseCode(resp.Code), resp.Ext("nextBeginOffset"))
+	// Nothing matches: the answer moves the consumer to the end instead of stalling it, at once
+	// even when it may be held (Apache's NO_MATCHED_MESSAGE).
+	resp, _ = pullWith(t, c, sqlPullExt(group, topic, 0, 10*time.Second, "SQL92", "a = 42"), 0)
+	if resp.Code != int16(protocol.PullRetryImmediately) || resp.Ext("nextBeginOffset") != "12" {
+		t.Fatalf("pull with no match: %s next=%s; want PULL_RETRY_IMMEDIATELY next=12", protocol.ResponseCode(resp.Code), resp.Ext("nextBeginOffset"))
 	}
 }
 
