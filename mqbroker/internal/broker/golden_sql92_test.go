@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/broker"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 )
@@ -168,5 +170,54 @@ func TestGolden_sql92Example_answersAsApacheRocketMQ(t *testing.T) {
 	t.Logf("answers compared with Apache's: %v", checked)
 	if checked[protocol.CheckClientConfig] == 0 || checked[protocol.HeartBeat] == 0 || checked[protocol.PullMessage] < 4 {
 		t.Fatalf("compared too little with Apache's answers: %v", checked)
+	}
+}
+
+// TestGolden_sql92CheckClientConfig_refusesAsApacheRocketMQ replays the CHECK_CLIENT_CONFIG
+// that Apache RocketMQ 4.9.4's Java push consumer sends at start: a selector that does not
+// parse (Apache answered SUBSCRIPTION_PARSE_FAILED, and the consumer's start failed with it),
+// and a good one while property filtering is off (SYSTEM_ERROR with Apache's words).
+func TestGolden_sql92CheckClientConfig_refusesAsApacheRocketMQ(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		on     bool
+	}{
+		{"badexpr.golden.jsonl", true},
+		{"disabled.golden.jsonl", false},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b := startWireBroker(t, brokertest.WithConfig(func(c *broker.Config) { c.EnablePropertyFilter = tc.on }))
+			c := dialWire(t, b.BrokerAddr())
+			reqs, answers := loadGolden(t, tc.golden)
+			n := 0
+			for _, g := range reqs {
+				if g.Route != "broker" || g.cmd.Code != int16(protocol.CheckClientConfig) {
+					continue
+				}
+				want := answers[g]
+				if want == nil {
+					t.Fatalf("seq %d: no answer recorded", g.Seq)
+				}
+				cmd := *g.cmd
+				resp, err := c.do(&cmd, wireTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+				if resp.Code != want.cmd.Code {
+					t.Errorf("CHECK_CLIENT_CONFIG: %s %q, Apache %s %q", protocol.ResponseCode(resp.Code), resp.Remark,
+						protocol.ResponseCode(want.cmd.Code), want.cmd.Remark)
+				}
+				if !tc.on && resp.Remark != want.cmd.Remark {
+					t.Errorf("remark %q, Apache %q", resp.Remark, want.cmd.Remark)
+				}
+				if tc.on && resp.Remark == "" {
+					t.Error("no reason given for the bad selector")
+				}
+			}
+			if n != 1 {
+				t.Fatalf("replayed %d CHECK_CLIENT_CONFIG, want 1", n)
+			}
+		})
 	}
 }
