@@ -29,7 +29,6 @@ type heartbeat struct {
 			SubString      string   `json:"subString"`
 			TagsSet        []string `json:"tagsSet"`
 			ExpressionType string   `json:"expressionType"`
-			SubVersion     int64    `json:"subVersion"`
 		} `json:"subscriptionDataSet"`
 	} `json:"consumerDataSet"`
 }
@@ -118,6 +117,14 @@ func newClientTable() *clientTable {
 // register applies a heartbeat; it returns the consumer groups whose
 // membership changed (their members must be notified).
 func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (changed []string) {
+	// Compile the subscriptions before locking (the cache makes a repeated
+	// expression cheap; heartbeats repeat them every 30 s).
+	subs := make([][]*subscription, len(hb.ConsumerDataSet))
+	for i, cd := range hb.ConsumerDataSet {
+		for _, s := range cd.SubscriptionDataSet {
+			subs[i] = append(subs[i], buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet))
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range hb.ProducerDataSet {
@@ -131,7 +138,7 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 		}
 		g[hb.ClientID] = &producerClient{id: hb.ClientID, conn: c, lastSeen: now}
 	}
-	for _, cd := range hb.ConsumerDataSet {
+	for i, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {
 			continue
 		}
@@ -145,13 +152,8 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 			changed = append(changed, cd.GroupName)
 		}
 		g.clients[hb.ClientID] = &consumerClient{id: hb.ClientID, conn: c, lastSeen: now}
-		for _, s := range cd.SubscriptionDataSet {
-			// Heartbeats repeat the subscription every 30 s: keep the compiled one while
-			// the expression is unchanged.
-			if old := g.subs[s.Topic]; old != nil && old.SubString == s.SubString && sameExprType(old.ExprType, s.ExpressionType) {
-				continue
-			}
-			g.subs[s.Topic] = buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet)
+		for _, s := range subs[i] {
+			g.subs[s.Topic] = s
 		}
 	}
 	return changed

@@ -26,8 +26,6 @@ const maxFilterRounds = 16
 
 func isTagType(t string) bool { return t == "" || t == exprTag }
 
-func sameExprType(a, b string) bool { return a == b || isTagType(a) && isTagType(b) }
-
 // buildSubscription makes a subscription of either expression type; a SQL92
 // expression is compiled once (cache) and a bad one is kept with its error,
 // to be reported to the pulls that use it.

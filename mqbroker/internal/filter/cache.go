@@ -4,12 +4,15 @@ import "sync"
 
 // Cache memoises Parse, errors included, for up to a fixed number of distinct sources (like
 // Apache's parse cache): subscriptions repeat the same few expressions on every heartbeat and
-// pull. It is safe for concurrent use.
+// pull. Sources longer than maxCachedLen are parsed every time, so that the cache holds at most
+// size × maxCachedLen bytes of source. It is safe for concurrent use.
 type Cache struct {
 	max int
 	mu  sync.Mutex // guards m
 	m   map[string]cached
 }
+
+const maxCachedLen = 4 << 10
 
 type cached struct {
 	e   *Expr
@@ -30,6 +33,9 @@ func (c *Cache) Parse(src string) (*Expr, error) {
 		return r.e, r.err
 	}
 	e, err := Parse(src)
+	if len(src) > maxCachedLen {
+		return e, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {

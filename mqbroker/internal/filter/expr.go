@@ -57,8 +57,15 @@ func (e *Expr) Eval(props Properties) (result, ok bool, err error) {
 	return false, false, fmt.Errorf("filter: selector yields %s, not a boolean", v)
 }
 
+// MaxLen bounds the length of a selector, so that what a peer sends cannot make the broker
+// build an arbitrarily large expression (Apache has no bound; no real selector comes close).
+const MaxLen = 64 << 10
+
 // Parse compiles a SQL92 selector. Errors wrap ErrSyntax and name the offset of the problem.
 func Parse(src string) (*Expr, error) {
+	if len(src) > MaxLen {
+		return nil, fmt.Errorf("%w: %d bytes, longer than %d", ErrSyntax, len(src), MaxLen)
+	}
 	toks, err := lex(src)
 	if err != nil {
 		return nil, err

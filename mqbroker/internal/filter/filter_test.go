@@ -183,6 +183,7 @@ func TestParse_rejectsWhatApacheRejects(t *testing.T) {
 		"a.b = 1",
 		strings.Repeat("(", 1000) + "a" + strings.Repeat(")", 1000),
 		strings.Repeat("NOT ", 1000) + "a",
+		strings.Repeat("a = 1 OR ", MaxLen/9+1) + "a = 1", // longer than MaxLen
 	} {
 		if e, err := Parse(src); err == nil {
 			t.Errorf("Parse(%q) = %s, want an error", src, e)
@@ -247,6 +248,15 @@ func TestCache_parsesEachSourceOnce(t *testing.T) {
 	}
 	if _, err := c.Parse("a ="); !errors.Is(err, ErrSyntax) {
 		t.Errorf("cached error, second time: %v", err)
+	}
+	long := strings.Repeat("a = 1 OR ", maxCachedLen/9+1) + "a = 1"
+	if l1, _ := c.Parse(long); l1 == nil {
+		t.Fatal("long selector did not parse")
+	} else if l2, _ := c.Parse(long); l2 == l1 {
+		t.Error("a selector longer than maxCachedLen was cached")
+	}
+	if e, _ := c.Parse("a = 1"); e != e1 {
+		t.Error("a long selector evicted the cache")
 	}
 	c.Parse("b = 1") // over the limit: starts over
 	if e3, err := c.Parse("a = 1"); err != nil || e3 == e1 {
