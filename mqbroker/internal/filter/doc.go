@@ -32,7 +32,9 @@
 // on the left of = against a non-boolean literal; a string, boolean, NULL or a condition as an
 // operand of < <= > >=; BETWEEN with literal bounds where the low one is greater or either is
 // NULL; IN/NOT IN on anything but a property. Unlike Apache's parser, which stops after the
-// first complete expression and ignores what follows, trailing input is an error here.
+// first complete expression and ignores what follows, trailing input is an error here (in
+// Apache "a LIKE 'x%'" silently means "a", which is never TRUE); so is a selector longer than
+// MaxLen (64 KiB).
 //
 // # Evaluation
 //
