@@ -114,6 +114,9 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if b.offsets, err = loadOffsets(configDir); err != nil {
 		return nil, err
 	}
+	if b.clients.sqlGroups, err = loadSQLGroups(configDir); err != nil {
+		return nil, err
+	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
 	b.metrics = newMetrics(b)

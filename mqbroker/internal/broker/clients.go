@@ -104,6 +104,7 @@ type producerClient struct {
 // them when their connection closes or they fall silent.
 type clientTable struct {
 	filters   *filter.Cache // compiled SQL92 expressions, shared with pulls
+	sqlGroups *sqlGroups    // group/topic pairs that use SQL92, kept across restarts (set by Open)
 	mu        sync.Mutex    // guards consumers, producers
 	consumers map[string]*consumerGroup
 	producers map[string]map[string]*producerClient // group → clientID

@@ -2,7 +2,13 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/filter"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
@@ -59,6 +65,10 @@ func (b *Broker) pullSubscription(req *remoting.Command, group, topic string, ha
 			sub = buildSubscription(b.clients.filters, topic, subString, exprType, splitTags(subString))
 			fromRequest = true
 		}
+	}
+	if sub == nil && (!isTagType(exprType) || b.clients.sqlGroups.has(group, topic)) {
+		return nil, errResponse(req, protocol.SubscriptionNotExist,
+			"the consumer's subscription of %s to %s is not registered yet (it uses %s): wait for its heartbeat", group, topic, exprSQL92)
 	}
 	if sub == nil || isTagType(sub.ExprType) {
 		return sub, nil
@@ -139,4 +149,87 @@ func (b *Broker) handleCheckClientConfig(req *remoting.Command) *remoting.Comman
 		return errResponse(req, protocol.SubscriptionParseFailed, "%v", s.err)
 	}
 	return okResponse(req)
+}
+
+// sqlGroups remembers which group/topic pairs subscribe with a non-TAG
+// expression, in config/sql92-subscriptions.json. Subscriptions live in
+// memory and come back with the next heartbeat (up to 30 s after a restart);
+// a pull of such a pair that arrives before it is refused with
+// SUBSCRIPTION_NOT_EXIST (Apache answers that to any unregistered group)
+// rather than delivered unfiltered: rocketmq-client-go does not filter SQL92
+// itself.
+type sqlGroups struct {
+	path string
+	mu   sync.Mutex      // guards m; held across the file write, so writes are ordered
+	m    map[string]bool // group + "\x00" + topic
+}
+
+func loadSQLGroups(dir string) (*sqlGroups, error) {
+	s := &sqlGroups{path: filepath.Join(dir, "sql92-subscriptions.json"), m: make(map[string]bool)}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load SQL92 subscriptions: %w", err)
+	}
+	var list []struct{ Group, Topic string }
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("load SQL92 subscriptions %s: %w", s.path, err)
+	}
+	for _, e := range list {
+		s.m[e.Group+"\x00"+e.Topic] = true
+	}
+	return s, nil
+}
+
+// has reports whether group subscribed to topic with a non-TAG expression
+// when it was last heard of.
+func (s *sqlGroups) has(group, topic string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[group+"\x00"+topic]
+}
+
+// remember records a heartbeat's subscription types, writing the file when
+// they changed.
+func (s *sqlGroups) remember(hb *heartbeat) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := false
+	for _, cd := range hb.ConsumerDataSet {
+		for _, sd := range cd.SubscriptionDataSet {
+			k := cd.GroupName + "\x00" + sd.Topic
+			if sql := !isTagType(sd.ExpressionType); sql != s.m[k] {
+				changed = true
+				if sql {
+					s.m[k] = true
+				} else {
+					delete(s.m, k)
+				}
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	list := make([]struct{ Group, Topic string }, 0, len(s.m))
+	for k := range s.m {
+		g, t, _ := strings.Cut(k, "\x00")
+		list = append(list, struct{ Group, Topic string }{g, t})
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.path, b); err != nil {
+		return fmt.Errorf("persist SQL92 subscriptions: %w", err)
+	}
+	return nil
 }

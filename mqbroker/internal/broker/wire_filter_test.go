@@ -286,3 +286,42 @@ func TestWireFilter_propertyFilterOff_refusesSQL92AsApacheDoes(t *testing.T) {
 func filterName(prefix string) string {
 	return prefix + "_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 }
+
+func TestWireFilter_afterRestart_aSQL92GroupIsNotServedUnfilteredBeforeItsHeartbeat(t *testing.T) {
+	b := startWireBroker(t)
+	topic, sqlGroup, tagGroup := filterName("SqlRestart"), filterName("sqlcg"), filterName("tagcg")
+	c := dialWire(t, b.BrokerAddr())
+	sendProps(t, c, topic, "hit", "1", "T")
+	sendProps(t, c, topic, "miss", "9", "T")
+	for _, g := range []struct{ group, typ, expr string }{{sqlGroup, "SQL92", "a < 5"}, {tagGroup, "TAG", "*"}} {
+		if r := c.mustCall(t, protocol.HeartBeat, nil, sqlHeartbeat(t, "cid", g.group, topic, g.typ, g.expr)); r.Code != 0 {
+			t.Fatalf("heartbeat: %s", protocol.ResponseCode(r.Code))
+		}
+	}
+	b.Restart()
+	c = dialWire(t, b.BrokerAddr())
+	// rocketmq-client-go's push consumer pulls with a TAG header and no subscription.
+	resp, msgs := pullWith(t, c, sqlPullExt(sqlGroup, topic, 0, 0, "TAG", ""), 0)
+	if resp.Code != int16(protocol.SubscriptionNotExist) {
+		t.Fatalf("SQL92 group before its heartbeat: %s %q %q; want SUBSCRIPTION_NOT_EXIST", protocol.ResponseCode(resp.Code), resp.Remark, keysOf(msgs))
+	}
+	// A Java consumer says SQL92 in its pull header.
+	if resp, _ := pullWith(t, c, sqlPullExt(filterName("javacg"), topic, 0, 0, "SQL92", ""), 0); resp.Code != int16(protocol.SubscriptionNotExist) {
+		t.Fatalf("unregistered SQL92 pull: %s", protocol.ResponseCode(resp.Code))
+	}
+	// Tag consumers are served as before.
+	if resp, msgs := pullWith(t, c, sqlPullExt(tagGroup, topic, 0, 0, "TAG", ""), 0); resp.Code != 0 || len(msgs) != 2 {
+		t.Fatalf("TAG group after restart: %s %d messages", protocol.ResponseCode(resp.Code), len(msgs))
+	}
+	// Its heartbeat brings the selector back; switching to TAG forgets it.
+	c.mustCall(t, protocol.HeartBeat, nil, sqlHeartbeat(t, "cid", sqlGroup, topic, "SQL92", "a < 5"))
+	if resp, msgs := pullWith(t, c, sqlPullExt(sqlGroup, topic, 0, 0, "TAG", ""), 0); resp.Code != 0 || keysOf(msgs) != "hit" {
+		t.Fatalf("after the heartbeat: %s %q", protocol.ResponseCode(resp.Code), keysOf(msgs))
+	}
+	c.mustCall(t, protocol.HeartBeat, nil, sqlHeartbeat(t, "cid", sqlGroup, topic, "TAG", "*"))
+	b.Restart()
+	c = dialWire(t, b.BrokerAddr())
+	if resp, msgs := pullWith(t, c, sqlPullExt(sqlGroup, topic, 0, 0, "TAG", ""), 0); resp.Code != 0 || len(msgs) != 2 {
+		t.Fatalf("group that moved to TAG, after restart: %s %d messages", protocol.ResponseCode(resp.Code), len(msgs))
+	}
+}
