@@ -86,6 +86,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
 	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
 	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
+	propFilter := fs.String("enable-property-filter", env("MQ_ENABLE_PROPERTY_FILTER", strconv.FormatBool(cfg.EnablePropertyFilter)),
+		"serve SQL92 (property) subscriptions: true or false (MQ_ENABLE_PROPERTY_FILTER)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -138,6 +140,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 		errs = append(errs, err)
 	} else {
 		cfg.DelayLevels = lv
+	}
+	if v, err := strconv.ParseBool(strings.TrimSpace(*propFilter)); err != nil {
+		errs = append(errs, fmt.Errorf("enable-property-filter %q: want true or false", *propFilter))
+	} else {
+		cfg.EnablePropertyFilter = v
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

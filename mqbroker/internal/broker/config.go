@@ -69,6 +69,10 @@ type Config struct {
 	ACLGetenv func(string) string
 	Logger    *slog.Logger
 	Clock     clock.Clock
+
+	// EnablePropertyFilter serves SQL92 subscriptions (Apache's
+	// enablePropertyFilter); off, they are refused as Apache refuses them.
+	EnablePropertyFilter bool
 }
 
 // DefaultConfig returns the documented defaults.
@@ -99,6 +103,7 @@ func DefaultConfig() Config {
 		MaxInflightBytesTotal:   remoting.DefaultMaxInflightBytesTotal,
 		ConnIdleTimeout:         remoting.DefaultIdleTimeout,
 		FrameReadTimeout:        remoting.DefaultFrameTimeout,
+		EnablePropertyFilter:    true,
 	}
 }
 
