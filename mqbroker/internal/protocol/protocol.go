@@ -62,6 +62,9 @@ func (c Code) String() string {
 	if n, ok := codeNames[c]; ok {
 		return n
 	}
+	if n, ok := adminCodeNames[c]; ok {
+		return n
+	}
 	return "CODE_" + strconv.Itoa(int(c))
 }
 
@@ -116,6 +119,8 @@ func (c ResponseCode) String() string {
 		return "QUERY_NOT_FOUND"
 	case SubscriptionNotExist:
 		return "SUBSCRIPTION_NOT_EXIST"
+	case ConsumerNotOnline:
+		return "CONSUMER_NOT_ONLINE"
 	}
 	return "RESPONSE_" + strconv.Itoa(int(c))
 }
