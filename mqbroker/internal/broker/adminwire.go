@@ -181,7 +181,9 @@ func (b *Broker) handleRuntimeInfo(req *remoting.Command) *remoting.Command {
 		}
 	}
 	up := now.Sub(b.metrics.started)
-	tps := func(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) + " " + strconv.FormatFloat(r, 'f', 1, 64) + " " }
+	tps := func(r float64) string {
+		return strconv.FormatFloat(r, 'f', 1, 64) + " " + strconv.FormatFloat(r, 'f', 1, 64) + " "
+	}
 	table := map[string]string{
 		"brokerVersionDesc": brokerVersionDesc, "brokerVersion": strconv.Itoa(brokerVersion),
 		"bootTimestamp": strconv.FormatInt(b.metrics.started.UnixMilli(), 10),
@@ -194,7 +196,7 @@ func (b *Broker) handleRuntimeInfo(req *remoting.Command) *remoting.Command {
 		"msgPutTotalYesterdayMorning": "0", "msgGetTotalYesterdayMorning": "0",
 		"putMessageTimesTotal": strconv.FormatInt(in, 10), "putMessageFailedTimes": "0",
 		"earliestMessageTimeStamp": strconv.FormatInt(earliest, 10),
-		"commitLogMinOffset": "0", "commitLogMaxOffset": "0",
+		"commitLogMinOffset":       "0", "commitLogMaxOffset": "0",
 		"commitLogDiskRatio": diskRatio(b.cfg.DataDir), "consumeQueueDiskRatio": diskRatio(b.cfg.DataDir),
 		"sendThreadPoolQueueSize": "0", "sendThreadPoolQueueCapacity": "10000",
 		"sendThreadPoolQueueHeadWaitTimeMills": "0", "pullThreadPoolQueueSize": "0",
@@ -206,7 +208,7 @@ func (b *Broker) handleRuntimeInfo(req *remoting.Command) *remoting.Command {
 		"remainTransientStoreBufferNumbs": "2147483647", "startAcceptSendRequestTimeStamp": "0",
 		"putMessageEntireTimeMax": "0", "getMessageEntireTimeMax": "0", "putMessageAverageSize": "0.0",
 		"putMessageSizeTotal": strconv.FormatInt(b.metrics.totalBytesIn.Load(), 10),
-		"putLatency99": "0.00", "putLatency999": "0.00",
+		"putLatency99":        "0.00", "putLatency999": "0.00",
 		"putMessageDistributeTime":   "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ",
 		"commitLogDirCapacity":       "Total : 0 B, Free : 0 B.",
 		"txHalfPending":              strconv.Itoa(b.txn.pendingCount()),
