@@ -31,4 +31,3 @@ func ensureTopic(t testing.TB, nsAddr, topic string) {
 		t.Fatalf("create topic %s: %s %s", topic, protocol.ResponseCode(r.Code), r.Remark)
 	}
 }
-
