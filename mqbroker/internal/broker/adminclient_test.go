@@ -1,0 +1,62 @@
+//go:build !race
+
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/apache/rocketmq-client-go/v2/admin"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
+)
+
+// TestGoAdmin_createListSubscriptionGroupsAndDeleteTopic drives the
+// official Go client's admin API end to end: CreateTopic with queue counts,
+// FetchAllTopicList, GetAllSubscriptionGroup and DeleteTopic.
+func TestGoAdmin_createListSubscriptionGroupsAndDeleteTopic(t *testing.T) {
+	b := startWireBroker(t)
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{b.NamesrvAddr()})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx := context.Background()
+	topic := uniq("GoAdmin")
+	if err := adm.CreateTopic(ctx, admin.WithTopicCreate(topic), admin.WithBrokerAddrCreate(b.BrokerAddr()),
+		admin.WithReadQueueNums(6), admin.WithWriteQueueNums(6)); err != nil {
+		t.Fatal(err)
+	}
+	ns := dialWire(t, b.NamesrvAddr())
+	route := javaCall(t, ns, protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
+	if !bytes.Contains(route.Body, []byte(`"readQueueNums":6,"writeQueueNums":6`)) {
+		t.Fatalf("route after CreateTopic(6, 6): %s", route.Body)
+	}
+	list, err := adm.FetchAllTopicList(ctx)
+	if err != nil || !slices.Contains(list.TopicList, topic) {
+		t.Fatalf("FetchAllTopicList = %v, %v; want %s in it", list, err, topic)
+	}
+
+	br := dialWire(t, b.BrokerAddr())
+	if r := javaCall(t, br, protocol.UpdateAndCreateSubscriptionGroup, nil, []byte(`{"groupName":"go_admin_sub","retryMaxTimes":3}`)); r.Code != 0 {
+		t.Fatalf("create subscription group: %s", r.Remark)
+	}
+	groups, err := adm.GetAllSubscriptionGroup(ctx, b.BrokerAddr(), wireTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := groups.SubscriptionGroupTable["go_admin_sub"]; !ok || g.RetryMaxTimes != 3 {
+		t.Fatalf("GetAllSubscriptionGroup = %+v; want go_admin_sub with retryMaxTimes 3", groups.SubscriptionGroupTable)
+	}
+
+	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete(topic), admin.WithBrokerAddrDelete(b.BrokerAddr()),
+		admin.WithNameSrvAddr([]string{b.NamesrvAddr()})); err != nil {
+		t.Fatal(err)
+	}
+	if r := javaCall(t, ns, protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil); r.Code != int16(protocol.TopicNotExist) {
+		t.Fatalf("route after DeleteTopic: %s, want TOPIC_NOT_EXIST", protocol.ResponseCode(r.Code))
+	}
+}
