@@ -210,7 +210,7 @@ func (b *Broker) handleRuntimeInfo(req *remoting.Command) *remoting.Command {
 		"putMessageSizeTotal": strconv.FormatInt(b.metrics.totalBytesIn.Load(), 10),
 		"putLatency99":        "0.00", "putLatency999": "0.00",
 		"putMessageDistributeTime":   "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ",
-		"commitLogDirCapacity":       "Total : 0 B, Free : 0 B.",
+		"commitLogDirCapacity":       dirCapacity(b.cfg.DataDir),
 		"txHalfPending":              strconv.Itoa(b.txn.pendingCount()),
 		"mqbrokerFlush":              b.cfg.Flush.String(),
 		"mqbrokerStoreFsyncs":        strconv.FormatInt(b.store.Stats().Fsyncs, 10),
@@ -907,4 +907,15 @@ func diskRatio(dir string) string {
 		return "-1"
 	}
 	return strconv.FormatFloat(float64(total-free)/float64(total), 'f', 4, 64)
+}
+
+// dirCapacity renders the file system's size as Java's commitLogDirCapacity
+// ("Total : 252.0 GiB, Free : 73.7 GiB.").
+func dirCapacity(dir string) string {
+	total, free, ok := diskSpace(dir)
+	if !ok {
+		return "Total : 0 B, Free : 0 B."
+	}
+	gib := func(n uint64) string { return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB" }
+	return "Total : " + gib(total) + ", Free : " + gib(free) + "."
 }
