@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
+	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 )
 
@@ -59,4 +62,28 @@ func TestGoAdmin_createListSubscriptionGroupsAndDeleteTopic(t *testing.T) {
 	if r := javaCall(t, ns, protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil); r.Code != int16(protocol.TopicNotExist) {
 		t.Fatalf("route after DeleteTopic: %s, want TOPIC_NOT_EXIST", protocol.ResponseCode(r.Code))
 	}
+}
+
+// TestResetOffset_liveGoConsumerReconsumes: mqadmin resetOffsetByTime on a
+// live group (INVOKE_BROKER_TO_RESET_OFFSET) pushes RESET_CONSUMER_CLIENT_OFFSET
+// to the official Go push consumer, which consumes the queues again from the
+// start (the client waits 10 s before it applies a reset).
+func TestResetOffset_liveGoConsumerReconsumes(t *testing.T) {
+	b := brokertest.Start(t)
+	topic, group := uniq("T"), uniq("cg")
+	p := newProducer(t, b)
+	col := newCollector()
+	startConsumer(t, b, topic, consumerCfg{group: group, listen: collectInto(col)})
+	for i := range 4 {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("m"+strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col.waitCount(t, 4, 30*time.Second)
+	admin := dialWire(t, b.BrokerAddr())
+	r := javaCall(t, admin, protocol.InvokeBrokerToResetOffset, map[string]string{"topic": topic, "group": group, "timestamp": "0", "isForce": "true"}, nil)
+	if r.Code != 0 {
+		t.Fatalf("reset: %s %s", protocol.ResponseCode(r.Code), r.Remark)
+	}
+	col.waitCount(t, 8, 60*time.Second)
 }
