@@ -87,3 +87,25 @@ func TestResetOffset_liveGoConsumerReconsumes(t *testing.T) {
 	}
 	col.waitCount(t, 8, 60*time.Second)
 }
+
+// TestUpdateTopic_moreQueuesOfALiveTopicReachItsGoConsumer: after mqadmin
+// updateTopic -r 8 -w 8 on a live 4-queue topic, the official Go push
+// consumer rebalances onto the new queues (on its next route refresh, at
+// most 30 s) and gets a message stored in queue 6.
+func TestUpdateTopic_moreQueuesOfALiveTopicReachItsGoConsumer(t *testing.T) {
+	b := brokertest.Start(t)
+	topic, group := uniq("T"), uniq("cg")
+	col := newCollector()
+	startConsumer(t, b, topic, consumerCfg{group: group, listen: collectInto(col)})
+	w := dialWire(t, b.BrokerAddr())
+	if r := javaCall(t, w, protocol.UpdateAndCreateTopic, map[string]string{"topic": topic, "readQueueNums": "8", "writeQueueNums": "8", "perm": "6"}, nil); r.Code != 0 {
+		t.Fatalf("updateTopic: %s", r.Remark)
+	}
+	if _, err := w.sendOne(topic, 6, "in-queue-6", "x"); err != nil {
+		t.Fatal(err)
+	}
+	got := col.waitCount(t, 1, 60*time.Second)
+	if got[0].Queue.QueueId != 6 {
+		t.Fatalf("got a message of queue %d, want queue 6", got[0].Queue.QueueId)
+	}
+}
