@@ -24,12 +24,12 @@
 //
 // Every further line is one frame, in the order the proxy saw them:
 //
-//	{"seq":1,"conn":1,"route":"namesrv","dir":"request","frame":"<base64>",
-//	 "code":106,"opaque":0,"flag":0,"serialize":0,"language":"JAVA","version":399,
-//	 "remark":"","ext":{...},"body":"<body as text, when it is valid UTF-8>"}
+//	{"seq":1,"conn":1,"route":"namesrv","from":"client","dir":"request","frame":"<base64>",
+//	 "code":106,"opaque":0,"flag":0,"serialize":0,"language":"JAVA","version":401,
+//	 "ext":{...},"body":"<body as text, when it is valid UTF-8>","bodyLen":0}
 //
 // frame is the complete frame including its 4-byte length prefix, exactly as
-// sent; it is authoritative. The decoded fields after it are for reading and
+// sent (base64); it is authoritative. The decoded fields after it are for reading and
 // for tests that want to look at one field; dir is "request" or "response"
 // from the flag's response bit (a server-initiated request such as
 // NOTIFY_CONSUMER_IDS_CHANGED is a "request" travelling towards the client —
