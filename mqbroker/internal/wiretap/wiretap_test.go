@@ -3,6 +3,7 @@ package wiretap
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"net"
 	"testing"
 
@@ -122,5 +123,26 @@ func TestHexAddr(t *testing.T) {
 	got, err := hexAddr("127.0.0.1:19911")
 	if err != nil || got != "7F00000100004DC7" {
 		t.Fatalf("hexAddr = %q, %v", got, err)
+	}
+}
+
+// TestWrite_goldenBytes pins the golden-file format of doc.go.
+func TestWrite_goldenBytes(t *testing.T) {
+	var rec Recording
+	cmd := &remoting.Command{Code: 106, Language: "JAVA", Version: 401, Opaque: 3}
+	rec.add("namesrv", 1, true, cmd.AppendFrame(nil))
+	var buf bytes.Buffer
+	if err := Write(&buf, Header{Command: "mqadmin clusterList -n 127.0.0.1:29876",
+		Routes: []Route{{Name: "namesrv", Listen: "127.0.0.1:29876", Upstream: "127.0.0.1:19876"}}},
+		rec.Frames(), Trailer{Stdout: "ok\n"}); err != nil {
+		t.Fatal(err)
+	}
+	frame := base64.StdEncoding.EncodeToString(cmd.AppendFrame(nil))
+	want := `{"wiretap":1,"command":"mqadmin clusterList -n 127.0.0.1:29876","routes":[{"name":"namesrv","listen":"127.0.0.1:29876","upstream":"127.0.0.1:19876"}]}
+{"seq":1,"conn":1,"route":"namesrv","from":"client","dir":"request","frame":"` + frame + `","code":106,"opaque":3,"flag":0,"serialize":0,"language":"JAVA","version":401,"bodyLen":0}
+{"stdout":"ok\n","stderr":"","exit":0}
+`
+	if buf.String() != want {
+		t.Fatalf("golden file:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
