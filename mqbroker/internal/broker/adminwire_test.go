@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/broker"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -416,5 +417,22 @@ func TestAdminWire_deleteTopicRemovesItsDataAndOffsets(t *testing.T) {
 		if r := javaCall(t, c, protocol.DeleteTopicInBroker, map[string]string{"topic": sys}, nil); r.Code == 0 {
 			t.Errorf("deleting system topic %s succeeded", sys)
 		}
+	}
+}
+
+// TestTopicsFlag_createsTopicsAtStart_andRejectsBadNames: --topics makes the
+// routes exist before anything is sent (so a consumer can start at once).
+func TestTopicsFlag_createsTopicsAtStart_andRejectsBadNames(t *testing.T) {
+	b := startWireBroker(t, brokertest.WithConfig(func(c *broker.Config) { c.Topics = []string{"order_reback", "order_timeout"} }))
+	ns := dialWire(t, b.NamesrvAddr())
+	for _, topic := range []string{"order_reback", "order_timeout"} {
+		if r := javaCall(t, ns, protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil); r.Code != 0 {
+			t.Errorf("route of %s: %s %q", topic, protocol.ResponseCode(r.Code), r.Remark)
+		}
+	}
+	cfg := broker.DefaultConfig()
+	cfg.Topics = []string{"ok", "bad topic"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "bad topic") {
+		t.Fatalf("Validate = %v, want the bad topic name reported", err)
 	}
 }

@@ -120,6 +120,11 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if b.subGroups, err = loadSubGroups(configDir); err != nil {
 		return nil, err
 	}
+	for _, t := range cfg.Topics {
+		if _, _, err := b.topics.get(t, true); err != nil {
+			return nil, fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
 	b.metrics = newMetrics(b)

@@ -47,6 +47,11 @@ type Config struct {
 	Cluster         string
 	Logger          *slog.Logger
 	Clock           clock.Clock
+
+	// Topics are created at start with the default layout unless they
+	// exist, as an operator would with mqadmin updateTopic: route lookups do
+	// not create topics, so consumers can start before anything is sent.
+	Topics []string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -118,6 +123,11 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 {
 		bad("flush interval, long-poll cap and client expiry must be positive")
+	}
+	for _, t := range c.Topics {
+		if err := checkTopicName(t); err != nil {
+			bad("topics: %v", err)
+		}
 	}
 	if c.BrokerName == "" || c.Cluster == "" {
 		bad("broker name and cluster must not be empty")
