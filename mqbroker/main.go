@@ -85,6 +85,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	txTimeout := fs.String("tx-timeout", env("MQ_TX_TIMEOUT", cfg.TxTimeout.String()), "age before an undecided half message is checked back (MQ_TX_TIMEOUT)")
 	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
 	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
+	topics := fs.String("topics", env("MQ_TOPICS", ""), "topics to create at start if absent, comma-separated (MQ_TOPICS)")
 	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
 	propFilter := fs.String("enable-property-filter", env("MQ_ENABLE_PROPERTY_FILTER", strconv.FormatBool(cfg.EnablePropertyFilter)),
 		"serve SQL92 (property) subscriptions: true or false (MQ_ENABLE_PROPERTY_FILTER)")
@@ -125,6 +126,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 		return d
 	}
 	cfg.DefaultQueues = atoi("default-queues", *queues, cfg.DefaultQueues)
+	for _, t := range strings.Split(*topics, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			cfg.Topics = append(cfg.Topics, t)
+		}
+	}
 	cfg.MaxMessageSize = atoi("max-message-size", *maxSize, cfg.MaxMessageSize)
 	cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
 	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)

@@ -59,6 +59,9 @@ type Broker struct {
 	metrics *metrics     // traffic counters, live rates, Prometheus registry (metrics.go)
 	acl     *acl.Watcher // nil: ACL off
 
+	subGroups *subGroupTable // subscription groups created by mqadmin (adminwire.go)
+	metas     clientMetas    // language/version of client connections (adminwire.go)
+
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
 	wg        sync.WaitGroup
@@ -118,6 +121,14 @@ func Open(cfg Config) (_ *Broker, err error) {
 	}
 	if b.clients.sqlGroups, err = loadSQLGroups(configDir); err != nil {
 		return nil, err
+	}
+	if b.subGroups, err = loadSubGroups(configDir); err != nil {
+		return nil, err
+	}
+	for _, t := range cfg.Topics {
+		if _, _, err := b.topics.get(t, true); err != nil {
+			return nil, fmt.Errorf("create topic %s: %w", t, err)
+		}
 	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
@@ -287,6 +298,7 @@ func (b *Broker) ConnClosed(c *remoting.Conn) {
 	changed, ids := b.clients.drop(func(conn *remoting.Conn, _ time.Time) bool { return conn == c })
 	b.locks.releaseClients(ids)
 	b.notifyChanged(changed)
+	b.forgetConn(c)
 }
 
 // Serve dispatches a broker request (remoting.Handler).
@@ -305,6 +317,7 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case protocol.PullMessage:
 		return b.handlePull(ctx, req)
 	case protocol.HeartBeat:
+		b.noteHeartbeat(c, req)
 		return b.handleHeartbeat(c, req)
 	case protocol.UnregisterClient:
 		return b.handleUnregister(req)
@@ -325,9 +338,12 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case protocol.ConsumerSendMsgBack:
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:
-		return b.handleCreateTopic(req)
+		return b.handleUpdateTopic(req)
 	case protocol.CheckClientConfig:
 		return b.handleCheckClientConfig(req)
+	}
+	if resp, ok := b.serveAdmin(c, req); ok {
+		return resp
 	}
 	if namesrv.Handles(code) {
 		// Clients may ask the broker port for routes too.
@@ -340,8 +356,12 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 // routes adapts the topic table to namesrv.Routes.
 type routes struct{ b *Broker }
 
+// RouteTopic never creates a topic: a lookup of a topic that does not exist
+// answers TOPIC_NOT_EXIST as Apache's name server does (so a typo in
+// mqadmin topicRoute creates nothing). Producers still auto-create topics
+// through the default-topic route (TBW102) and their first send.
 func (r routes) RouteTopic(topic string) (namesrv.Topic, bool) {
-	c, ok, err := r.b.topics.get(topic, true)
+	c, ok, err := r.b.topics.get(topic, false)
 	if err != nil || !ok {
 		return namesrv.Topic{}, false
 	}

@@ -73,6 +73,11 @@ type Config struct {
 	// EnablePropertyFilter serves SQL92 subscriptions (Apache's
 	// enablePropertyFilter); off, they are refused as Apache refuses them.
 	EnablePropertyFilter bool
+
+	// Topics are created at start with the default layout unless they
+	// exist, as an operator would with mqadmin updateTopic: route lookups do
+	// not create topics, so consumers can start before anything is sent.
+	Topics []string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -152,6 +157,11 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 {
 		bad("flush interval, long-poll cap and client expiry must be positive")
+	}
+	for _, t := range c.Topics {
+		if err := checkTopicName(t); err != nil {
+			bad("topics: %v", err)
+		}
 	}
 	if c.BrokerName == "" || c.Cluster == "" {
 		bad("broker name and cluster must not be empty")

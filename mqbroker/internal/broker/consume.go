@@ -142,18 +142,3 @@ func (b *Broker) handleUnlock(req *remoting.Command) *remoting.Command {
 	b.locks.unlock(lb.ConsumerGroup, lb.ClientID, lb.MQSet)
 	return okResponse(req)
 }
-
-// handleCreateTopic serves the admin API's UPDATE_AND_CREATE_TOPIC: it
-// creates a topic with the default layout if absent (queue counts of an
-// existing topic are not changed).
-func (b *Broker) handleCreateTopic(req *remoting.Command) *remoting.Command {
-	f := protocol.FieldsOf(req)
-	topic := f.String("topic")
-	if err := f.Err(); err != nil {
-		return errResponse(req, protocol.SystemError, "%v", err)
-	}
-	if _, _, err := b.topics.get(topic, true); err != nil {
-		return errResponse(req, protocol.SystemError, "%v", err)
-	}
-	return okResponse(req)
-}

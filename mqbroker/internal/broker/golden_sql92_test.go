@@ -33,7 +33,7 @@ type goldenFrame struct {
 
 // loadGolden reads the frames of a golden file and pairs each client request with Apache's
 // answer (same connection and opaque), when it had one before the recording ended.
-func loadGolden(t *testing.T, name string) (reqs []*goldenFrame, answer map[*goldenFrame]*goldenFrame) {
+func loadSQL92Golden(t *testing.T, name string) (reqs []*goldenFrame, answer map[*goldenFrame]*goldenFrame) {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "sql92", name))
 	if err != nil {
@@ -94,7 +94,7 @@ func TestGolden_sql92Example_answersAsApacheRocketMQ(t *testing.T) {
 		return resp
 	}
 
-	sends, answers := loadGolden(t, "producer.golden.jsonl")
+	sends, answers := loadSQL92Golden(t, "producer.golden.jsonl")
 	n := 0
 	for _, g := range sends {
 		if g.Route != "broker" || g.cmd.Code != int16(protocol.SendMessageV2) && g.cmd.Code != int16(protocol.SendMessage) {
@@ -116,7 +116,7 @@ func TestGolden_sql92Example_answersAsApacheRocketMQ(t *testing.T) {
 		t.Fatalf("replayed %d sends, want the example's 10", n)
 	}
 
-	reqs, answers := loadGolden(t, "consumer.golden.jsonl")
+	reqs, answers := loadSQL92Golden(t, "consumer.golden.jsonl")
 	checked := map[protocol.Code]int{}
 	for _, g := range reqs {
 		code := protocol.Code(g.cmd.Code)
@@ -188,7 +188,7 @@ func TestGolden_sql92CheckClientConfig_refusesAsApacheRocketMQ(t *testing.T) {
 		t.Run(tc.golden, func(t *testing.T) {
 			b := startWireBroker(t, brokertest.WithConfig(func(c *broker.Config) { c.EnablePropertyFilter = tc.on }))
 			c := dialWire(t, b.BrokerAddr())
-			reqs, answers := loadGolden(t, tc.golden)
+			reqs, answers := loadSQL92Golden(t, tc.golden)
 			n := 0
 			for _, g := range reqs {
 				if g.Route != "broker" || g.cmd.Code != int16(protocol.CheckClientConfig) {

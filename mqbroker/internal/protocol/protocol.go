@@ -63,6 +63,9 @@ func (c Code) String() string {
 	if n, ok := codeNames[c]; ok {
 		return n
 	}
+	if n, ok := adminCodeNames[c]; ok {
+		return n
+	}
 	return "CODE_" + strconv.Itoa(int(c))
 }
 
@@ -121,6 +124,8 @@ func (c ResponseCode) String() string {
 		return "SUBSCRIPTION_PARSE_FAILED"
 	case FilterDataNotExist:
 		return "FILTER_DATA_NOT_EXIST"
+	case ConsumerNotOnline:
+		return "CONSUMER_NOT_ONLINE"
 	}
 	return "RESPONSE_" + strconv.Itoa(int(c))
 }
