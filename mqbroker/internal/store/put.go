@@ -185,6 +185,7 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 
 	s.activeSize = base + int64(len(buf))
 	s.lastStoreTs = ts
+	seg.maxTs = ts
 	end := seg.start + s.activeSize
 	s.written.Store(end)
 	for i := range ps {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,19 @@ type Options struct {
 	// OnSync, if set, observes every fdatasync of the commit log: how long it took and its error.
 	// It is called on the syncing goroutine with no lock held and must be fast (e.g. a histogram).
 	OnSync func(took time.Duration, err error)
+	// Repair makes Open skip a damaged record that valid records follow (overwriting it with a
+	// hole frame and logging what was lost) instead of failing with ErrCorrupt.
+	Repair bool
+	// Retention: Retain deletes sealed segments whose newest record is older than this; 0 keeps
+	// everything.
+	Retention time.Duration
+	// MaxDiskUsage is the percentage of the data directory's file system above which Retain
+	// deletes the oldest sealed segments, whatever their age; 0 disables.
+	MaxDiskUsage int
+	// BeforeDelete, if set, is called by Retain before it deletes the segments below commit-log
+	// offset upTo, with no lock held, so that the caller can carry records it still needs
+	// forward (Put them again). An error aborts that deletion.
+	BeforeDelete func(upTo int64) error
 
 	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
 }
@@ -115,6 +129,12 @@ func (o *Options) Validate() error {
 	if o.FlushInterval < 0 {
 		errs = append(errs, fmt.Errorf("store: negative FlushInterval %v", o.FlushInterval))
 	}
+	if o.Retention < 0 {
+		errs = append(errs, fmt.Errorf("store: negative Retention %v", o.Retention))
+	}
+	if o.MaxDiskUsage < 0 || o.MaxDiskUsage > 100 {
+		errs = append(errs, fmt.Errorf("store: MaxDiskUsage %d%% out of range [0, 100]", o.MaxDiskUsage))
+	}
 	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize {
 		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, SegmentSize-%d]",
 			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize))
@@ -144,6 +164,19 @@ type Store struct {
 	zeros       []byte // preallocateLocked's buffer
 	lastStoreTs int64  // store timestamps are kept non-decreasing
 	closed      bool
+	holes       int   // hole frames seen by recovery (Options.Repair); recovery only
+	baseEnd     int64 // commit-log end recorded in the state file; recovery only
+	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
+	stateMinPhys int64
+	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
+	// read that loaded the segment snapshot just before a deletion still finds its file open.
+	retired []*os.File
+
+	retainMu  sync.Mutex     // serializes Retain and DeleteTopic; taken before appendMu
+	retention RetentionStats // guarded by idxMu
+	// deletedTopics maps a topic removed by DeleteTopic to the commit-log end at that moment:
+	// its records below that offset are not indexed again (state file). Guarded by idxMu.
+	deletedTopics map[string]int64
 
 	segs      atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll
 	activeSeg atomic.Pointer[segment]
@@ -174,18 +207,22 @@ type Store struct {
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
-// i. Entries live in chunks of cqChunk, so a busy queue grows without copying (and without the
-// up-to-2x spare capacity of one growing slice); only the first chunk grows gradually, so an
-// idle queue costs little. Writers hold idxMu, readers idxMu.RLock.
+// i, for min <= i < n. Entries live in chunks of cqChunk, so a busy queue grows without copying
+// (and without the up-to-2x spare capacity of one growing slice); only the first chunk grows
+// gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
+// hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
 	chunks [][]cqEntry // all full (len cqChunk) except the last
-	n      int64
+	first  int64       // queue offset of chunks[0][0]
+	min    int64       // first live offset (entries below it were deleted by retention)
+	n      int64       // next offset to write
 }
 
 // cqChunk is the number of entries per consume-queue chunk (192 KiB).
 const cqChunk = 8192
 
-// cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32.
+// cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
+// entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
 type cqEntry struct {
 	phys     int64
 	storeTs  int64
@@ -195,13 +232,32 @@ type cqEntry struct {
 
 func (q *consumeQueue) len() int64 { return q.n }
 
-func (q *consumeQueue) at(i int64) *cqEntry { return &q.chunks[i/cqChunk][i%cqChunk] }
+// empty reports whether the queue holds no live entries.
+func (q *consumeQueue) empty() bool { return q.min == q.n }
+
+func (q *consumeQueue) at(i int64) *cqEntry {
+	j := i - q.first
+	return &q.chunks[j/cqChunk][j%cqChunk]
+}
+
+// reset empties the queue and makes off its next offset (and min offset).
+func (q *consumeQueue) reset(off int64) {
+	q.chunks, q.first, q.min, q.n = nil, off, off, off
+}
+
+// skipTo adds placeholders up to off (records lost to a repaired hole).
+func (q *consumeQueue) skipTo(off int64) {
+	for q.n < off {
+		q.add(cqEntry{phys: -1})
+	}
+}
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
 	switch {
 	case last < 0:
 		q.chunks = append(q.chunks, make([]cqEntry, 0, 16))
+		q.first = q.n
 		last = 0
 	case len(q.chunks[last]) == cqChunk:
 		if c := q.chunks[last]; cap(c) > cqChunk { // the first chunk, grown by append: drop its slack
@@ -212,6 +268,22 @@ func (q *consumeQueue) add(e cqEntry) {
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++
+}
+
+// dropBelow moves min past every entry whose record starts below phys (deleted segments) and
+// frees the chunks that hold only such entries.
+func (q *consumeQueue) dropBelow(phys int64) {
+	for q.min < q.n && q.at(q.min).phys < phys {
+		q.min++
+	}
+	for len(q.chunks) > 0 && q.first+int64(len(q.chunks[0])) <= q.min {
+		q.first += int64(len(q.chunks[0]))
+		q.chunks[0] = nil
+		q.chunks = q.chunks[1:]
+	}
+	if len(q.chunks) == 0 {
+		q.chunks, q.first = nil, q.n
+	}
 }
 
 // Stats are counters for tests and metrics.
@@ -234,14 +306,15 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:    opts,
-		log:     opts.Logger,
-		seed:    maphash.MakeSeed(),
-		topics:  make(map[string]map[int32]*consumeQueue),
-		keyIdx:  make(map[uint64]int64),
-		keyMore: make(map[uint64][]int64),
-		done:    make(chan struct{}),
-		noMmap:  opts.noMmap,
+		opts:          opts,
+		log:           opts.Logger,
+		seed:          maphash.MakeSeed(),
+		topics:        make(map[string]map[int32]*consumeQueue),
+		keyIdx:        make(map[uint64]int64),
+		keyMore:       make(map[uint64][]int64),
+		deletedTopics: make(map[string]int64),
+		done:          make(chan struct{}),
+		noMmap:        opts.noMmap,
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	if err := s.recover(); err != nil {
@@ -291,6 +364,10 @@ func (s *Store) closeFiles() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, f := range s.retired {
+		f.Close()
+	}
+	s.retired = nil
 	return errors.Join(errs...)
 }
 
