@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -56,6 +57,9 @@ type Broker struct {
 	sched   *scheduler
 	txn     *txnService
 	metrics *metrics // traffic counters, live rates, Prometheus registry (metrics.go)
+	// diskFull is set by housekeeping while the data dir's file system is
+	// above store.DiskFullPercent: sends are refused (retention.go).
+	diskFull atomic.Bool
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
@@ -127,6 +131,10 @@ func Open(cfg Config) (_ *Broker, err error) {
 		Logger:         cfg.Logger,
 		OnAppend:       b.onAppend,
 		OnSync:         b.metrics.observeSync,
+		Repair:         cfg.Repair,
+		Retention:      cfg.Retention,
+		MaxDiskUsage:   cfg.MaxDiskUsage,
+		BeforeDelete:   b.carryForward,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -249,6 +257,7 @@ func (b *Broker) housekeeping() {
 			b.log.Error("persist consumer offsets", "err", err)
 		}
 		b.metrics.sample(time.Now())
+		b.retain()
 		now := b.clock.Now()
 		changed, ids := b.clients.drop(func(c *remoting.Conn, seen time.Time) bool {
 			return now.Sub(seen) > b.cfg.ClientExpiry

@@ -205,6 +205,13 @@ func (v brokerView) Stats() console.Stats {
 		topics[q.Topic] = true
 	}
 	s.Topics, s.Groups = len(topics), len(v.Groups())
+	st := v.b.storeStats()
+	s.StoreBytes, s.DiskFull, s.OldestMessageAt = st.LogBytes, st.DiskFull, st.Oldest
+	if st.FSSize > 0 {
+		s.DiskUsedPercent = float64(st.FSUsed) * 100 / float64(st.FSSize)
+	}
+	s.RetentionSegments, s.RetentionBytes, s.RetentionMessages = st.Retention.Segments, st.Retention.Bytes, st.Retention.Messages
+	s.CarriedForward = st.CarriedForward
 	return s
 }
 

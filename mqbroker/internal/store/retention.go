@@ -345,3 +345,7 @@ func (s *Store) reachableLocked(topic string, phys int64) bool {
 	cut, ok := s.deletedTopics[topic]
 	return !ok || phys >= cut
 }
+
+// LogBytes is the size of the commit log still stored (from the first segment's start to the
+// end of the log).
+func (s *Store) LogBytes() int64 { return s.written.Load() - s.FirstOffset() }
