@@ -102,6 +102,9 @@ func (b *bench) runPhases(ctx context.Context) error {
 			b.txCheckPhase(ctx, async)
 		}
 	}
+	if b.cfg.has("soak") && ctx.Err() == nil {
+		b.soakPhase(ctx)
+	}
 	if b.cfg.MemProfile != "" {
 		if err := writeHeapProfile(b.cfg.MemProfile); err != nil {
 			return err
