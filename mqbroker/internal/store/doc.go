@@ -32,7 +32,9 @@
 // The physical offset of a record is the offset of its frame start (segment start + position in
 // the file); it is also written into the record's PHYSICALOFFSET field, which is what consumers
 // see and what offset message ids encode. QUEUEOFFSET and STORETIMESTAMP in the record are the
-// values the store assigned. The frame header is never sent to clients: a PULL body is the
+// values the store assigned; STORETIMESTAMP is Options.Now per Put, not clamped to the previous
+// one (a clock that jumped forward and back must not pin later timestamps, and with them delays
+// and check-backs, to the jump), so it may step back when the clock does. The frame header is never sent to clients: a PULL body is the
 // concatenation of payloads.
 //
 // # Derived data

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -125,7 +126,9 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		}
 	}
 	seg, base := s.active, s.activeSize
-	ts := max(s.opts.Now().UnixMilli(), s.lastStoreTs)
+	// The wall clock per message: a clock that jumped forward and back must not pin every later
+	// timestamp (and with it delays and check-backs) to the jump.
+	ts := s.opts.Now().UnixMilli()
 
 	// Assign queue offsets. Queues are created under idxMu; len(entries) is stable because only
 	// appendMu holders append.
@@ -184,7 +187,6 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 	s.idxMu.Unlock()
 
 	s.activeSize = base + int64(len(buf))
-	s.lastStoreTs = ts
 	seg.maxTs = ts
 	end := seg.start + s.activeSize
 	s.written.Store(end)
@@ -265,20 +267,11 @@ func (s *Store) addKeyLocked(h uint64, phys int64) {
 	}
 }
 
-// forEachKey calls fn for each space-separated key in v.
+// forEachKey calls fn for each whitespace-separated key in v, exactly as Put splits KEYS
+// (strings.Fields), so that recovery indexes the same keys.
 func forEachKey(v []byte, fn func([]byte)) {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ' ' {
-			i++
-		}
-		if i > 0 {
-			fn(v[:i])
-		}
-		if i == len(v) {
-			return
-		}
-		v = v[i+1:]
+	for _, k := range bytes.Fields(v) {
+		fn(k)
 	}
 }
 

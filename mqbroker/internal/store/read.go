@@ -295,8 +295,8 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 }
 
 // OffsetForTimestamp returns the first offset whose store timestamp is >= ms, or MaxOffset if
-// none. Store timestamps are non-decreasing in commit-log order (the store never lets them go
-// back), so this is a binary search.
+// none, by binary search (as Java does): store timestamps come from the wall clock per message,
+// so after the clock stepped back the answer is one of the offsets around the step.
 func (s *Store) OffsetForTimestamp(topic string, queueID int32, ms int64) int64 {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()

@@ -363,7 +363,6 @@ func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 		tagsHash = message.TagsHashBytes(tags)
 	}
 	q.add(cqEntry{phys: phys, tagsHash: int32(tagsHash), storeTs: h.StoreTimestamp, size: int32(h.Size)})
-	s.lastStoreTs = max(s.lastStoreTs, h.StoreTimestamp)
 	seg.maxTs = max(seg.maxTs, h.StoreTimestamp)
 	if v, ok := message.PropertyValue(h.Properties, message.PropUniqKey); ok && len(v) > 0 {
 		s.addKeyLocked(s.hashKey(v), phys)

@@ -149,7 +149,7 @@ type Store struct {
 	log  *slog.Logger
 	seed maphash.Seed // key-index hashing
 
-	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, lastStoreTs, closed; held for every index mutation
+	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
 	activeSize int64 // bytes written to active
@@ -162,7 +162,6 @@ type Store struct {
 	noMmap      bool   // write with pwrite: Options.noMmap, or mapping is not possible here
 	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
-	lastStoreTs int64  // store timestamps are kept non-decreasing
 	closed      bool
 	holes       int   // hole frames seen by recovery (Options.Repair); recovery only
 	baseEnd     int64 // commit-log end recorded in the state file; recovery only
