@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -61,6 +63,8 @@ type Broker struct {
 	// above store.DiskFullPercent: sends are refused (retention.go).
 	diskFull atomic.Bool
 
+	openedAt time.Time // when Open started (recovery time in the log)
+
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
 	wg        sync.WaitGroup
@@ -79,7 +83,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{}), openedAt: time.Now()}
 	defer func() {
 		if err != nil {
 			b.closeListeners()
@@ -135,6 +139,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 		Retention:      cfg.Retention,
 		MaxDiskUsage:   cfg.MaxDiskUsage,
 		BeforeDelete:   b.carryForward,
+		OnRecover:      b.recoverRecord,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -149,19 +154,37 @@ func Open(cfg Config) (_ *Broker, err error) {
 	return b, nil
 }
 
-// recoverServices rebuilds the scheduler's and the transaction service's
-// state from the commit log (see schedule.go and transaction.go).
+// recoverServices reports the scheduler's and the transaction service's
+// state, rebuilt from the commit log by recoverRecord while the store
+// recovered it (see schedule.go and transaction.go).
 func (b *Broker) recoverServices() error {
-	start := time.Now()
-	if err := b.store.Scan(0, func(m *storeMessage) error {
-		b.sched.recoverRecord(m)
-		b.txn.recoverRecord(m)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("recover services: %w", err)
-	}
-	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(start))
+	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(b.openedAt))
 	return nil
+}
+
+// recoverRecord is the store's OnRecover hook: one pass over the commit log
+// rebuilds the store's indexes and the services' state. Only the records
+// the services look at (half, op and committed messages, and those that
+// carry the scheduler's progress) are decoded in full.
+func (b *Broker) recoverRecord(h message.Header, rec []byte) {
+	need := string(h.Topic) == halfTopic || string(h.Topic) == opTopic ||
+		h.SysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionCommit
+	if !need {
+		if string(h.Topic) == delay.ScheduleTopic {
+			_, need = message.PropertyValue(h.Properties, propCarriedSrc)
+		} else {
+			_, need = message.PropertyValue(h.Properties, propScheduleSrc)
+		}
+	}
+	if !need {
+		return
+	}
+	m, _, err := message.Decode(rec)
+	if err != nil {
+		return // the store's own checks report a bad record
+	}
+	b.sched.recoverRecord(m)
+	b.txn.recoverRecord(m)
 }
 
 // NamesrvAddr is the bound name-server address.

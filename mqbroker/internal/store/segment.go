@@ -343,6 +343,9 @@ func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 	if h.PhysicalOffset != phys {
 		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
 	}
+	if s.opts.OnRecover != nil {
+		s.opts.OnRecover(h, p)
+	}
 	if cut, ok := s.deletedTopics[string(h.Topic)]; ok && phys < cut {
 		return nil // deleted by DeleteTopic
 	}

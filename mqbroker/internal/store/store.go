@@ -79,6 +79,10 @@ type Options struct {
 	// OnSync, if set, observes every fdatasync of the commit log: how long it took and its error.
 	// It is called on the syncing goroutine with no lock held and must be fast (e.g. a histogram).
 	OnSync func(took time.Duration, err error)
+	// OnRecover, if set, is called by Open for every valid record of the commit log, in log order,
+	// with its decoded header and its bytes (valid only during the call), so that the caller can
+	// rebuild state of its own in the same pass instead of scanning the log again.
+	OnRecover func(h message.Header, record []byte)
 	// Repair makes Open skip a damaged record that valid records follow (overwriting it with a
 	// hole frame and logging what was lost) instead of failing with ErrCorrupt.
 	Repair bool
