@@ -28,6 +28,15 @@ const (
 	propCarriedSrc = "__CARRIED_SRC"
 )
 
+// deleteCarried removes retention's marks from a message that leaves the
+// schedule or half topic (delivered, committed, checked back, retried) or
+// comes from a client: recovery trusts them.
+func deleteCarried(m *message.Message) {
+	for _, k := range []string{propCarriedFrom, propCarriedQueueOffset, propCarriedChecks, propCarriedStoreTs, propCarriedSrc} {
+		delete(m.Properties, k)
+	}
+}
+
 // errDecisionInFlight postpones a deletion while a half message in it is
 // being decided (the next housekeeping tick tries again).
 var errDecisionInFlight = errors.New("a half message in the segment is being decided")

@@ -52,6 +52,15 @@ func TestRetention_carriesUndecidedHalvesAndPendingDelaysForward_andConsumersCon
 	commitPhys, commitOff := halfMessage(t, p, "RetTx", group, "tx-commit")
 	rollPhys, rollOff := halfMessage(t, p, "RetTx", group, "tx-roll")
 	laterPhys, laterOff := halfMessage(t, p, "RetTx", group, "tx-later")
+	// A client cannot set retention's marks (recovery trusts them).
+	if _, err := p.sendOne("RetForged", 0, "forged", "x", "__CARRIED_SRC", "2:1000", "__CARRIED_FROM", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, msgs, err := p.pull("ret_cg", "RetForged", 0, 0, 0); err != nil || len(msgs) != 1 {
+		t.Fatalf("forged: %d messages %v", len(msgs), err)
+	} else {
+		noCarriedMarks(t, msgs[0].GetProperties())
+	}
 	if _, err := p.sendOne("RetDelayed", 0, "delayed", "body-delayed", "DELAY", "2"); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +103,7 @@ func TestRetention_carriesUndecidedHalvesAndPendingDelaysForward_andConsumersCon
 	if err != nil || len(got) != 1 || got["tx-commit"] == nil {
 		t.Fatalf("RetTx after the decisions: %v %v", got, err)
 	}
+	noCarriedMarks(t, got["tx-commit"].GetProperties())
 
 	b.Restart()
 	c := dialWire(t, b.BrokerAddr())
@@ -116,6 +126,7 @@ func TestRetention_carriesUndecidedHalvesAndPendingDelaysForward_andConsumersCon
 	if err != nil || resp.Code != 0 || len(msgs) != 1 || msgs[0].GetProperty("UNIQ_KEY") != "delayed" || string(msgs[0].Body) != "body-delayed" {
 		t.Fatalf("delayed message after retention: %+v %d messages %v", resp, len(msgs), err)
 	}
+	noCarriedMarks(t, msgs[0].GetProperties())
 	b.Restart()
 	fake.Advance(5 * time.Minute)
 	c = dialWire(t, b.BrokerAddr())
@@ -130,5 +141,14 @@ func TestRetention_refusesSendsWhenTheDiskIsFull_configValidation(t *testing.T) 
 	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), "retention") || !strings.Contains(err.Error(), "max-disk-usage") {
 		t.Fatalf("Validate = %v, want both retention and max-disk-usage reported", err)
+	}
+}
+
+func noCarriedMarks(t *testing.T, props map[string]string) {
+	t.Helper()
+	for k := range props {
+		if strings.HasPrefix(k, "__CARRIED_") {
+			t.Errorf("internal property %s=%s reached a consumer", k, props[k])
+		}
 	}
 }

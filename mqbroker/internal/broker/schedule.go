@@ -193,6 +193,7 @@ func (s *scheduler) deliver(level int, off, phys int64) error {
 // properties (REAL_* stay, as in Apache RocketMQ).
 func (b *Broker) realMessage(m *message.Message) *message.Message {
 	out := m.Clone()
+	deleteCarried(out)
 	out.Topic = m.Properties[message.PropRealTopic]
 	q, _ := strconv.Atoi(m.Properties[message.PropRealQueueID])
 	out.QueueID = int32(q)

@@ -135,6 +135,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 			m.SysFlag &^= message.SysFlagTransactionMask
 		}
 		delete(m.Properties, propScheduleSrc)
+		deleteCarried(m) // retention's marks (retention.go) are the broker's too
 	}
 	if !h.Batch {
 		m := msgs[0]

@@ -308,6 +308,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	// its real topic; UNIQ_KEY and __transactionId__ must be there because
 	// v2.1.2 mis-decodes the header's ids (PROTOCOL.md §2.3.3).
 	body := half.Clone()
+	deleteCarried(body)
 	body.Topic = p.realTopic
 	q, _ := strconv.Atoi(half.Properties[message.PropRealQueueID])
 	body.QueueID = int32(q)
@@ -353,6 +354,9 @@ type HalfStat struct {
 	MsgID           string    `json:"msgId"`
 	StoredAt        time.Time `json:"storedAt"`
 	Checks          int       `json:"checks"`
+	// StoredAtOffset is where the half is stored now: CommitLogOffset (its id)
+	// unless retention carried it forward.
+	StoredAtOffset int64 `json:"storedAtOffset"`
 }
 
 func (t *txnService) stats() []HalfStat {
@@ -360,7 +364,7 @@ func (t *txnService) stats() []HalfStat {
 	defer t.mu.Unlock()
 	out := make([]HalfStat, 0, len(t.pending))
 	for _, p := range t.pending {
-		out = append(out, HalfStat{p.phys, p.group, p.realTopic, p.uniqKey, p.stored, p.checks})
+		out = append(out, HalfStat{p.phys, p.group, p.realTopic, p.uniqKey, p.stored, p.checks, p.at})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CommitLogOffset < out[j].CommitLogOffset })
 	return out

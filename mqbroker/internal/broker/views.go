@@ -108,7 +108,7 @@ func (v brokerView) Halves() []console.Half {
 		out[i] = console.Half{CommitLogOffset: h.CommitLogOffset, Group: h.Group, Topic: h.Topic, MsgID: h.MsgID,
 			StoredAt: h.StoredAt, AgeSeconds: now.Sub(h.StoredAt).Seconds(), Checks: h.Checks}
 		if i < viewHalfKeys {
-			if m, err := v.b.store.Read(h.CommitLogOffset); err == nil {
+			if m, err := v.b.store.Read(h.StoredAtOffset); err == nil {
 				out[i].Keys = m.Keys()
 			}
 		}

@@ -343,6 +343,7 @@ func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 	if h.PhysicalOffset != phys {
 		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
 	}
+	seg.maxTs = max(seg.maxTs, h.StoreTimestamp)
 	if s.opts.OnRecover != nil {
 		s.opts.OnRecover(h, p)
 	}
@@ -366,7 +367,6 @@ func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 		tagsHash = message.TagsHashBytes(tags)
 	}
 	q.add(cqEntry{phys: phys, tagsHash: int32(tagsHash), storeTs: h.StoreTimestamp, size: int32(h.Size)})
-	seg.maxTs = max(seg.maxTs, h.StoreTimestamp)
 	if v, ok := message.PropertyValue(h.Properties, message.PropUniqKey); ok && len(v) > 0 {
 		s.addKeyLocked(s.hashKey(v), phys)
 	}
