@@ -41,10 +41,32 @@
 //
 // Consume queues (per topic and queue: physical offset, size, tags hash, store timestamp of each
 // record, in queue-offset order) and the key index (UNIQ_KEY and each KEYS entry -> physical
-// offsets) are derived data: they are kept only in memory and rebuilt on Open by scanning the
-// whole commit log. Queue offsets start at 0; a queue's min offset is its first entry that
-// retention has not deleted. (Keeping both on disk with a checkpoint, so that memory and restart
-// time stop growing with what is stored, is the next step: issue 16, not done yet.)
+// offsets) are derived data, rebuilt on Open by scanning the whole commit log. The consume
+// queues are kept in memory (24 bytes per message); the key index in mapped files (below), whose
+// pages are file-backed, not anonymous memory. Queue offsets start at 0; a queue's min offset is
+// its first entry that retention has not deleted. (Consume-queue files and a checkpoint, so that
+// memory and restart time stop growing with what is stored, are the next step of issue 16.)
+//
+// # Key index files
+//
+// <Options.Dir>/index/ holds hash-slot files (ADR 0004), named by a 20-digit sequence number,
+// removed and rebuilt by every Open (so they need no recovery rule), written under idxMu through
+// a shared mapping (a heap buffer where mmap is not available) and allocated in full when
+// created (fallocate), so that a full disk fails the creation instead of a store into a hole.
+// Keys go to the newest file; a full file starts the next. Layout, big-endian (golden bytes:
+// TestKeyIndexFile_goldenBytes):
+//
+//	header (64 bytes): "MQIX" | version uint32 = 1 | slots uint32 | entries uint32 |
+//	                   written uint32 | 4 zero bytes | min phys int64 | max phys int64 | 24 zero bytes
+//	slots:   slots x uint32     number (1-based) of the newest entry whose hash % slots is this
+//	                            slot; 0 = none
+//	entries: entries x 20 bytes key hash uint64 (maphash, seeded per Open) | phys int64 |
+//	                            previous entry of the same slot uint32 (1-based; 0 = none)
+//
+// A lookup walks the key's slot chain in every file whose max phys is at or above the first
+// stored offset and confirms each candidate by reading its record and comparing the keys.
+// Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
+// first offset.
 //
 // # State file
 //

@@ -255,14 +255,14 @@ func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue 
 
 func (s *Store) hashKey(k []byte) uint64 { return maphash.Bytes(s.seed, k) }
 
-// addKeyLocked records that the record at phys carries a key with hash h; idxMu held.
+// addKeyLocked records that the record at phys carries a key with hash h; idxMu held. The
+// record is already written, so a failure (no room for a new index file) cannot fail its Put:
+// it is logged, and lookups by key miss the record.
 func (s *Store) addKeyLocked(h uint64, phys int64) {
-	if first, ok := s.keyIdx[h]; !ok {
-		s.keyIdx[h] = phys
-	} else if first != phys {
-		more := s.keyMore[h]
-		if len(more) == 0 || more[len(more)-1] != phys {
-			s.keyMore[h] = append(more, phys)
+	if err := s.keys.add(h, phys); err != nil {
+		s.keyErrs++
+		if s.keyErrs == 1 || s.keyErrs%10000 == 0 {
+			s.log.Error("store: key index: record not indexed by key", "offset", phys, "failures", s.keyErrs, "err", err)
 		}
 	}
 }

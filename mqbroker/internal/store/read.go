@@ -346,14 +346,10 @@ func (s *Store) LookupKey(key string) []int64 {
 		return nil
 	}
 	h := maphash.String(s.seed, key)
+	first := s.FirstOffset()
 	s.idxMu.RLock()
-	first, ok := s.keyIdx[h]
-	cands := append([]int64(nil), s.keyMore[h]...)
+	cands := s.keys.lookup(h, first)
 	s.idxMu.RUnlock()
-	if !ok {
-		return nil
-	}
-	cands = append([]int64{first}, cands...)
 	var out []int64
 	for _, off := range cands {
 		m, err := s.Read(off)

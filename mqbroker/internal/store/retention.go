@@ -260,29 +260,11 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// pruneKeysLocked drops key-index entries below upTo; idxMu held.
+// pruneKeysLocked drops the key-index files whose entries all lie below upTo (lookups skip
+// the entries below it in the others); idxMu held.
 func (s *Store) pruneKeysLocked(upTo int64) {
-	for h, first := range s.keyIdx {
-		if first >= upTo {
-			continue // later entries are larger still
-		}
-		more := s.keyMore[h]
-		i := 0
-		for i < len(more) && more[i] < upTo {
-			i++
-		}
-		more = more[i:]
-		switch len(more) {
-		case 0:
-			delete(s.keyIdx, h)
-			delete(s.keyMore, h)
-		case 1:
-			s.keyIdx[h] = more[0]
-			delete(s.keyMore, h)
-		default:
-			s.keyIdx[h] = more[0]
-			s.keyMore[h] = append([]int64(nil), more[1:]...)
-		}
+	if err := s.keys.prune(upTo); err != nil {
+		s.log.Warn("store: retention: dropping key index files", "err", err)
 	}
 }
 

@@ -98,6 +98,8 @@ type Options struct {
 	BeforeDelete func(upTo int64) error
 
 	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
+	// tests: key-index file geometry (0: the defaults of keyindex.go)
+	ixSlots, ixEntries uint32
 }
 
 func (o *Options) setDefaults() {
@@ -186,10 +188,10 @@ type Store struct {
 	written   atomic.Int64 // commit-log end: every byte below it is written and indexed
 	fatal     atomic.Pointer[error]
 
-	idxMu   sync.RWMutex // guards topics, keyIdx, keyMore (writers also hold appendMu)
+	idxMu   sync.RWMutex // guards topics, keys, keyErrs (writers also hold appendMu)
 	topics  map[string]map[int32]*consumeQueue
-	keyIdx  map[uint64]int64   // key hash -> first physical offset
-	keyMore map[uint64][]int64 // key hash -> further physical offsets
+	keys    *keyIndex // key hash -> physical offsets, in mapped files (keyindex.go)
+	keyErrs int64     // records that could not be indexed by key
 
 	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters, syncing
 	syncing      bool       // a Put is running an fsync as group-commit leader
@@ -313,13 +315,19 @@ func Open(opts Options) (*Store, error) {
 		log:           opts.Logger,
 		seed:          maphash.MakeSeed(),
 		topics:        make(map[string]map[int32]*consumeQueue),
-		keyIdx:        make(map[uint64]int64),
-		keyMore:       make(map[uint64][]int64),
 		deletedTopics: make(map[string]int64),
 		done:          make(chan struct{}),
 		noMmap:        opts.noMmap,
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
+	slots, entries := uint32(defaultIxSlots), uint32(defaultIxEntries)
+	if opts.ixSlots > 0 {
+		slots, entries = opts.ixSlots, opts.ixEntries
+	}
+	var err error
+	if s.keys, err = openKeyIndex(opts.Dir, slots, entries); err != nil {
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -371,6 +379,13 @@ func (s *Store) closeFiles() error {
 		f.Close()
 	}
 	s.retired = nil
+	s.idxMu.Lock() // no lookup may read a mapping being unmapped
+	if s.keys != nil {
+		if err := s.keys.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.idxMu.Unlock()
 	return errors.Join(errs...)
 }
 
