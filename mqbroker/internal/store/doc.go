@@ -41,11 +41,23 @@
 //
 // Consume queues (per topic and queue: physical offset, size, tags hash, store timestamp of each
 // record, in queue-offset order) and the key index (UNIQ_KEY and each KEYS entry -> physical
-// offsets) are derived data, rebuilt on Open by scanning the whole commit log. The consume
-// queues are kept in memory (24 bytes per message); the key index in mapped files (below), whose
-// pages are file-backed, not anonymous memory. Queue offsets start at 0; a queue's min offset is
-// its first entry that retention has not deleted. (Consume-queue files and a checkpoint, so that
-// memory and restart time stop growing with what is stored, are the next step of issue 16.)
+// offsets) are derived data, rebuilt on Open by scanning the whole commit log. Both live in
+// mapped files (below), whose pages are file-backed and evictable, not anonymous memory: what the
+// broker holds per queue is a few words plus one slice header per chunk of 32768 entries. Queue
+// offsets start at 0; a queue's min offset is its first entry that retention has not deleted. (A
+// checkpoint, so that a restart reads only what was written after it, is the next step of issue
+// 16: today Open still reads the whole commit log.)
+//
+// # Consume-queue files
+//
+// <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
+// a 20-digit sequence number, removed and rebuilt by every Open, allocated in full (fallocate)
+// and mapped shared. A chunk file is the chunk's array of 24-byte entries in native byte order
+// (phys int64 | store timestamp int64 | size int32 | tags hash int32; size 0 = a placeholder for a
+// record lost to a repaired hole): the files are never read by another process or after a
+// restart, so they need no portable encoding and no golden bytes. Retention and DeleteTopic
+// unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
+// (or fails, logged) a chunk is a heap array instead.
 //
 // # Key index files
 //

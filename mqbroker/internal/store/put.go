@@ -247,7 +247,7 @@ func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue 
 	}
 	q := qs[queueID]
 	if q == nil {
-		q = &consumeQueue{}
+		q = &consumeQueue{al: s.cqs}
 		qs[queueID] = q
 	}
 	return q

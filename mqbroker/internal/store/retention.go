@@ -313,6 +313,9 @@ func (s *Store) DeleteTopic(topic string) error {
 	}
 	s.idxMu.Lock()
 	end := s.written.Load()
+	for _, q := range s.topics[topic] {
+		q.releaseAll()
+	}
 	delete(s.topics, topic)
 	s.deletedTopics[topic] = end
 	st := s.stateLocked((*s.segs.Load())[0].start, end)

@@ -188,10 +188,13 @@ type Store struct {
 	written   atomic.Int64 // commit-log end: every byte below it is written and indexed
 	fatal     atomic.Pointer[error]
 
-	idxMu   sync.RWMutex // guards topics, keys, keyErrs (writers also hold appendMu)
-	topics  map[string]map[int32]*consumeQueue
-	keys    *keyIndex // key hash -> physical offsets, in mapped files (keyindex.go)
-	keyErrs int64     // records that could not be indexed by key
+	idxMu  sync.RWMutex // guards topics, keys, keyErrs, cqs, idxClosed (writers also hold appendMu)
+	topics map[string]map[int32]*consumeQueue
+	keys   *keyIndex // key hash -> physical offsets, in mapped files (keyindex.go)
+	cqs    *cqAlloc  // consume-queue chunks in mapped files (cqfile.go)
+	// idxClosed is set by Close before the mappings go: readers then find no queue.
+	idxClosed bool
+	keyErrs   int64 // records that could not be indexed by key
 
 	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters, syncing
 	syncing      bool       // a Put is running an fsync as group-commit leader
@@ -217,14 +220,16 @@ type Store struct {
 // gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
 // hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	chunks [][]cqEntry // all full (len cqChunk) except the last
-	first  int64       // queue offset of chunks[0][0]
-	min    int64       // first live offset (entries below it were deleted by retention)
-	n      int64       // next offset to write
+	chunks [][]cqEntry    // all full (len cqChunk) except the last
+	files  []*cqChunkFile // the mapping behind each chunk (nil: heap), cqfile.go
+	al     *cqAlloc       // where chunks come from (nil: heap)
+	first  int64          // queue offset of chunks[0][0]
+	min    int64          // first live offset (entries below it were deleted by retention)
+	n      int64          // next offset to write
 }
 
-// cqChunk is the number of entries per consume-queue chunk (192 KiB).
-const cqChunk = 8192
+// cqChunk is the number of entries per consume-queue chunk (768 KiB).
+const cqChunk = 32768
 
 // cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
 // entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
@@ -247,7 +252,8 @@ func (q *consumeQueue) at(i int64) *cqEntry {
 
 // reset empties the queue and makes off its next offset (and min offset).
 func (q *consumeQueue) reset(off int64) {
-	q.chunks, q.first, q.min, q.n = nil, off, off, off
+	q.releaseAll()
+	q.first, q.min, q.n = off, off, off
 }
 
 // skipTo adds placeholders up to off (records lost to a repaired hole).
@@ -259,16 +265,13 @@ func (q *consumeQueue) skipTo(off int64) {
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
-	switch {
-	case last < 0:
-		q.chunks = append(q.chunks, make([]cqEntry, 0, 16))
-		q.first = q.n
-		last = 0
-	case len(q.chunks[last]) == cqChunk:
-		if c := q.chunks[last]; cap(c) > cqChunk { // the first chunk, grown by append: drop its slack
-			q.chunks[last] = append(make([]cqEntry, 0, cqChunk), c...)
+	if last < 0 || len(q.chunks[last]) == cqChunk {
+		c, cf := q.al.chunk()
+		if last < 0 {
+			q.first = q.n
 		}
-		q.chunks = append(q.chunks, make([]cqEntry, 0, cqChunk))
+		q.chunks = append(q.chunks, c)
+		q.files = append(q.files, cf)
 		last++
 	}
 	q.chunks[last] = append(q.chunks[last], e)
@@ -283,12 +286,25 @@ func (q *consumeQueue) dropBelow(phys int64) {
 	}
 	for len(q.chunks) > 0 && q.first+int64(len(q.chunks[0])) <= q.min {
 		q.first += int64(len(q.chunks[0]))
-		q.chunks[0] = nil
-		q.chunks = q.chunks[1:]
+		q.releaseFirst()
 	}
 	if len(q.chunks) == 0 {
-		q.chunks, q.first = nil, q.n
+		q.first = q.n
 	}
+}
+
+func (q *consumeQueue) releaseFirst() {
+	_ = q.files[0].release() // derived data: a leftover file is removed by the next Open
+	q.chunks[0], q.files[0] = nil, nil
+	q.chunks, q.files = q.chunks[1:], q.files[1:]
+}
+
+// releaseAll frees every chunk.
+func (q *consumeQueue) releaseAll() {
+	for len(q.chunks) > 0 {
+		q.releaseFirst()
+	}
+	q.chunks, q.files = nil, nil
 }
 
 // Stats are counters for tests and metrics.
@@ -326,6 +342,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	var err error
 	if s.keys, err = openKeyIndex(opts.Dir, slots, entries); err != nil {
+		return nil, err
+	}
+	if s.cqs, err = openCQAlloc(opts.Dir, s.log); err != nil {
 		return nil, err
 	}
 	if err := s.recover(); err != nil {
@@ -379,17 +398,25 @@ func (s *Store) closeFiles() error {
 		f.Close()
 	}
 	s.retired = nil
-	s.idxMu.Lock() // no lookup may read a mapping being unmapped
+	s.idxMu.Lock() // no reader may use a mapping being unmapped
 	if s.keys != nil {
 		if err := s.keys.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	for _, qs := range s.topics {
+		for _, q := range qs {
+			q.releaseAll()
+		}
+	}
+	s.topics = map[string]map[int32]*consumeQueue{}
+	s.idxClosed = true
 	s.idxMu.Unlock()
 	return errors.Join(errs...)
 }
 
-// queueLocked returns the consume queue or nil; the caller holds idxMu (either mode) or appendMu.
+// queueLocked returns the consume queue or nil (always nil after Close); the caller holds idxMu
+// (either mode) or appendMu.
 func (s *Store) queueLocked(topic string, queueID int32) *consumeQueue {
 	return s.topics[topic][queueID]
 }
