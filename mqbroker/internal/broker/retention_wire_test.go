@@ -152,3 +152,38 @@ func noCarriedMarks(t *testing.T, props map[string]string) {
 		}
 	}
 }
+
+// Issue 12: a crafted CONSUMER_SEND_MSG_BACK offset pointing at bytes that
+// look like a frame header claiming a huge record gets a clear error; the
+// store never reads (allocates) more than the max message size.
+func TestWire_sendBackAtACraftedOffset_isRefusedByTheMaxMessageSizeBound(t *testing.T) {
+	b := startWireBroker(t, brokertest.WithConfig(func(c *broker.Config) { c.MaxMessageSize = 8 << 10 }))
+	c := dialWire(t, b.BrokerAddr())
+	// The body holds a fake frame header claiming 1 MiB; 1.2 MiB follow, so the claim fits below
+	// the end of the log.
+	marker := "\x00\x10\x00\x00\xab\xcd\xef\x01"
+	if _, err := c.sendOne("Crafted", 0, "crafted", marker+strings.Repeat("z", 100)); err != nil {
+		t.Fatal(err)
+	}
+	filler := strings.Repeat("f", 4000)
+	for i := range 300 {
+		if _, err := c.sendOne("Crafted", 1, "fill-"+strconv.Itoa(i), filler); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, msgs, err := c.pull("cg", "Crafted", 0, 0, 0)
+	if err != nil || resp.Code != 0 || len(msgs) != 1 {
+		t.Fatalf("pull: %+v %d %v", resp, len(msgs), err)
+	}
+	raw := resp.Body
+	at := strings.Index(string(raw), marker)
+	if at < 0 {
+		t.Fatal("test setup: marker not in the record")
+	}
+	crafted := msgs[0].CommitLogOffset + 8 + int64(at) // frame header + position in the record
+	back := c.mustCall(t, protocol.ConsumerSendMsgBack, map[string]string{"group": "cg", "offset": strconv.FormatInt(crafted, 10),
+		"delayLevel": "0", "originMsgId": msgs[0].MsgId, "originTopic": "Crafted", "unitMode": "false", "maxReconsumeTimes": "16"}, nil)
+	if back.Code == 0 || !strings.Contains(back.Remark, "message limit") {
+		t.Fatalf("send back at a crafted offset: %s %q, want an error naming the message limit", protocol.ResponseCode(back.Code), back.Remark)
+	}
+}
