@@ -193,9 +193,11 @@
 //  0. Store.retainMu serializes Retain and DeleteTopic (held across BeforeDelete, which Puts).
 //  1. Store.appendMu guards the append position (active segment and its size), segment rolls,
 //     queue-offset assignment and closed. Every mutation of the index happens while holding it.
-//  2. Store.idxMu (RWMutex) guards the in-memory index (queues map, consume-queue entries, key
-//     index). Writers hold appendMu too; readers (Get, MinOffset, ...) take only idxMu.RLock and
-//     do no I/O while holding it.
+//  2. Store.idxMu (RWMutex) guards the index (queues map, consume-queue chunks, key-index files
+//     and their mappings). Writers hold appendMu too; readers (Get, MinOffset, LookupKey, ...)
+//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it. Mappings
+//     are only released with idxMu held exclusively (retention, DeleteTopic, Close; after Close
+//     readers find no queue and no key), so no reader touches an unmapped page.
 //  3. Store.flushMu guards the group-commit state (flushed offset, flush error, stopped flusher).
 //
 // File reads use pread on the segment files outside all locks; they only touch bytes below the
