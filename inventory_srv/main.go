@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	consumer := reback.New(reback.Config{
 		NameServers: cfg.MQNamesrv, Topic: cfg.RebackTopic, Group: cfg.RebackGroup,
 		Tracer: tp.Tracer("github.com/shopsaga/shopsaga/inventory_srv"), Propagator: prop,
+		Credentials: cfg.MQCredentials,
 	}, svc, log)
 
 	g, gctx := errgroup.WithContext(ctx)

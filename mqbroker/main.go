@@ -66,7 +66,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	namesrv := fs.String("namesrv-addr", env("MQ_NAMESRV_ADDR", cfg.NamesrvAddr), "name server listen address (MQ_NAMESRV_ADDR)")
 	brokerAddr := fs.String("broker-addr", env("MQ_BROKER_ADDR", cfg.BrokerAddr), "broker listen address (MQ_BROKER_ADDR)")
 	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
-	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", ":8080"), "HTTP admin API address, empty to disable (MQ_ADMIN_ADDR)")
+	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", "127.0.0.1:8080"), "HTTP admin API address (console, /api, /metrics), empty to disable; loopback by default (MQ_ADMIN_ADDR)")
+	adminToken := fs.String("admin-token", getenv("MQ_ADMIN_TOKEN"), "bearer token the admin HTTP API requires, empty: none; prefer the environment variable, flags show in ps (MQ_ADMIN_TOKEN)")
+	aclFile := fs.String("acl-file", getenv("MQ_ACL_FILE"), "plain_acl.yml-style ACL file, reloaded when it changes; empty: ACL off (MQ_ACL_FILE)")
+	maxInflight := fs.String("max-inflight-per-conn", env("MQ_MAX_INFLIGHT_PER_CONN", strconv.Itoa(cfg.MaxInflightPerConn)), "requests served at once per connection (MQ_MAX_INFLIGHT_PER_CONN)")
+	maxInflightTotal := fs.String("max-inflight", env("MQ_MAX_INFLIGHT", strconv.Itoa(cfg.MaxInflightTotal)), "requests served at once over all connections of a listener (MQ_MAX_INFLIGHT)")
+	maxBytes := fs.String("max-inflight-bytes-per-conn", env("MQ_MAX_INFLIGHT_BYTES_PER_CONN", strconv.FormatInt(cfg.MaxInflightBytesPerConn, 10)), "bytes of frames being read or served per connection (MQ_MAX_INFLIGHT_BYTES_PER_CONN)")
+	maxBytesTotal := fs.String("max-inflight-bytes", env("MQ_MAX_INFLIGHT_BYTES", strconv.FormatInt(cfg.MaxInflightBytesTotal, 10)), "bytes of frames being read or served over all connections of a listener (MQ_MAX_INFLIGHT_BYTES)")
+	idle := fs.String("conn-idle-timeout", env("MQ_CONN_IDLE_TIMEOUT", cfg.ConnIdleTimeout.String()), "close a connection silent this long with nothing in flight (MQ_CONN_IDLE_TIMEOUT)")
+	frameTimeout := fs.String("frame-read-timeout", env("MQ_FRAME_READ_TIMEOUT", cfg.FrameReadTimeout.String()), "close a connection whose begun frame has not arrived in this time (MQ_FRAME_READ_TIMEOUT)")
 	timeline := fs.String("order-timeline-url", env("MQ_ORDER_TIMELINE_URL", "http://localhost:8081/v1/orders/{key}/timeline/page"),
 		"console link from a message key to its order timeline, {key} = the key; empty: no link (MQ_ORDER_TIMELINE_URL)")
 	dataDir := fs.String("data-dir", env("MQ_DATA_DIR", cfg.DataDir), "data directory (MQ_DATA_DIR)")
@@ -93,6 +101,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	var errs []error
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
 	cfg.OrderTimelineURL = *timeline
+	cfg.AdminToken, cfg.ACLFile, cfg.ACLGetenv = *adminToken, *aclFile, getenv
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}
@@ -137,6 +146,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)
 	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval, cfg.TxCheckInterval)
 	cfg.TxCheckMax = atoi("tx-check-max", *txMax, cfg.TxCheckMax)
+	cfg.MaxInflightPerConn = atoi("max-inflight-per-conn", *maxInflight, cfg.MaxInflightPerConn)
+	cfg.MaxInflightTotal = atoi("max-inflight", *maxInflightTotal, cfg.MaxInflightTotal)
+	cfg.MaxInflightBytesPerConn = int64(atoi("max-inflight-bytes-per-conn", *maxBytes, int(cfg.MaxInflightBytesPerConn)))
+	cfg.MaxInflightBytesTotal = int64(atoi("max-inflight-bytes", *maxBytesTotal, int(cfg.MaxInflightBytesTotal)))
+	cfg.ConnIdleTimeout = dur("conn-idle-timeout", *idle, cfg.ConnIdleTimeout)
+	cfg.FrameReadTimeout = dur("frame-read-timeout", *frameTimeout, cfg.FrameReadTimeout)
 	if lv, err := delay.ParseLevels(*levels); err != nil {
 		errs = append(errs, err)
 	} else {

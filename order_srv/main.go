@@ -123,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		PayTimeoutLevel: cfg.PayTimeoutLevel,
 		Log:             log,
 		Propagator:      prop,
+		Credentials:     cfg.MQCredentials,
 	}
 	halves, err := mq.NewTxPublisher(mqCfg)
 	if err != nil {

@@ -7,7 +7,8 @@
 //     SQLite gets WAL, a 10 s busy timeout, BEGIN IMMEDIATE and one connection, so writers are
 //     serialised and a transaction holds the write lock from its first statement;
 //   - error classification (IsDuplicateKey, IsCheckViolation, IsRetryable);
-//   - transaction options (TxOptions: READ COMMITTED on MySQL, SQLite's default elsewhere);
+//   - transaction isolation: READ COMMITTED for every MySQL session, set when it connects
+//     (TxOptions names no level, so BEGIN costs one statement); SQLite's default elsewhere;
 //   - migrations (Migrate): the goose dialect, and the named lock MySQL instances take so that
 //     only one of several starting together applies them.
 //
@@ -18,6 +19,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -132,9 +134,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		if opts.MaxOpenConns <= 0 {
 			opts.MaxOpenConns = 20
 		}
-		if sqlDB, err = sql.Open("mysql", dsn); err != nil {
+		cfg, err := mysqldriver.ParseDSN(dsn)
+		if err != nil {
 			return nil, fmt.Errorf("open mysql: %w", err)
 		}
+		connector, err := mysqldriver.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open mysql: %w", err)
+		}
+		sqlDB = sql.OpenDB(readCommittedConnector{connector})
 		sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
 		sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
@@ -174,14 +182,38 @@ func (db *DB) Close() error { return db.SQL.Close() }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.SQL.PingContext(ctx) }
 
-// TxOptions are the options of every read-write transaction. On MySQL: READ COMMITTED, so every
-// read sees the latest committed state and InnoDB takes no gap locks. On SQLite: the default
-// (SERIALIZABLE; with BEGIN IMMEDIATE and one connection, transactions simply run one at a time).
+// TxOptions are the options of every read-write transaction. On MySQL every connection's session
+// is READ COMMITTED from the moment it connects (readCommittedConnector), so every read sees the
+// latest committed state and InnoDB takes no gap locks; the options name no level, so BEGIN is one
+// statement (START TRANSACTION) instead of two (SET TRANSACTION ISOLATION LEVEL … first). On
+// SQLite: the default (SERIALIZABLE; with BEGIN IMMEDIATE and one connection, transactions simply
+// run one at a time).
 func (db *DB) TxOptions() *sql.TxOptions {
-	if db.Dialect == MySQL {
-		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
 	return nil
+}
+
+// readCommittedSQL is run on every new MySQL connection: the same statement on MySQL and MariaDB
+// (whose variables differ: transaction_isolation, tx_isolation).
+const readCommittedSQL = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+// readCommittedConnector makes every connection of the pool READ COMMITTED for its whole session.
+type readCommittedConnector struct {
+	driver.Connector
+}
+
+func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return nil, errors.Join(errors.New("mysql connection cannot execute statements"), conn.Close())
+	}
+	if _, err := ex.ExecContext(ctx, readCommittedSQL, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("set read committed: %w", err), conn.Close())
+	}
+	return conn, nil
 }
 
 // Error numbers the package branches on.

@@ -59,7 +59,7 @@ func main() {
 }
 
 // allPhases in the order they run.
-var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck", "soak"}
+var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck", "conns", "soak"}
 
 // config is the whole run's configuration, from flags.
 type config struct {

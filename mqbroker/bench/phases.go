@@ -102,6 +102,9 @@ func (b *bench) runPhases(ctx context.Context) error {
 			b.txCheckPhase(ctx, async)
 		}
 	}
+	if b.cfg.has("conns") && ctx.Err() == nil {
+		b.connsPhase(ctx) // conns.go: brokers of its own
+	}
 	if b.cfg.has("soak") && ctx.Err() == nil {
 		b.soakPhase(ctx)
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	ShutdownTimeout time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
 	TracesExporter  string        // -traces-exporter, OTEL_TRACES_EXPORTER: none (default), stdout or otlp
 	OTLPEndpoint    string        // -otlp-endpoint, OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
+	// only (a secret); both or neither.
+	MQCredentials mqclient.Credentials
 }
 
 // Default returns the defaults. The database has none: MySQLDSN or SQLitePath must be given.
@@ -72,6 +75,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	env("INVENTORY_SQLITE_PATH", str(&c.SQLitePath))
 	env("INVENTORY_MYSQL_MAX_CONNS", func(v string) (err error) { c.MySQLMaxConns, err = strconv.Atoi(v); return err })
 	env("MQ_NAMESRV", str(&c.MQNamesrv))
+	c.MQCredentials = mqclient.CredentialsFromEnv(getenv)
 	env("INVENTORY_REBACK_TOPIC", str(&c.RebackTopic))
 	env("INVENTORY_REBACK_GROUP", str(&c.RebackGroup))
 	env("INVENTORY_LOG_LEVEL", func(v string) error { return c.LogLevel.UnmarshalText([]byte(v)) })
@@ -143,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := mqclient.SplitNameServers(c.MQNamesrv); err != nil {
 		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))
+	}
+	if err := c.MQCredentials.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if !rocketMQName.MatchString(c.RebackTopic) {
 		errs = append(errs, fmt.Errorf("reback topic %q must be 1-127 of [A-Za-z0-9_-]", c.RebackTopic))

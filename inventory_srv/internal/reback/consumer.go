@@ -77,6 +77,8 @@ type Config struct {
 	// context the order service put in the message's properties (default: none is read).
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
+	// Credentials sign the consumer's requests (a broker with ACL); zero: unsigned.
+	Credentials mqclient.Credentials
 }
 
 // maxReconsumeTimes is how often the broker redelivers a message whose handling failed before it
@@ -142,12 +144,13 @@ func (c *Consumer) start(ctx context.Context) (rocketmq.PushConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := mqclient.NewPushConsumer(addrs, c.cfg.Group,
+	opts := append([]consumer.Option{
 		// A new group starts at the oldest message, not the newest: a stock return sent before
 		// this group first ran must still be applied (and replaying old ones is harmless).
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithMaxReconsumeTimes(maxReconsumeTimes),
-	)
+	}, c.cfg.Credentials.ConsumerOptions()...)
+	pc, err := mqclient.NewPushConsumer(addrs, c.cfg.Group, opts...)
 	if err != nil {
 		return nil, err
 	}

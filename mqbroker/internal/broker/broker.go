@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
@@ -58,7 +59,8 @@ type Broker struct {
 	waiters waiters
 	sched   *scheduler
 	txn     *txnService
-	metrics *metrics // traffic counters, live rates, Prometheus registry (metrics.go)
+	metrics *metrics     // traffic counters, live rates, Prometheus registry (metrics.go)
+	acl     *acl.Watcher // nil: ACL off
 	// diskFull is set by housekeeping while the data dir's file system is
 	// above store.DiskFullPercent: sends are refused (retention.go).
 	diskFull atomic.Bool
@@ -147,8 +149,13 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if err := b.recoverServices(); err != nil {
 		return nil, err
 	}
+	if cfg.ACLFile != "" {
+		if b.acl, err = acl.Open(cfg.ACLFile, acl.Options{Interval: cfg.ACLReloadInterval, Logger: cfg.Logger, Getenv: cfg.ACLGetenv}); err != nil {
+			return nil, err
+		}
+	}
 	b.ns = namesrv.New(routes{b}, cfg.Cluster, cfg.BrokerName, b.advertise)
-	ropts := remoting.Options{MaxFrame: cfg.MaxMessageSize + 1<<20, Logger: cfg.Logger}
+	ropts := cfg.remotingOptions()
 	b.nsSrv = remoting.NewServer(b.ns, ropts)
 	b.brSrv = remoting.NewServer(b, ropts)
 	return b, nil
@@ -211,12 +218,18 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() { errc <- b.nsSrv.Serve(b.nsLn) }()
 	go func() { errc <- b.brSrv.Serve(b.brLn) }()
 	if b.adminLn != nil {
-		b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		b.admin = &http.Server{Handler: requireToken(b.cfg.AdminToken, b.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := b.admin.Serve(b.adminLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
+	}
+	if b.acl != nil {
+		aclCtx, cancel := context.WithCancel(context.Background())
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.acl.Run(aclCtx) }()
+		go func() { <-b.stop; cancel() }()
 	}
 	b.wg.Add(3)
 	go func() { defer b.wg.Done(); b.housekeeping() }()
@@ -308,6 +321,13 @@ func (b *Broker) ConnClosed(c *remoting.Conn) {
 // Serve dispatches a broker request (remoting.Handler).
 func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	code := protocol.Code(req.Code)
+	if b.acl != nil {
+		if err := b.acl.Check(acl.Request{Code: req.Code, ExtFields: req.ExtFields, Body: req.Body, Peer: c.Peer().Addr()}); err != nil {
+			b.metrics.aclDenied.WithLabelValues(code.String()).Inc()
+			b.log.Debug("acl refused", "code", code.String(), "remote", c.RemoteAddr(), "err", err)
+			return errResponse(req, protocol.NoPermission, "%s: %v", code, err)
+		}
+	}
 	switch code {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
 		return b.handleSend(c, req)

@@ -12,6 +12,7 @@ import (
 	"github.com/shopsaga/shopsaga/mqbroker/internal/clock"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/console"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
 )
 
@@ -53,8 +54,29 @@ type Config struct {
 	ClientExpiry time.Duration // drop clients silent for this long
 	BrokerName   string
 	Cluster      string
-	Logger       *slog.Logger
-	Clock        clock.Clock
+	// Limits on what a peer can make the broker hold (remoting.Options):
+	// in-flight requests and frame bytes per connection and in total (each
+	// of the name server and the broker), the idle time after which a
+	// connection is closed, and how long a begun frame may take to arrive.
+	MaxInflightPerConn      int
+	MaxInflightTotal        int
+	MaxInflightBytesPerConn int64
+	MaxInflightBytesTotal   int64
+	ConnIdleTimeout         time.Duration
+	FrameReadTimeout        time.Duration
+	// AdminToken, when set, is the bearer token every admin HTTP request
+	// but /healthz must carry.
+	AdminToken string
+	// ACLFile, when set, turns Apache RocketMQ's plain ACL on (package acl):
+	// a plain_acl.yml-style file, re-read every ACLReloadInterval when it
+	// changed.
+	ACLFile           string
+	ACLReloadInterval time.Duration
+	// ACLGetenv expands ${NAME} in the ACL file (secret keys from the
+	// environment); nil: no expansion.
+	ACLGetenv func(string) string
+	Logger    *slog.Logger
+	Clock     clock.Clock
 }
 
 // DefaultConfig returns the documented defaults.
@@ -80,6 +102,13 @@ func DefaultConfig() Config {
 		BrokerName:      "broker-a",
 		Cluster:         "DefaultCluster",
 		Clock:           clock.Real{},
+
+		MaxInflightPerConn:      remoting.DefaultMaxInflight,
+		MaxInflightTotal:        remoting.DefaultMaxInflightTotal,
+		MaxInflightBytesPerConn: remoting.DefaultMaxInflightBytes,
+		MaxInflightBytesTotal:   remoting.DefaultMaxInflightBytesTotal,
+		ConnIdleTimeout:         remoting.DefaultIdleTimeout,
+		FrameReadTimeout:        remoting.DefaultFrameTimeout,
 	}
 }
 
@@ -141,7 +170,27 @@ func (c Config) Validate() error {
 	if c.BrokerName == "" || c.Cluster == "" {
 		bad("broker name and cluster must not be empty")
 	}
+	if c.ConnIdleTimeout <= 0 {
+		bad("conn-idle-timeout %v: must be positive", c.ConnIdleTimeout)
+	}
+	if err := remoting.ValidateLimits(c.remotingOptions()); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// remotingOptions are the connection limits of both listeners.
+func (c Config) remotingOptions() remoting.Options {
+	return remoting.Options{
+		MaxFrame:              c.MaxMessageSize + 1<<20,
+		MaxInflight:           c.MaxInflightPerConn,
+		MaxInflightTotal:      c.MaxInflightTotal,
+		MaxInflightBytes:      c.MaxInflightBytesPerConn,
+		MaxInflightBytesTotal: c.MaxInflightBytesTotal,
+		IdleTimeout:           c.ConnIdleTimeout,
+		FrameTimeout:          c.FrameReadTimeout,
+		Logger:                c.Logger,
+	}
 }
 
 // advertised resolves the address clients dial, given the bound listener.

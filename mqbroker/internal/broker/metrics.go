@@ -24,7 +24,8 @@ type metrics struct {
 
 	msgsIn, bytesIn, msgsOut, bytesOut *prometheus.CounterVec // by topic
 	fsync                              prometheus.Histogram
-	movedToMin                         prometheus.Counter // pulls below a queue's min offset, continued at the min
+	aclDenied                          *prometheus.CounterVec // by request code
+	movedToMin                         prometheus.Counter     // pulls below a queue's min offset, continued at the min
 
 	// Totals across topics, for the rates (cheaper than gathering).
 	totalIn, totalOut, totalBytesIn, totalBytesOut atomic.Int64
@@ -47,9 +48,11 @@ func newMetrics(b *Broker) *metrics {
 			Help:    "Latency of commit-log fdatasync calls.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12)}), // 50µs .. ~1.2s
 	}
+	m.aclDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqbroker_acl_denied_total",
+		Help: "Requests refused by the ACL with NO_PERMISSION, by request code."}, []string{"code"})
 	m.movedToMin = prometheus.NewCounter(prometheus.CounterOpts{Name: "mqbroker_pull_offset_moved_to_min_total",
 		Help: "Pulls whose offset was below the queue's min offset (deleted by retention), continued at the min."})
-	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.movedToMin, newGaugeCollector(b), newStoreCollector(b),
+	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.aclDenied, m.movedToMin, newGaugeCollector(b), newStoreCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sample(m.started) // the zero point of the rates
 	return m

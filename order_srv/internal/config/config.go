@@ -43,6 +43,9 @@ type Config struct {
 	LogLevel         slog.Level    // ORDER_LOG_LEVEL: debug, info, warn, error
 	TracesExporter   string        // OTEL_TRACES_EXPORTER: none (default), stdout or otlp
 	OTLPEndpoint     string        // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
+	// only (a secret); both or neither.
+	MQCredentials mqclient.Credentials
 }
 
 // maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
@@ -107,6 +110,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	str(&c.SQLitePath, "sqlite-path", "ORDER_SQLITE_PATH", "SQLite database file, created if missing, instead of MySQL")
 	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "MySQL connection pool size")
 	str(&c.Namesrv, "namesrv", "MQ_NAMESRV", "RocketMQ name servers, host:port[;host:port]")
+	c.MQCredentials = mqclient.CredentialsFromEnv(getenv) // a secret: environment only
 	str(&c.InventoryURL, "inventory-url", "INVENTORY_URL", "inventory_srv base URL")
 	dur(&c.InventoryTimeout, "inventory-timeout", "ORDER_INVENTORY_TIMEOUT", "bound of one inventory call")
 	num(&c.PayTimeoutLevel, "pay-timeout-level", "ORDER_PAY_TIMEOUT_LEVEL", "delay level of the payment timeout message (16 = 30m)")
@@ -177,6 +181,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := mqclient.SplitNameServers(c.Namesrv); err != nil {
 		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))
+	}
+	if err := c.MQCredentials.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if u, err := url.Parse(c.InventoryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("INVENTORY_URL: %q is not an http(s) URL", c.InventoryURL)

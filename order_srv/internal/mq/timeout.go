@@ -34,12 +34,12 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := rocketmq.NewProducer(
+	p, err := rocketmq.NewProducer(append([]producer.Option{
 		producer.WithNameServer(cfg.Namesrv),
 		producer.WithGroupName(cfg.ProducerGroup),
 		producer.WithInstanceName(mqclient.InstanceName("order-pub")),
 		producer.WithRetry(2),
-	)
+	}, cfg.Credentials.ProducerOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("mq: new producer: %w", err)
 	}
@@ -130,11 +130,11 @@ func (c *TimeoutConsumer) Run(ctx context.Context) error {
 }
 
 func (c *TimeoutConsumer) start() (rocketmq.PushConsumer, error) {
-	pc, err := mqclient.NewPushConsumer(c.cfg.Namesrv, c.cfg.TimeoutGroup,
+	pc, err := mqclient.NewPushConsumer(c.cfg.Namesrv, c.cfg.TimeoutGroup, append([]consumer.Option{
 		// A new group reads the topic from its start: timeouts sent before the group first
 		// subscribed must not be skipped (duplicates are harmless).
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
-	)
+	}, c.cfg.Credentials.ConsumerOptions()...)...)
 	if err != nil {
 		return nil, err
 	}
