@@ -92,6 +92,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	repairDefault, _ := strconv.ParseBool(env("MQ_REPAIR", "false"))
 	repair := fs.Bool("repair", repairDefault, "skip a damaged commit-log record that valid records follow, logging what was lost, instead of refusing to start (MQ_REPAIR=true)")
 	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
+	propFilter := fs.String("enable-property-filter", env("MQ_ENABLE_PROPERTY_FILTER", strconv.FormatBool(cfg.EnablePropertyFilter)),
+		"serve SQL92 (property) subscriptions: true or false (MQ_ENABLE_PROPERTY_FILTER)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -156,6 +158,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 		errs = append(errs, err)
 	} else {
 		cfg.DelayLevels = lv
+	}
+	if v, err := strconv.ParseBool(strings.TrimSpace(*propFilter)); err != nil {
+		errs = append(errs, fmt.Errorf("enable-property-filter %q: want true or false", *propFilter))
+	} else {
+		cfg.EnablePropertyFilter = v
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

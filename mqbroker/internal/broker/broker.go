@@ -124,6 +124,9 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if b.offsets, err = loadOffsets(configDir); err != nil {
 		return nil, err
 	}
+	if b.clients.sqlGroups, err = loadSQLGroups(configDir); err != nil {
+		return nil, err
+	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
 	b.metrics = newMetrics(b)
@@ -355,6 +358,8 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:
 		return b.handleCreateTopic(req)
+	case protocol.CheckClientConfig:
+		return b.handleCheckClientConfig(req)
 	}
 	if namesrv.Handles(code) {
 		// Clients may ask the broker port for routes too.

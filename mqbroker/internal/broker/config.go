@@ -77,6 +77,10 @@ type Config struct {
 	ACLGetenv func(string) string
 	Logger    *slog.Logger
 	Clock     clock.Clock
+
+	// EnablePropertyFilter serves SQL92 subscriptions (Apache's
+	// enablePropertyFilter); off, they are refused as Apache refuses them.
+	EnablePropertyFilter bool
 }
 
 // DefaultConfig returns the documented defaults.
@@ -109,6 +113,7 @@ func DefaultConfig() Config {
 		MaxInflightBytesTotal:   remoting.DefaultMaxInflightBytesTotal,
 		ConnIdleTimeout:         remoting.DefaultIdleTimeout,
 		FrameReadTimeout:        remoting.DefaultFrameTimeout,
+		EnablePropertyFilter:    true,
 	}
 }
 

@@ -22,6 +22,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 		}
 	}
 	changed := b.clients.register(hb, c, b.clock.Now())
+	if err := b.clients.sqlGroups.remember(hb); err != nil {
+		b.log.Error("heartbeat", "err", err)
+	}
 	b.notifyChanged(changed)
 	return okResponse(req)
 }

@@ -56,6 +56,7 @@ var codeNames = map[Code]string{
 	UnlockBatchMQ: "UNLOCK_BATCH_MQ", GetRouteInfoByTopic: "GET_ROUTEINFO_BY_TOPIC",
 	GetBrokerClusterInfo: "GET_BROKER_CLUSTER_INFO", GetAllTopicListFromNS: "GET_ALL_TOPIC_LIST_FROM_NAMESERVER",
 	SendMessageV2: "SEND_MESSAGE_V2", SendBatchMessage: "SEND_BATCH_MESSAGE",
+	CheckClientConfig: "CHECK_CLIENT_CONFIG",
 }
 
 func (c Code) String() string {
@@ -116,6 +117,10 @@ func (c ResponseCode) String() string {
 		return "QUERY_NOT_FOUND"
 	case SubscriptionNotExist:
 		return "SUBSCRIPTION_NOT_EXIST"
+	case SubscriptionParseFailed:
+		return "SUBSCRIPTION_PARSE_FAILED"
+	case FilterDataNotExist:
+		return "FILTER_DATA_NOT_EXIST"
 	}
 	return "RESPONSE_" + strconv.Itoa(int(c))
 }
