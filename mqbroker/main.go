@@ -86,6 +86,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
 	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
 	topics := fs.String("topics", env("MQ_TOPICS", ""), "topics to create at start if absent, comma-separated (MQ_TOPICS)")
+	retention := fs.String("retention", env("MQ_RETENTION", "72h"), "delete commit-log segments whose newest message is older than this; 0 keeps everything (MQ_RETENTION)")
+	maxDisk := fs.String("max-disk-usage", env("MQ_MAX_DISK_USAGE", strconv.Itoa(cfg.MaxDiskUsage)),
+		"percent of the data dir's file system above which the oldest segments are deleted; 0 disables; sends are refused above 95 (MQ_MAX_DISK_USAGE)")
+	segSize := fs.String("segment-size", env("MQ_SEGMENT_SIZE", ""), "commit-log segment size in bytes (default 256 MiB, at least 4 x max-message-size) (MQ_SEGMENT_SIZE)")
+	repairDefault, _ := strconv.ParseBool(env("MQ_REPAIR", "false"))
+	repair := fs.Bool("repair", repairDefault, "skip a damaged commit-log record that valid records follow, logging what was lost, instead of refusing to start (MQ_REPAIR=true)")
 	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
 	propFilter := fs.String("enable-property-filter", env("MQ_ENABLE_PROPERTY_FILTER", strconv.FormatBool(cfg.EnablePropertyFilter)),
 		"serve SQL92 (property) subscriptions: true or false (MQ_ENABLE_PROPERTY_FILTER)")
@@ -132,7 +138,19 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 		}
 	}
 	cfg.MaxMessageSize = atoi("max-message-size", *maxSize, cfg.MaxMessageSize)
-	cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
+	if v := strings.TrimSpace(*segSize); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("segment-size %q: not a positive whole number of bytes", v))
+		} else {
+			cfg.SegmentSize = n // Validate checks it against max-message-size
+		}
+	} else {
+		cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
+	}
+	cfg.Retention = dur("retention", *retention, cfg.Retention)
+	cfg.MaxDiskUsage = atoi("max-disk-usage", *maxDisk, cfg.MaxDiskUsage)
+	cfg.Repair = *repair
 	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)
 	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval, cfg.TxCheckInterval)
 	cfg.TxCheckMax = atoi("tx-check-max", *txMax, cfg.TxCheckMax)

@@ -24,10 +24,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -58,6 +61,11 @@ type Broker struct {
 	txn     *txnService
 	metrics *metrics     // traffic counters, live rates, Prometheus registry (metrics.go)
 	acl     *acl.Watcher // nil: ACL off
+	// diskFull is set by housekeeping while the data dir's file system is
+	// above store.DiskFullPercent: sends are refused (retention.go).
+	diskFull atomic.Bool
+
+	openedAt time.Time // when Open started (recovery time in the log)
 
 	subGroups *subGroupTable // subscription groups created by mqadmin (adminwire.go)
 	metas     clientMetas    // language/version of client connections (adminwire.go)
@@ -80,7 +88,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{}), openedAt: time.Now()}
 	defer func() {
 		if err != nil {
 			b.closeListeners()
@@ -143,6 +151,11 @@ func Open(cfg Config) (_ *Broker, err error) {
 		Logger:         cfg.Logger,
 		OnAppend:       b.onAppend,
 		OnSync:         b.metrics.observeSync,
+		Repair:         cfg.Repair,
+		Retention:      cfg.Retention,
+		MaxDiskUsage:   cfg.MaxDiskUsage,
+		BeforeDelete:   b.carryForward,
+		OnRecover:      b.recoverRecord,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -162,19 +175,37 @@ func Open(cfg Config) (_ *Broker, err error) {
 	return b, nil
 }
 
-// recoverServices rebuilds the scheduler's and the transaction service's
-// state from the commit log (see schedule.go and transaction.go).
+// recoverServices reports the scheduler's and the transaction service's
+// state, rebuilt from the commit log by recoverRecord while the store
+// recovered it (see schedule.go and transaction.go).
 func (b *Broker) recoverServices() error {
-	start := time.Now()
-	if err := b.store.Scan(0, func(m *storeMessage) error {
-		b.sched.recoverRecord(m)
-		b.txn.recoverRecord(m)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("recover services: %w", err)
-	}
-	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(start))
+	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(b.openedAt))
 	return nil
+}
+
+// recoverRecord is the store's OnRecover hook: one pass over the commit log
+// rebuilds the store's indexes and the services' state. Only the records
+// the services look at (half, op and committed messages, and those that
+// carry the scheduler's progress) are decoded in full.
+func (b *Broker) recoverRecord(h message.Header, rec []byte) {
+	need := string(h.Topic) == halfTopic || string(h.Topic) == opTopic ||
+		h.SysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionCommit
+	if !need {
+		if string(h.Topic) == delay.ScheduleTopic {
+			_, need = message.PropertyValue(h.Properties, propCarriedSrc)
+		} else {
+			_, need = message.PropertyValue(h.Properties, propScheduleSrc)
+		}
+	}
+	if !need {
+		return
+	}
+	m, _, err := message.Decode(rec)
+	if err != nil {
+		return // the store's own checks report a bad record
+	}
+	b.sched.recoverRecord(m)
+	b.txn.recoverRecord(m)
 }
 
 // NamesrvAddr is the bound name-server address.
@@ -276,6 +307,7 @@ func (b *Broker) housekeeping() {
 			b.log.Error("persist consumer offsets", "err", err)
 		}
 		b.metrics.sample(time.Now())
+		b.retain()
 		now := b.clock.Now()
 		changed, ids := b.clients.drop(func(c *remoting.Conn, seen time.Time) bool {
 			return now.Sub(seen) > b.cfg.ClientExpiry

@@ -42,10 +42,18 @@ type Config struct {
 	TxTimeout       time.Duration
 	TxCheckInterval time.Duration
 	TxCheckMax      int
-	LongPollMax     time.Duration // cap on how long a pull is held
-	ClientExpiry    time.Duration // drop clients silent for this long
-	BrokerName      string
-	Cluster         string
+	// Retention deletes commit-log segments whose newest message is older
+	// than this (0: never by age); MaxDiskUsage (percent of the data dir's
+	// file system, 0: off) deletes the oldest segments when passed. Above
+	// store.DiskFullPercent sends are refused. Repair lets the store skip a
+	// damaged record that valid ones follow instead of refusing to start.
+	Retention    time.Duration
+	MaxDiskUsage int
+	Repair       bool
+	LongPollMax  time.Duration // cap on how long a pull is held
+	ClientExpiry time.Duration // drop clients silent for this long
+	BrokerName   string
+	Cluster      string
 	// Limits on what a peer can make the broker hold (remoting.Options):
 	// in-flight requests and frame bytes per connection and in total (each
 	// of the name server and the broker), the idle time after which a
@@ -96,6 +104,8 @@ func DefaultConfig() Config {
 		TxTimeout:       6 * time.Second,
 		TxCheckInterval: 60 * time.Second,
 		TxCheckMax:      15,
+		Retention:       72 * time.Hour,
+		MaxDiskUsage:    85,
 		LongPollMax:     15 * time.Second,
 		ClientExpiry:    120 * time.Second,
 		BrokerName:      "broker-a",
@@ -148,6 +158,15 @@ func (c Config) Validate() error {
 	}
 	if c.SegmentSize < int64(c.MaxMessageSize)+4096 {
 		bad("segment size %d must exceed max-message-size %d", c.SegmentSize, c.MaxMessageSize)
+	}
+	if c.Retention < 0 {
+		bad("retention %v: must not be negative (0 keeps everything)", c.Retention)
+	}
+	if c.MaxDiskUsage < 0 || c.MaxDiskUsage > 100 {
+		bad("max-disk-usage %d: want 0..100 (percent, 0 disables)", c.MaxDiskUsage)
+	}
+	if c.SegmentSize > 1<<40 {
+		bad("segment size %d: at most 1 TiB", c.SegmentSize)
 	}
 	if len(c.DelayLevels) == 0 {
 		bad("delay-levels is empty")

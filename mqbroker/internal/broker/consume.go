@@ -67,6 +67,8 @@ func (b *Broker) handleQueryOffset(req *remoting.Command) *remoting.Command {
 	if !ok {
 		return errResponse(req, protocol.QueryNotFound, "no committed offset for %s in %s queue %d", k.Group, k.Topic, k.QueueID)
 	}
+	// Below the min offset (retention deleted it): continue at the min.
+	off = max(off, b.store.MinOffset(k.Topic, k.QueueID))
 	resp := okResponse(req)
 	resp.SetExtInt("offset", off)
 	return resp

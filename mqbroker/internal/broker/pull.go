@@ -69,6 +69,16 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 	for {
 		wake := b.waiters.wait(queueKey{topic, queueID})
 		res, err := b.store.Get(topic, queueID, offset, int(maxMsgs), maxPullBytes, match)
+		if err == nil && res.Status == store.OffsetTooSmall {
+			// Retention deleted what the consumer had not read yet: continue
+			// at the new minimum right away (Apache RocketMQ answers
+			// PULL_OFFSET_MOVED, after which the Go client pauses 10 s).
+			b.log.Warn("consumer offset below the queue's min offset: continuing at the min",
+				"topic", topic, "queue", queueID, "offset", offset, "min", res.MinOffset)
+			b.metrics.movedToMin.Inc()
+			offset = res.MinOffset
+			res, err = b.store.Get(topic, queueID, offset, int(maxMsgs), maxPullBytes, match)
+		}
 		if err != nil {
 			b.log.Error("pull", "topic", topic, "queue", queueID, "err", err)
 			return errResponse(req, protocol.SystemError, "read store: %v", err)

@@ -47,6 +47,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	out.SysFlag &^= message.SysFlagTransactionMask
 	out.PreparedTransactionOffset = 0
 	delete(out.Properties, propScheduleSrc)
+	deleteCarried(out)
 	delete(out.Properties, message.PropDelayTimeLevel)
 	if out.Properties[message.PropRetryTopic] == "" {
 		out.SetProperty(message.PropRetryTopic, orig.Topic)
