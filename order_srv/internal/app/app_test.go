@@ -192,7 +192,8 @@ func (f *fixture) advance(d time.Duration) {
 }
 
 // newFixture runs the use cases on db, a fresh migrated database of either backend.
-func newFixture(t *testing.T, db sqltest.DB) *fixture {
+// Options change the dependencies before the service is built (e.g. to wrap the saga store).
+func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixture {
 	t.Helper()
 	store, err := sqlstore.Open(context.Background(), sqlstore.Options{
 		MySQLDSN: db.MySQLDSN, SQLitePath: db.SQLitePath, Logger: slog.New(slog.DiscardHandler),
@@ -203,7 +204,7 @@ func newFixture(t *testing.T, db sqltest.DB) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{store: store, inv: newInventory(), metrics: &countingMetrics{}, now: time.Now().UTC()}
 	f.broker = &memBroker{inv: f.inv, decisions: map[order.SN]app.HalfOutcome{}, timeouts: map[order.SN]int{}}
-	svc, err := app.New(app.Deps{
+	deps := app.Deps{
 		Orders: store, Carts: store, Saga: store, Idempotency: store, Timeline: store,
 		Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker, Metrics: f.metrics,
 		Log: slog.New(slog.DiscardHandler),
@@ -213,7 +214,11 @@ func newFixture(t *testing.T, db sqltest.DB) *fixture {
 			return f.now
 		},
 		Crash: func(point string) { panic(crashed{point}) },
-	}, app.Options{})
+	}
+	for _, o := range options {
+		o(&deps)
+	}
+	svc, err := app.New(deps, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

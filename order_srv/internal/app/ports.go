@@ -20,6 +20,12 @@ var (
 	// ErrUnavailable: a dependency (inventory, the broker, the database) failed or timed out.
 	// Nothing was left behind; the request may be retried.
 	ErrUnavailable = errors.New("app: a dependency is unavailable")
+	// ErrOutcomeUnknown: the order's COMMIT failed and the barrier could not be read either, so
+	// the order may or may not exist. The saga settles it (the broker's check-back, or the
+	// reconciler): it either exists and waits for payment, or its stock is returned. The
+	// Idempotency-Key stays bound to the attempt, so a retry with the same key answers with the
+	// settled outcome instead of ordering twice.
+	ErrOutcomeUnknown = errors.New("app: the order's outcome is not known yet")
 	// ErrRequestInProgress: a request with the same Idempotency-Key is still being processed.
 	ErrRequestInProgress = errors.New("app: a request with this idempotency key is in progress")
 	// ErrIdempotencyKeyReused: the Idempotency-Key was first used for a different request.
@@ -119,8 +125,10 @@ const (
 
 // CommitOptions are the extras of a local transaction.
 type CommitOptions struct {
-	// RemoveCartGoods lists the goods whose cart rows of the order's user are deleted.
-	RemoveCartGoods []int64
+	// RemoveCartItems lists the cart rows of the order's user that were ordered; each is
+	// deleted only if it still holds the same quantity and is still checked, so a line the user
+	// changed while the order was being made stays in the cart as the user left it.
+	RemoveCartItems []order.CartItem
 	// Idempotency, when set, is completed (outcome "created") in the same transaction.
 	Idempotency *IdempotencyKey
 	// Steps are appended to the order's saga timeline in the same transaction.
