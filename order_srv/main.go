@@ -92,6 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	heal, err := metrics.NewHeal(reg, cfg.TimeoutTopic)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	namesrv, err := mqclient.ResolveNameServers(ctx, cfg.Namesrv)
 	if err != nil {
@@ -170,6 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	consumer.OnMalformed = func() { heal.MalformedMessage(cfg.TimeoutTopic) }
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
