@@ -175,6 +175,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	consumer.OnMalformed = func() { heal.MalformedMessage(cfg.TimeoutTopic) }
+	reconciler, err := newReconciler(cfg, svc, store, inv, heal)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -204,6 +208,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
+	if cfg.ReconcileInterval > 0 {
+		g.Go(func() error { return reconciler.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

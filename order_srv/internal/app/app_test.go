@@ -37,6 +37,9 @@ type memInventory struct {
 	failAfterDeduct error
 	// inSell, when set, is called inside Sell before deducting (to pause a request).
 	inSell func()
+	// clock, when set, stamps every sell (soldAt), for the reconciler's list of deducted sells.
+	clock  func() time.Time
+	soldAt map[order.SN]time.Time
 }
 
 func newInventory() *memInventory {
@@ -69,6 +72,12 @@ func (m *memInventory) Sell(_ context.Context, sn order.SN, lines []order.Line) 
 			m.stock[l.GoodsID] -= int64(l.Num)
 		}
 		m.sold[sn] = lines
+		if m.clock != nil {
+			if m.soldAt == nil {
+				m.soldAt = map[order.SN]time.Time{}
+			}
+			m.soldAt[sn] = m.clock()
+		}
 	}
 	if err := m.failAfterDeduct; err != nil {
 		m.failAfterDeduct = nil

@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shopsaga/shopsaga/order_srv/internal/app"
+)
 
 // Heal holds the counters of the saga's self-healing (kept apart from Metrics so that each
 // is registered once, by whoever needs it):
@@ -13,9 +17,6 @@ type Heal struct {
 	malformed  *prometheus.CounterVec
 	reconciled *prometheus.CounterVec
 }
-
-// ReconcileActions are the action label values of saga_reconciled_total.
-var ReconcileActions = []string{"close_expired", "return_orphan_sell"}
 
 // NewHeal creates the counters and registers them on reg; topics are the label values of
 // saga_malformed_messages_total created at zero up front.
@@ -31,7 +32,7 @@ func NewHeal(reg prometheus.Registerer, topics ...string) (*Heal, error) {
 	for _, t := range topics {
 		h.malformed.WithLabelValues(t)
 	}
-	for _, a := range ReconcileActions {
+	for _, a := range app.ReconcileActions {
 		h.reconciled.WithLabelValues(a)
 	}
 	for _, c := range []prometheus.Collector{h.malformed, h.reconciled} {
