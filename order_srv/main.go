@@ -146,6 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Halves:      halves,
 		Timeouts:    timeouts,
 		Timeline:    store,
+		Owners:      store,
 		Metrics:     met,
 		Tracer:      tp.Tracer("github.com/shopsaga/shopsaga/order_srv"),
 		Log:         log,

@@ -222,7 +222,8 @@ func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixtur
 			defer f.nowMu.Unlock()
 			return f.now
 		},
-		Crash: func(point string) { panic(crashed{point}) },
+		Crash:  func(point string) { panic(crashed{point}) },
+		Owners: store,
 	}
 	for _, o := range options {
 		o(&deps)

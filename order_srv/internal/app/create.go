@@ -195,6 +195,12 @@ func (s *Service) failLocal(a *attempt, out HalfOutcome, reason RollbackReason, 
 
 func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	ctx, cmd := a.ctx, a.cmd
+	if o := s.d.Owners; o != nil {
+		// Before anything is sold, so a check-back on another instance knows this saga is alive.
+		if err := o.ClaimOwner(ctx, a.sn, s.opts.Instance, s.d.Now().Add(s.opts.SagaTimeout)); err != nil {
+			return s.failLocal(a, DiscardReback, RollbackLocalTxFailed, fmt.Errorf("%w: record saga owner: %v", ErrUnavailable, err))
+		}
+	}
 	priced, err := s.d.Stock.Sell(ctx, a.sn, cmd.Lines)
 	switch {
 	case errors.Is(err, ErrInsufficientStock):

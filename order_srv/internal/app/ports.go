@@ -41,7 +41,24 @@ var (
 	// for another reason than stock (e.g. the order number was already returned because a
 	// check-back decided against it): nothing was deducted by this call.
 	ErrSellRejected = errors.New("app: inventory rejected the sell")
+	// ErrOwnerTaken is returned by OwnerStore.ClaimOwner when the order already has an owner.
+	ErrOwnerTaken = errors.New("app: saga already owned")
 )
+
+// OwnerStore records which instance runs an order's local transaction, and until when, so that
+// a check-back on another instance leaves a live saga alone. Safe for concurrent use.
+type OwnerStore interface {
+	// ClaimOwner records owner as running order sn until deadline, in its own autocommitted
+	// write. Errors: ErrOwnerTaken.
+	ClaimOwner(ctx context.Context, sn order.SN, owner string, deadline time.Time) error
+	// Owner returns the owner of sn and its deadline; found is false if none was recorded.
+	Owner(ctx context.Context, sn order.SN) (owner string, deadline time.Time, found bool, err error)
+	// ForgetOwners deletes the records whose deadline is before deadlineBefore.
+	ForgetOwners(ctx context.Context, deadlineBefore time.Time) (int64, error)
+	// Settled reads the barrier of sn without claiming it: found is false while nobody holds it
+	// (a local transaction in flight is not seen until it ends).
+	Settled(ctx context.Context, sn order.SN) (res Resolution, found bool, err error)
+}
 
 // StockSeller is inventory_srv as the saga needs it. Implementations are safe for concurrent use.
 type StockSeller interface {

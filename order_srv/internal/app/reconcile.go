@@ -151,7 +151,12 @@ func (r *Reconciler) Sweep(ctx context.Context) (ReconcileReport, error) {
 	now := r.svc.d.Now()
 	err1 := r.closeExpired(ctx, now, &rep)
 	err2 := r.settleSells(ctx, now, &rep)
-	return rep, errors.Join(err1, err2)
+	var err3 error
+	if o := r.svc.d.Owners; o != nil {
+		// An owner record only matters until its deadline; keep an hour for people reading them.
+		_, err3 = o.ForgetOwners(ctx, now.Add(-time.Hour))
+	}
+	return rep, errors.Join(err1, err2, err3)
 }
 
 func (r *Reconciler) count(action string) {
