@@ -228,3 +228,30 @@ func TestReconciler_returnsASellWithNoOrder_afterTheCheckBudget_andFencesALateCo
 		}
 	})
 }
+
+// TestReconciler_returnsTheSellOfAClosedOrder_thatInventoryStillHolds: the order was closed but
+// its stock return never happened (the timeout consumer's return kept failing, say).
+func TestReconciler_returnsTheSellOfAClosedOrder_thatInventoryStillHolds(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		f := newFixture(t, db)
+		m := &countingReconciles{}
+		r := newReconciler(t, f, m)
+		ctx := context.Background()
+		got, err := f.svc.CreateOrder(ctx, orderOf(order.Line{GoodsID: 3, Num: 4}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sn := got.Order.SN
+		if _, err := f.store.UpdateOrder(ctx, sn, func(o *order.Order) error { return o.Close(f.now) }); err != nil {
+			t.Fatal(err)
+		}
+		f.advance(sellAge + time.Second)
+		rep, err := r.Sweep(ctx)
+		if err != nil || rep.ClosedReturned != 1 || m.of(app.ReconcileReturnClosedSell) != 1 {
+			t.Fatalf("sweep = %+v, %v; want the closed order's sell returned", rep, err)
+		}
+		if f.inv.stockOf(3) != 10 || !f.hasStep(t, sn, app.StepReconciled) {
+			t.Errorf("stock %d, want 10, and a reconciled step", f.inv.stockOf(3))
+		}
+	})
+}
