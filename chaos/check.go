@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -35,10 +34,9 @@ type orderState struct {
 	items        map[int64]int64
 }
 
-func readState(ctx context.Context, orderDB, invDB, adminURL string, skus []int64) (state, error) {
+func readState(ctx context.Context, orderDB, invDB sqldb.Options, adminURL string) (state, error) {
 	st := state{orders: map[string]orderState{}, stock: map[int64]int64{}, sells: map[string]int{}}
-	quiet := slog.New(slog.DiscardHandler)
-	odb, err := sqldb.Open(ctx, sqldb.Options{SQLitePath: orderDB, Logger: quiet})
+	odb, err := sqldb.Open(ctx, orderDB)
 	if err != nil {
 		return st, err
 	}
@@ -68,7 +66,7 @@ func readState(ctx context.Context, orderDB, invDB, adminURL string, skus []int6
 	}); err != nil {
 		return st, err
 	}
-	idb, err := sqldb.Open(ctx, sqldb.Options{SQLitePath: invDB, Logger: quiet})
+	idb, err := sqldb.Open(ctx, invDB)
 	if err != nil {
 		return st, err
 	}

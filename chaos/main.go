@@ -11,8 +11,10 @@
 //   - duplicated deliveries: copies of the payment-timeout message of an order that is already
 //     paid or closed, and of the stock-return message of a closed order.
 //
-// The database is SQLite: there is no database server process to kill -9 here (a kill of a
-// service kills its embedded database mid-write, which is the SQLite equivalent). Afterwards it
+// The database is SQLite files (-db sqlite, the default: no server process to kill; a kill of a
+// service kills its embedded database mid-write) or MariaDB in a Docker container (-db mariadb),
+// which the campaign also kills -9 (docker kill --signal KILL, then start: crash recovery on the
+// same data) and pauses (docker pause). Afterwards it
 // waits for the saga to settle and prints a table of the invariants, the faults and the seed:
 // `go run ./chaos -seed N` replays the same choices (timing still varies).
 //
@@ -26,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -41,10 +44,12 @@ import (
 	"time"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/sqldb"
 )
 
 func main() {
@@ -69,6 +74,8 @@ type config struct {
 	payP       float64
 	dir        string
 	keep       bool
+	db         string // sqlite or mariadb
+	image      string // the MariaDB image for -db mariadb
 }
 
 func parseConfig(args []string, out io.Writer) (config, error) {
@@ -87,6 +94,8 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	fs.Float64Var(&c.payP, "pay-ratio", c.payP, "fraction of created orders paid")
 	fs.StringVar(&c.dir, "dir", "", "working directory (default: a new temporary one)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs, databases) afterwards")
+	fs.StringVar(&c.db, "db", "sqlite", "sqlite (files) or mariadb (a Docker container the campaign also kills -9 and pauses)")
+	fs.StringVar(&c.image, "mariadb-image", "shopsaga/mariadb:10.11", "MariaDB image for -db mariadb (built by deploy/mariadb/build.sh)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -99,6 +108,9 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	}
 	if c.faultP < 0 || c.faultP > 1 || c.payP < 0 || c.payP > 1 {
 		errs = append(errs, errors.New("-x-fault-ratio and -pay-ratio must be within 0..1"))
+	}
+	if c.db != "sqlite" && c.db != "mariadb" {
+		errs = append(errs, fmt.Errorf("-db %q: want sqlite or mariadb", c.db))
 	}
 	if c.seed == 0 {
 		c.seed = uint64(time.Now().UnixNano())
@@ -124,6 +136,7 @@ type stack struct {
 	namesrv   string // direct, for the duplicating producer
 	orderDB   string
 	invDB     string
+	db        *mariadb // nil on SQLite
 	pInv      *proxy   // order_srv → inventory_srv
 	pBroker   []*proxy // services → name server, services → broker
 	programs  []*program
@@ -131,8 +144,15 @@ type stack struct {
 	proxies   []*proxy
 }
 
-func startStack(ctx context.Context, dir, bin string) (*stack, error) {
-	s := &stack{orderDB: filepath.Join(dir, "order.db"), invDB: filepath.Join(dir, "inventory.db")}
+func startStack(ctx context.Context, dir, bin string, db *mariadb) (*stack, error) {
+	s := &stack{orderDB: filepath.Join(dir, "order.db"), invDB: filepath.Join(dir, "inventory.db"), db: db}
+	invDBEnv, orderDBEnv := "INVENTORY_SQLITE_PATH="+s.invDB, "ORDER_SQLITE_PATH="+s.orderDB
+	if db != nil {
+		if err := db.start(ctx); err != nil {
+			return s, err
+		}
+		invDBEnv, orderDBEnv = "INVENTORY_MYSQL_DSN="+db.dsn("inventory"), "ORDER_MYSQL_DSN="+db.dsn("orders")
+	}
 	ports := make([]int, 6)
 	for i := range ports {
 		p, err := freePort()
@@ -182,14 +202,14 @@ func startStack(ctx context.Context, dir, bin string) (*stack, error) {
 		return nil, err
 	}
 	if s.inv, err = mk("inventory_srv", "inventory_srv", nil, []string{
-		"INVENTORY_HTTP_ADDR=" + inv, "INVENTORY_SQLITE_PATH=" + s.invDB, "MQ_NAMESRV=" + pNS.addr(), "INVENTORY_LOG_LEVEL=warn",
+		"INVENTORY_HTTP_ADDR=" + inv, invDBEnv, "MQ_NAMESRV=" + pNS.addr(), "INVENTORY_LOG_LEVEL=warn",
 	}, s.invURL+"/readyz"); err != nil {
 		return nil, err
 	}
 	for i, port := range ports[4:] {
 		addr := localAddr(port)
 		p, err := mk(fmt.Sprintf("order_srv_%d", i+1), "order_srv", nil, []string{
-			"ORDER_HTTP_ADDR=" + addr, "ORDER_SQLITE_PATH=" + s.orderDB, "MQ_NAMESRV=" + pNS.addr(),
+			"ORDER_HTTP_ADDR=" + addr, orderDBEnv, "MQ_NAMESRV=" + pNS.addr(),
 			"INVENTORY_URL=http://" + s.pInv.addr(), "ORDER_FAULTS=1", "ORDER_LOG_LEVEL=warn",
 			"ORDER_PAY_TIMEOUT_LEVEL=" + strconv.Itoa(payTimeoutLevel),
 			// The reconciler: often, and past the broker's check budget here (15 s saga + 1 s +
@@ -232,6 +252,9 @@ func (s *stack) stop() {
 	}
 	for _, f := range s.logs {
 		_ = f.Close()
+	}
+	if s.db != nil {
+		s.db.remove()
 	}
 }
 
@@ -283,6 +306,21 @@ func (in *injector) run(ctx context.Context, every time.Duration) {
 
 func (in *injector) inject(ctx context.Context, kind string) {
 	progs := in.s.programs
+	if db := in.s.db; db != nil && (kind == "kill-9" || kind == "pause") && in.rnd.IntN(len(progs)+1) == 0 {
+		if kind == "kill-9" {
+			err := db.kill9(ctx)
+			in.record(fault{kind: kind, target: "mariadb" + errSuffix(err)})
+			return
+		}
+		d := 500*time.Millisecond + time.Duration(in.rnd.Int64N(int64(2500*time.Millisecond)))
+		in.record(fault{kind: kind, target: "mariadb", d: d})
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			_ = db.pause(ctx, d)
+		}()
+		return
+	}
 	switch kind {
 	case "kill-9":
 		p := progs[in.rnd.IntN(len(progs))]
@@ -352,6 +390,13 @@ func (in *injector) duplicate(ctx context.Context) string {
 	return "no paid or closed order yet"
 }
 
+func errSuffix(err error) string {
+	if err != nil {
+		return " (failed: " + err.Error() + ")"
+	}
+	return ""
+}
+
 func orderStatusOf(ctx context.Context, orderURL, sn string) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, orderURL+"/v1/orders/"+sn, nil)
 	if err != nil {
@@ -395,7 +440,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := buildPrograms(ctx, root, bin); err != nil {
 		return err
 	}
-	s, err := startStack(ctx, dir, bin)
+	var db *mariadb
+	if cfg.db == "mariadb" {
+		// The driver logs every connection the kill -9 of the server breaks; the campaign expects them.
+		_ = mysqldriver.SetLogger(log.New(io.Discard, "", 0))
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		db = &mariadb{name: fmt.Sprintf("shopsaga-chaos-heal-%d", cfg.seed%1_000_000), image: cfg.image, port: port, password: "chaos"}
+	}
+	s, err := startStack(ctx, dir, bin, db)
 	if s != nil {
 		defer s.stop()
 	}
@@ -452,6 +507,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, p := range s.proxies {
 		p.heal()
 	}
+	if db != nil {
+		db.ensureRunning(ctx)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -461,7 +519,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var checks []check
 	var readErr error
 	for {
-		st, err := readState(ctx, s.orderDB, s.invDB, s.adminURL, skus)
+		st, err := readState(ctx, s.dbOptions("orders"), s.dbOptions("inventory"), s.adminURL)
 		readErr = err
 		if err == nil {
 			checks = verify(st, initial, led)
@@ -488,6 +546,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+func dbName(db string) string {
+	if db == "mariadb" {
+		return "MariaDB in a container (killed -9 and paused too)"
+	}
+	return "SQLite files (no server process)"
+}
+
+// dbOptions opens database name ("orders" or "inventory") of the stack.
+func (s *stack) dbOptions(name string) sqldb.Options {
+	quiet := slog.New(slog.DiscardHandler)
+	if s.db != nil {
+		return sqldb.Options{MySQLDSN: s.db.dsn(name), Logger: quiet}
+	}
+	if name == "orders" {
+		return sqldb.Options{SQLitePath: s.orderDB, Logger: quiet}
+	}
+	return sqldb.Options{SQLitePath: s.invDB, Logger: quiet}
+}
+
 func allOK(cs []check) bool {
 	for _, c := range cs {
 		if !c.ok {
@@ -505,8 +582,8 @@ func report(out io.Writer, cfg config, in *injector, checks []check, settled tim
 		kinds[f.kind]++
 	}
 	led.mu.Lock()
-	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| database | SQLite files (no server process) |\n| partitions by | TCP proxies (no root needed) |\n| time to settle | %v |\n",
-		cfg.seed, cfg.duration, led.sent, len(led.created), len(led.paid), led.faulted, len(in.faults), kinds, settled)
+	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| database | %s |\n| partitions by | TCP proxies (no root needed) |\n| time to settle | %v |\n",
+		cfg.seed, cfg.duration, led.sent, len(led.created), len(led.paid), led.faulted, len(in.faults), kinds, dbName(cfg.db), settled)
 	led.mu.Unlock()
 	fmt.Fprintf(out, "\n| invariant | result |\n|---|---|\n")
 	for _, c := range checks {
