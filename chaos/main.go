@@ -44,9 +44,9 @@ import (
 	"time"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
-	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/sqldb"
