@@ -71,8 +71,9 @@ type DB struct {
 }
 
 // NormalizeMySQLDSN parses a go-sql-driver/mysql DSN and sets what the repositories rely on:
-// parseTime (DATETIME columns scan into time.Time) in UTC, and client-side parameter
-// interpolation (one round trip per statement instead of prepare + execute + close).
+// parseTime (DATETIME columns scan into time.Time) in UTC, the session time zone UTC (unless the
+// DSN sets one), and client-side parameter interpolation (one round trip per statement instead of
+// prepare + execute + close).
 func NormalizeMySQLDSN(dsn string) (string, error) {
 	cfg, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
@@ -84,6 +85,15 @@ func NormalizeMySQLDSN(dsn string) (string, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
+	// Column defaults (CURRENT_TIMESTAMP(6)) are then in UTC too, like every time the services
+	// write and read (Loc): a window such as inventory's "deducted before T" compares like with
+	// like whatever the server's time zone. An offset needs no time-zone tables.
+	if _, set := cfg.Params["time_zone"]; !set {
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["time_zone"] = "'+00:00'"
+	}
 	return cfg.FormatDSN(), nil
 }
 
