@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command chaos runs a fault campaign against the whole shopsaga stack and checks that the saga
 // heals: `go run ./chaos` (from the repository) builds mqbroker, inventory_srv and two order_srv
 // instances, runs them as processes on SQLite files, drives orders with payments and the three
@@ -18,7 +20,7 @@
 // waits for the saga to settle and prints a table of the invariants, the faults and the seed:
 // `go run ./chaos -seed N` replays the same choices (timing still varies).
 //
-// Exit status 1 if an invariant is violated after -settle.
+// Exit status 1 if an invariant is violated after -settle. Unix only (SIGSTOP, SIGCONT).
 package main
 
 import (
