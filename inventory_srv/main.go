@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	malformed, err := metrics.NewMalformed(reg, cfg.RebackTopic)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
 
 	apiOpts := []httpapi.Option{httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg))}
@@ -126,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		NameServers: cfg.MQNamesrv, Topic: cfg.RebackTopic, Group: cfg.RebackGroup,
 		Tracer: tp.Tracer("github.com/shopsaga/shopsaga/inventory_srv"), Propagator: prop,
 		Credentials: cfg.MQCredentials,
+		OnMalformed: func() { malformed.Inc(cfg.RebackTopic) },
 	}, svc, log)
 
 	g, gctx := errgroup.WithContext(ctx)

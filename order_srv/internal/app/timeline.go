@@ -43,13 +43,16 @@ const (
 	// half message (delivered to inventory's reback consumer) or the timeout's direct return.
 	// Inventory applies a return at most once per order.
 	StepStockReturnRequested Step = "stock_return_requested"
+	// StepReconciled: the reconciler of last resort settled the saga (detail: what it did) —
+	// closed an unpaid order past its deadline, or returned the stock of a sell with no order.
+	StepReconciled Step = "reconciled"
 )
 
 // Steps lists every Step, in the order a saga usually takes them.
 var Steps = []Step{
 	StepHalfSent, StepStockDeducted, StepLocalCommitted, StepLocalFailed, StepHalfDecided,
 	StepCheckBackAsked, StepCheckBackAnswered, StepTimeoutScheduled, StepTimeoutFired,
-	StepPaid, StepClosed, StepStockReturnRequested,
+	StepPaid, StepClosed, StepStockReturnRequested, StepReconciled,
 }
 
 // Valid reports whether s is one of the defined steps.

@@ -46,6 +46,11 @@ type Config struct {
 	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
 	// only (a secret); both or neither.
 	MQCredentials mqclient.Credentials
+	// The reconciler of last resort (app.Reconciler).
+	ReconcileInterval time.Duration // ORDER_RECONCILE_INTERVAL: pause between sweeps; 0 turns it off
+	ReconcileGrace    time.Duration // ORDER_RECONCILE_GRACE: added to an order's payment deadline
+	ReconcileSellAge  time.Duration // ORDER_RECONCILE_SELL_AGE: age of a sell with no order that is settled
+	ReconcileLookback time.Duration // ORDER_RECONCILE_LOOKBACK: how far back sells are compared
 }
 
 // maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
@@ -67,6 +72,11 @@ func Default() Config {
 		TimeoutGroup:     "order_srv_timeout",
 		ShutdownTimeout:  15 * time.Second,
 		LogLevel:         slog.LevelInfo,
+
+		ReconcileInterval: time.Minute,
+		ReconcileGrace:    5 * time.Minute,
+		ReconcileSellAge:  20 * time.Minute, // > saga timeout + the broker's check budget (6 s + 15 × 1 min)
+		ReconcileLookback: 24 * time.Hour,
 	}
 }
 
@@ -124,6 +134,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		"where OpenTelemetry spans go: none (tracing off), stdout (JSON lines on standard output) or otlp")
 	str(&c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT",
 		"OTLP/HTTP collector base URL for -traces-exporter otlp, e.g. http://localhost:4318 (spans go to its /v1/traces)")
+	dur(&c.ReconcileInterval, "reconcile-interval", "ORDER_RECONCILE_INTERVAL", "pause between sweeps of the reconciler of last resort (0: off)")
+	dur(&c.ReconcileGrace, "reconcile-grace", "ORDER_RECONCILE_GRACE", "the reconciler closes unpaid orders this long after their payment deadline")
+	dur(&c.ReconcileSellAge, "reconcile-sell-age", "ORDER_RECONCILE_SELL_AGE",
+		"the reconciler settles sells with no order older than this (must exceed the saga timeout plus the broker's check-back budget)")
+	dur(&c.ReconcileLookback, "reconcile-lookback", "ORDER_RECONCILE_LOOKBACK", "how far back the reconciler compares inventory's sells with the orders")
 	faults := getenv("ORDER_FAULTS")
 	fs.StringVar(&faults, "faults", faults, "1 enables fault injection by the X-Fault header (env ORDER_FAULTS)")
 	level := getenv("ORDER_LOG_LEVEL")
@@ -210,6 +225,16 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("ORDER_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if c.ReconcileInterval < 0 {
+		add("ORDER_RECONCILE_INTERVAL must not be negative (0 turns the reconciler off)")
+	}
+	for env, d := range map[string]time.Duration{
+		"ORDER_RECONCILE_GRACE": c.ReconcileGrace, "ORDER_RECONCILE_SELL_AGE": c.ReconcileSellAge, "ORDER_RECONCILE_LOOKBACK": c.ReconcileLookback,
+	} {
+		if d <= 0 {
+			add("%s must be positive", env)
+		}
 	}
 	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
 		errs = append(errs, err)
