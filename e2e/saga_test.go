@@ -154,11 +154,14 @@ func TestTimeout_closesUnpaidOrder_andLeavesPaidOrder(t *testing.T) {
 	s.requireStock(t, pen, 5)
 
 	eventually(t, timeoutDeadline, "the unpaid order is closed and its stock returned", func(ctx context.Context) error {
-		cur, err := s.getOrder(ctx, unpaid.OrderSN)
+		// The stock first: the timeout closes the order before it returns the stock, so an order
+		// still unpaid after this read was unpaid, with its stock held, when the stock was read.
+		// (Read the other way round, the close and the return can both fall between the reads.)
+		stock, err := s.stock(ctx, pen)
 		if err != nil {
 			return err
 		}
-		stock, err := s.stock(ctx, pen)
+		cur, err := s.getOrder(ctx, unpaid.OrderSN)
 		if err != nil {
 			return err
 		}

@@ -347,6 +347,7 @@ func (s *stack) startBroker(ctx context.Context) error {
 			// server tells them.
 			"MQ_ADVERTISE_ADDR": "auto",
 			"MQ_ADMIN_ADDR":     ":8080",
+			"MQ_TOPICS":         "order_reback,order_timeout", // routes do not create topics
 		}),
 		testcontainers.WithCmd("--delay-levels", delayLevels,
 			"--tx-timeout", txTimeout, "--tx-check-interval", txCheckInterval),

@@ -101,6 +101,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	malformed, err := metrics.NewMalformed(reg, cfg.RebackTopic)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
 
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
@@ -134,6 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	consumer := reback.New(reback.Config{
 		NameServers: cfg.MQNamesrv, Topic: cfg.RebackTopic, Group: cfg.RebackGroup,
 		Tracer: tp.Tracer("github.com/shopsaga/shopsaga/inventory_srv"), Propagator: prop,
+		Credentials: cfg.MQCredentials,
+		OnMalformed: func() { malformed.Inc(cfg.RebackTopic) },
 	}, svc, log)
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -66,7 +66,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	namesrv := fs.String("namesrv-addr", env("MQ_NAMESRV_ADDR", cfg.NamesrvAddr), "name server listen address (MQ_NAMESRV_ADDR)")
 	brokerAddr := fs.String("broker-addr", env("MQ_BROKER_ADDR", cfg.BrokerAddr), "broker listen address (MQ_BROKER_ADDR)")
 	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
-	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", ":8080"), "HTTP admin API address, empty to disable (MQ_ADMIN_ADDR)")
+	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", "127.0.0.1:8080"), "HTTP admin API address (console, /api, /metrics), empty to disable; loopback by default (MQ_ADMIN_ADDR)")
+	adminToken := fs.String("admin-token", getenv("MQ_ADMIN_TOKEN"), "bearer token the admin HTTP API requires, empty: none; prefer the environment variable, flags show in ps (MQ_ADMIN_TOKEN)")
+	aclFile := fs.String("acl-file", getenv("MQ_ACL_FILE"), "plain_acl.yml-style ACL file, reloaded when it changes; empty: ACL off (MQ_ACL_FILE)")
+	maxInflight := fs.String("max-inflight-per-conn", env("MQ_MAX_INFLIGHT_PER_CONN", strconv.Itoa(cfg.MaxInflightPerConn)), "requests served at once per connection (MQ_MAX_INFLIGHT_PER_CONN)")
+	maxInflightTotal := fs.String("max-inflight", env("MQ_MAX_INFLIGHT", strconv.Itoa(cfg.MaxInflightTotal)), "requests served at once over all connections of a listener (MQ_MAX_INFLIGHT)")
+	maxBytes := fs.String("max-inflight-bytes-per-conn", env("MQ_MAX_INFLIGHT_BYTES_PER_CONN", strconv.FormatInt(cfg.MaxInflightBytesPerConn, 10)), "bytes of frames being read or served per connection (MQ_MAX_INFLIGHT_BYTES_PER_CONN)")
+	maxBytesTotal := fs.String("max-inflight-bytes", env("MQ_MAX_INFLIGHT_BYTES", strconv.FormatInt(cfg.MaxInflightBytesTotal, 10)), "bytes of frames being read or served over all connections of a listener (MQ_MAX_INFLIGHT_BYTES)")
+	idle := fs.String("conn-idle-timeout", env("MQ_CONN_IDLE_TIMEOUT", cfg.ConnIdleTimeout.String()), "close a connection silent this long with nothing in flight (MQ_CONN_IDLE_TIMEOUT)")
+	frameTimeout := fs.String("frame-read-timeout", env("MQ_FRAME_READ_TIMEOUT", cfg.FrameReadTimeout.String()), "close a connection whose begun frame has not arrived in this time (MQ_FRAME_READ_TIMEOUT)")
 	timeline := fs.String("order-timeline-url", env("MQ_ORDER_TIMELINE_URL", "http://localhost:8081/v1/orders/{key}/timeline/page"),
 		"console link from a message key to its order timeline, {key} = the key; empty: no link (MQ_ORDER_TIMELINE_URL)")
 	dataDir := fs.String("data-dir", env("MQ_DATA_DIR", cfg.DataDir), "data directory (MQ_DATA_DIR)")
@@ -77,7 +85,16 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	txTimeout := fs.String("tx-timeout", env("MQ_TX_TIMEOUT", cfg.TxTimeout.String()), "age before an undecided half message is checked back (MQ_TX_TIMEOUT)")
 	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
 	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
+	topics := fs.String("topics", env("MQ_TOPICS", ""), "topics to create at start if absent, comma-separated (MQ_TOPICS)")
+	retention := fs.String("retention", env("MQ_RETENTION", "72h"), "delete commit-log segments whose newest message is older than this; 0 keeps everything (MQ_RETENTION)")
+	maxDisk := fs.String("max-disk-usage", env("MQ_MAX_DISK_USAGE", strconv.Itoa(cfg.MaxDiskUsage)),
+		"percent of the data dir's file system above which the oldest segments are deleted; 0 disables; sends are refused above 95 (MQ_MAX_DISK_USAGE)")
+	segSize := fs.String("segment-size", env("MQ_SEGMENT_SIZE", ""), "commit-log segment size in bytes (default 256 MiB, at least 4 x max-message-size) (MQ_SEGMENT_SIZE)")
+	repairDefault, _ := strconv.ParseBool(env("MQ_REPAIR", "false"))
+	repair := fs.Bool("repair", repairDefault, "skip a damaged commit-log record that valid records follow, logging what was lost, instead of refusing to start (MQ_REPAIR=true)")
 	logLevel := fs.String("log-level", env("MQ_LOG_LEVEL", "info"), "debug, info, warn or error (MQ_LOG_LEVEL)")
+	propFilter := fs.String("enable-property-filter", env("MQ_ENABLE_PROPERTY_FILTER", strconv.FormatBool(cfg.EnablePropertyFilter)),
+		"serve SQL92 (property) subscriptions: true or false (MQ_ENABLE_PROPERTY_FILTER)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -87,6 +104,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	var errs []error
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
 	cfg.OrderTimelineURL = *timeline
+	cfg.AdminToken, cfg.ACLFile, cfg.ACLGetenv = *adminToken, *aclFile, getenv
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}
@@ -114,15 +132,43 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 		return d
 	}
 	cfg.DefaultQueues = atoi("default-queues", *queues, cfg.DefaultQueues)
+	for _, t := range strings.Split(*topics, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			cfg.Topics = append(cfg.Topics, t)
+		}
+	}
 	cfg.MaxMessageSize = atoi("max-message-size", *maxSize, cfg.MaxMessageSize)
-	cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
+	if v := strings.TrimSpace(*segSize); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("segment-size %q: not a positive whole number of bytes", v))
+		} else {
+			cfg.SegmentSize = n // Validate checks it against max-message-size
+		}
+	} else {
+		cfg.SegmentSize = max(cfg.SegmentSize, int64(cfg.MaxMessageSize)*4)
+	}
+	cfg.Retention = dur("retention", *retention, cfg.Retention)
+	cfg.MaxDiskUsage = atoi("max-disk-usage", *maxDisk, cfg.MaxDiskUsage)
+	cfg.Repair = *repair
 	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)
 	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval, cfg.TxCheckInterval)
 	cfg.TxCheckMax = atoi("tx-check-max", *txMax, cfg.TxCheckMax)
+	cfg.MaxInflightPerConn = atoi("max-inflight-per-conn", *maxInflight, cfg.MaxInflightPerConn)
+	cfg.MaxInflightTotal = atoi("max-inflight", *maxInflightTotal, cfg.MaxInflightTotal)
+	cfg.MaxInflightBytesPerConn = int64(atoi("max-inflight-bytes-per-conn", *maxBytes, int(cfg.MaxInflightBytesPerConn)))
+	cfg.MaxInflightBytesTotal = int64(atoi("max-inflight-bytes", *maxBytesTotal, int(cfg.MaxInflightBytesTotal)))
+	cfg.ConnIdleTimeout = dur("conn-idle-timeout", *idle, cfg.ConnIdleTimeout)
+	cfg.FrameReadTimeout = dur("frame-read-timeout", *frameTimeout, cfg.FrameReadTimeout)
 	if lv, err := delay.ParseLevels(*levels); err != nil {
 		errs = append(errs, err)
 	} else {
 		cfg.DelayLevels = lv
+	}
+	if v, err := strconv.ParseBool(strings.TrimSpace(*propFilter)); err != nil {
+		errs = append(errs, fmt.Errorf("enable-property-filter %q: want true or false", *propFilter))
+	} else {
+		cfg.EnablePropertyFilter = v
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -99,6 +99,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	heal, err := metrics.NewHeal(reg, cfg.TimeoutTopic)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	namesrv, err := mqclient.ResolveNameServers(ctx, cfg.Namesrv)
 	if err != nil {
@@ -155,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		PayTimeoutLevel: cfg.PayTimeoutLevel,
 		Log:             log,
 		Propagator:      prop,
+		Credentials:     cfg.MQCredentials,
 	}
 	halves, err := mq.NewTxPublisher(mqCfg)
 	if err != nil {
@@ -175,6 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Timeouts:    timeouts,
 		Timeline:    store,
 		Payments:    store,
+		Owners:      store,
 		Metrics:     met,
 		Tracer:      tp.Tracer("github.com/shopsaga/shopsaga/order_srv"),
 		Log:         log,
@@ -200,6 +206,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdown(log, "transaction producer", halves.Shutdown)
 	consumer, err := mq.NewTimeoutConsumer(mqCfg, svc.HandleTimeout)
+	if err != nil {
+		return err
+	}
+	consumer.OnMalformed = func() { heal.MalformedMessage(cfg.TimeoutTopic) }
+	reconciler, err := newReconciler(cfg, svc, store, inv, heal)
 	if err != nil {
 		return err
 	}
@@ -241,6 +252,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
+	if cfg.ReconcileInterval > 0 {
+		g.Go(func() error { return reconciler.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -54,4 +54,11 @@ mkdir -p build
 go run ./mqbroker/bench --quick >build/bench-quick.md 2>build/bench-quick.log || { tail -20 build/bench-quick.log; exit 1; }
 grep '^|' build/bench-quick.md
 
+step "chaos campaign, short (issue 14; the long one: chaos/README.md)"
+# The whole stack as processes on SQLite, 90 s of orders under kill -9, SIGSTOP pauses,
+# partitions and duplicated deliveries (every kind at least once), then the invariants. Bounded:
+# the settle wait is capped and the whole step killed after 8 minutes.
+timeout 8m go run ./chaos -duration 90s -settle 4m >build/chaos-short.md 2>&1 || { cat build/chaos-short.md; exit 1; }
+grep '^|' build/chaos-short.md
+
 step "done"

@@ -4,10 +4,12 @@
 // differs between the two, so that the services' repositories share every method:
 //
 //   - connection settings (Open): MySQL gets parseTime in UTC and client-side interpolation;
-//     SQLite gets WAL, a 10 s busy timeout, BEGIN IMMEDIATE and one connection, so writers are
-//     serialised and a transaction holds the write lock from its first statement;
+//     SQLite gets WAL with synchronous=FULL (a reported commit survives a power loss), a 10 s
+//     busy timeout, BEGIN IMMEDIATE and one connection, so writers are serialised and a
+//     transaction holds the write lock from its first statement;
 //   - error classification (IsDuplicateKey, IsCheckViolation, IsRetryable);
-//   - transaction options (TxOptions: READ COMMITTED on MySQL, SQLite's default elsewhere);
+//   - transaction isolation: READ COMMITTED for every MySQL session, set when it connects
+//     (TxOptions names no level, so BEGIN costs one statement); SQLite's default elsewhere;
 //   - migrations (Migrate): the goose dialect, and the named lock MySQL instances take so that
 //     only one of several starting together applies them.
 //
@@ -18,6 +20,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,8 +73,9 @@ type DB struct {
 }
 
 // NormalizeMySQLDSN parses a go-sql-driver/mysql DSN and sets what the repositories rely on:
-// parseTime (DATETIME columns scan into time.Time) in UTC, and client-side parameter
-// interpolation (one round trip per statement instead of prepare + execute + close).
+// parseTime (DATETIME columns scan into time.Time) in UTC, the session time zone UTC (unless the
+// DSN sets one), and client-side parameter interpolation (one round trip per statement instead of
+// prepare + execute + close).
 func NormalizeMySQLDSN(dsn string) (string, error) {
 	cfg, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
@@ -83,6 +87,15 @@ func NormalizeMySQLDSN(dsn string) (string, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
+	// Column defaults (CURRENT_TIMESTAMP(6)) are then in UTC too, like every time the services
+	// write and read (Loc): a window such as inventory's "deducted before T" compares like with
+	// like whatever the server's time zone. An offset needs no time-zone tables.
+	if _, set := cfg.Params["time_zone"]; !set {
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["time_zone"] = "'+00:00'"
+	}
 	return cfg.FormatDSN(), nil
 }
 
@@ -90,11 +103,18 @@ func NormalizeMySQLDSN(dsn string) (string, error) {
 // block the writer), a busy timeout for other processes holding the lock, transactions that
 // take the write lock at BEGIN (so two of them never deadlock upgrading a read lock), and
 // times written in SQLite's own format.
+//
+// synchronous=FULL: every COMMIT fsyncs the WAL before it returns, so a transaction whose
+// commit was reported — and whose outcome the broker may already have been told (the half
+// message's answer, an acknowledged reback) — survives a power loss. NORMAL, SQLite's usual
+// choice with WAL, only survives a crash of the process: a power loss may undo the last
+// commits, and the saga would then contradict what it told the broker. The cost is one fsync
+// per commit (loadgen/README.md has the numbers).
 func SQLiteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode()
@@ -132,9 +152,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		if opts.MaxOpenConns <= 0 {
 			opts.MaxOpenConns = 20
 		}
-		if sqlDB, err = sql.Open("mysql", dsn); err != nil {
+		cfg, err := mysqldriver.ParseDSN(dsn)
+		if err != nil {
 			return nil, fmt.Errorf("open mysql: %w", err)
 		}
+		connector, err := mysqldriver.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open mysql: %w", err)
+		}
+		sqlDB = sql.OpenDB(readCommittedConnector{connector})
 		sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
 		sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
@@ -174,14 +200,38 @@ func (db *DB) Close() error { return db.SQL.Close() }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.SQL.PingContext(ctx) }
 
-// TxOptions are the options of every read-write transaction. On MySQL: READ COMMITTED, so every
-// read sees the latest committed state and InnoDB takes no gap locks. On SQLite: the default
-// (SERIALIZABLE; with BEGIN IMMEDIATE and one connection, transactions simply run one at a time).
+// TxOptions are the options of every read-write transaction. On MySQL every connection's session
+// is READ COMMITTED from the moment it connects (readCommittedConnector), so every read sees the
+// latest committed state and InnoDB takes no gap locks; the options name no level, so BEGIN is one
+// statement (START TRANSACTION) instead of two (SET TRANSACTION ISOLATION LEVEL … first). On
+// SQLite: the default (SERIALIZABLE; with BEGIN IMMEDIATE and one connection, transactions simply
+// run one at a time).
 func (db *DB) TxOptions() *sql.TxOptions {
-	if db.Dialect == MySQL {
-		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
 	return nil
+}
+
+// readCommittedSQL is run on every new MySQL connection: the same statement on MySQL and MariaDB
+// (whose variables differ: transaction_isolation, tx_isolation).
+const readCommittedSQL = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+// readCommittedConnector makes every connection of the pool READ COMMITTED for its whole session.
+type readCommittedConnector struct {
+	driver.Connector
+}
+
+func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return nil, errors.Join(errors.New("mysql connection cannot execute statements"), conn.Close())
+	}
+	if _, err := ex.ExecContext(ctx, readCommittedSQL, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("set read committed: %w", err), conn.Close())
+	}
+	return conn, nil
 }
 
 // Error numbers the package branches on.

@@ -14,7 +14,10 @@
 //   - jetstream: embedded NATS JetStream (file store, publish with ack), as
 //     context;
 //   - delay: lateness of delayed messages (consumed − due);
-//   - txcheck: latency of transaction check-backs (arrival − due).
+//   - txcheck: latency of transaction check-backs (arrival − due);
+//   - soak: --soak-n messages into one broker: send rate over time, RssAnon
+//     and data-dir bytes at 1 M and N, restart-to-healthy after kill -9,
+//     broker CPU per 100k sends next to the null responder's (soak.go).
 //
 // Usage:
 //
@@ -56,7 +59,7 @@ func main() {
 }
 
 // allPhases in the order they run.
-var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck"}
+var allPhases = []string{"ceiling", "async", "sync", "consume", "jetstream", "delay", "txcheck", "conns", "soak"}
 
 // config is the whole run's configuration, from flags.
 type config struct {
@@ -78,6 +81,7 @@ type config struct {
 	DelayLevels string
 	TxN         int
 	TxTimeout   time.Duration
+	SoakN       int // messages stored by the soak phase
 
 	BrokerBin  string
 	InProcess  bool
@@ -92,14 +96,14 @@ func defaultConfig() config {
 		Phases: allPhases, Queues: 4,
 		ConsumeN: 200_000, PullBatch: 256, ConsumeBatch: 32, ConsumeGoroutines: 20, PullThreshold: 4096,
 		DelayN: 100_000, DelayLevels: "1s 2s 3s 4s 5s 6s 7s 8s 9s 10s",
-		TxN: 2000, TxTimeout: time.Second,
+		TxN: 2000, TxTimeout: time.Second, SoakN: 10_000_000,
 	}
 }
 
 // quickDefaults are the --quick values of the flags not given explicitly.
 var quickDefaults = map[string]string{
 	"duration": "1500ms", "warmup": "500ms", "rounds": "1", "consume-n": "30000",
-	"delay-n": "10000", "delay-levels": "1s 2s 3s", "tx-n": "300",
+	"delay-n": "10000", "delay-levels": "1s 2s 3s", "tx-n": "300", "soak-n": "40000",
 }
 
 func loadConfig(args []string, stderr io.Writer) (config, error) {
@@ -128,6 +132,7 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.DelayLevels, "delay-levels", cfg.DelayLevels, "broker delay levels; delayed messages are spread over all of them")
 	fs.IntVar(&cfg.TxN, "tx-n", cfg.TxN, "half messages of the check-back phase")
 	fs.DurationVar(&cfg.TxTimeout, "tx-timeout", cfg.TxTimeout, "broker --tx-timeout (and --tx-check-interval)")
+	fs.IntVar(&cfg.SoakN, "soak-n", cfg.SoakN, "messages stored by the soak phase (memory, disk and restart measured at 1 M, or half, and at N)")
 	fs.StringVar(&cfg.BrokerBin, "broker-bin", "", "mqbroker binary to run (default: go build ./mqbroker into a temp dir)")
 	fs.BoolVar(&cfg.InProcess, "in-process", false, "run mqbroker inside the bench process (RSS then includes the clients)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (with --in-process it covers the broker)")
@@ -197,8 +202,8 @@ func (c config) validate() error {
 			bad("unknown phase %q (want %s)", p, strings.Join(allPhases, ", "))
 		}
 	}
-	if c.ConsumeN < 1 || c.DelayN < 1 || c.TxN < 1 {
-		bad("consume-n, delay-n and tx-n must be positive")
+	if c.ConsumeN < 1 || c.DelayN < 1 || c.TxN < 1 || c.SoakN < 2 {
+		bad("consume-n, delay-n and tx-n must be positive, soak-n at least 2")
 	}
 	if c.PullBatch < 1 || c.PullBatch > 1024 {
 		bad("pull-batch %d: want 1..1024", c.PullBatch)

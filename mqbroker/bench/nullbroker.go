@@ -118,18 +118,25 @@ func serveNullResponder(ctx context.Context, args []string, stdout io.Writer) er
 // startNullProcess runs the null responder as a child process (this same
 // executable) and returns its address and a stop function.
 func startNullProcess(queues int, log io.Writer) (string, func(), error) {
+	addr, _, stop, err := startNullProcessPID(queues, log)
+	return addr, stop, err
+}
+
+// startNullProcessPID is startNullProcess, also returning the child's pid
+// (the soak phase reads its CPU time).
+func startNullProcessPID(queues int, log io.Writer) (string, int, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, fmt.Errorf("null responder: %w", err)
+		return "", 0, nil, fmt.Errorf("null responder: %w", err)
 	}
 	cmd := exec.Command(exe, nullResponderCmd, "--queues", strconv.Itoa(queues))
 	cmd.Stderr = log
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, fmt.Errorf("null responder: %w", err)
+		return "", 0, nil, fmt.Errorf("null responder: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("null responder: %w", err)
+		return "", 0, nil, fmt.Errorf("null responder: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -154,11 +161,11 @@ func startNullProcess(queues int, log io.Writer) (string, func(), error) {
 	case addr := <-addrc:
 		if addr == "" {
 			stop()
-			return "", nil, errors.New("null responder exited without an address")
+			return "", 0, nil, errors.New("null responder exited without an address")
 		}
-		return addr, stop, nil
+		return addr, cmd.Process.Pid, stop, nil
 	case <-time.After(10 * time.Second):
 		stop()
-		return "", nil, errors.New("null responder gave no address within 10s")
+		return "", 0, nil, errors.New("null responder gave no address within 10s")
 	}
 }

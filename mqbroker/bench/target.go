@@ -28,6 +28,7 @@ import (
 type target struct {
 	flush     string
 	namesrv   string
+	broker    string // the broker's address ("" in-process)
 	admin     string // the broker's admin HTTP address ("" in-process)
 	pid       int
 	inProcess bool
@@ -70,6 +71,7 @@ type brokerSettings struct {
 	queues      int
 	delayLevels string
 	txTimeout   time.Duration
+	env         []string // extra environment of a broker process (MQ_* settings)
 }
 
 func freePort() (int, error) {
@@ -110,6 +112,9 @@ func startProcess(ctx context.Context, bin string, s brokerSettings, log io.Writ
 		"--log-level", "warn",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start mqbroker: %w", err)
 	}
@@ -153,7 +158,8 @@ func startProcess(ctx context.Context, bin string, s brokerSettings, log io.Writ
 		}
 	}
 	pid := cmd.Process.Pid
-	return &target{flush: s.flush, namesrv: ns, admin: admin, pid: pid, rss: newRSSSampler(pid), stop: stop}, nil
+	return &target{flush: s.flush, namesrv: ns, broker: "127.0.0.1:" + strconv.Itoa(brPort), admin: admin,
+		pid: pid, rss: newRSSSampler(pid), stop: stop}, nil
 }
 
 // startInProcess opens a broker.Broker in this process (for CPU profiles).

@@ -56,6 +56,12 @@ func WithClock(clk clock.Clock) Option { return func(c *broker.Config) { c.Clock
 // WithAdmin serves the HTTP admin API on a random port (see AdminURL).
 func WithAdmin() Option { return func(c *broker.Config) { c.AdminAddr = "127.0.0.1:0" } }
 
+// WithACLFile turns the plain ACL on with the policy file at path
+// (plain_acl.yml shape, see package acl), re-read every 10 ms when it changes.
+func WithACLFile(path string) Option {
+	return func(c *broker.Config) { c.ACLFile, c.ACLReloadInterval = path, 10*time.Millisecond }
+}
+
 // WithLogger sends the broker's logs to l (default: discarded unless
 // MQBROKER_TEST_LOG=1, then stderr at debug level).
 func WithLogger(l *slog.Logger) Option { return func(c *broker.Config) { c.Logger = l } }

@@ -41,6 +41,9 @@ type Config struct {
 	// Auth is AUTH_JWT_SECRET / AUTH_JWKS_URL (+ AUTH_ISSUER, AUTH_AUDIENCE) or AUTH_DISABLED=1,
 	// environment only.
 	Auth auth.Config
+	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
+	// only (a secret); both or neither.
+	MQCredentials mqclient.Credentials
 }
 
 // Default returns the defaults. The database has none: MySQLDSN or SQLitePath must be given.
@@ -76,6 +79,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	env("INVENTORY_SQLITE_PATH", str(&c.SQLitePath))
 	env("INVENTORY_MYSQL_MAX_CONNS", func(v string) (err error) { c.MySQLMaxConns, err = strconv.Atoi(v); return err })
 	env("MQ_NAMESRV", str(&c.MQNamesrv))
+	c.MQCredentials = mqclient.CredentialsFromEnv(getenv)
 	env("INVENTORY_REBACK_TOPIC", str(&c.RebackTopic))
 	env("INVENTORY_REBACK_GROUP", str(&c.RebackGroup))
 	env("INVENTORY_LOG_LEVEL", func(v string) error { return c.LogLevel.UnmarshalText([]byte(v)) })
@@ -152,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := mqclient.SplitNameServers(c.MQNamesrv); err != nil {
 		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))
+	}
+	if err := c.MQCredentials.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if !rocketMQName.MatchString(c.RebackTopic) {
 		errs = append(errs, fmt.Errorf("reback topic %q must be 1-127 of [A-Za-z0-9_-]", c.RebackTopic))

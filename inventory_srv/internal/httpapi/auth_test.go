@@ -65,6 +65,11 @@ func (r *recordingInventory) SellDetail(_ context.Context, sn string) (inventory
 	return inventory.SellDetail{OrderSN: sn, Status: inventory.StatusDeducted}, nil
 }
 
+func (r *recordingInventory) DeductedSells(context.Context, inventory.DeductedSellsQuery) (inventory.DeductedSellsPage, error) {
+	r.record("deducted")
+	return inventory.DeductedSellsPage{}, nil
+}
+
 func newAuthAPI(t *testing.T) (*httptest.Server, *recordingInventory) {
 	t.Helper()
 	v, err := auth.NewVerifier(context.Background(), auth.Config{JWTSecret: testSecret})
@@ -117,6 +122,10 @@ func TestAuth_scopesPerRoute(t *testing.T) {
 		{"GET", "/v1/stock/sell-details/x1", "", user, 403},
 		{"GET", "/v1/stock/sell-details/x1", "", admin, 200},
 		{"GET", "/v1/stock/sell-details/x1", "", service, 200},
+		{"GET", "/v1/stock/sells?status=deducted&created_before=2026-01-01T00:00:00Z", "", "", 401},
+		{"GET", "/v1/stock/sells?status=deducted&created_before=2026-01-01T00:00:00Z", "", user, 403},
+		{"GET", "/v1/stock/sells?status=deducted&created_before=2026-01-01T00:00:00Z", "", admin, 403},
+		{"GET", "/v1/stock/sells?status=deducted&created_before=2026-01-01T00:00:00Z", "", service, 200},
 	} {
 		before := inv.count()
 		var hdr []string

@@ -34,6 +34,7 @@ type Inventory interface {
 	Sell(ctx context.Context, req inventory.SellRequest) (inventory.SellResult, error)
 	Reback(ctx context.Context, orderSN string) (inventory.RebackOutcome, error)
 	SellDetail(ctx context.Context, orderSN string) (inventory.SellDetail, error)
+	DeductedSells(ctx context.Context, q inventory.DeductedSellsQuery) (inventory.DeductedSellsPage, error)
 }
 
 // Check is one readiness condition of /readyz, e.g. "the database answers".
@@ -49,6 +50,7 @@ type Check = health.Check
 //	POST /v1/stock/sell                    deduct {order_sn, items:[{goods_id, num}]}, all or nothing
 //	POST /v1/stock/reback                  return an order's stock {order_sn}, exactly once
 //	GET  /v1/stock/sell-details/{order_sn} the sell record of an order
+//	GET  /v1/stock/sells?status=deducted&created_before=T  sells still deducted, paged (reconciler; scope service)
 //	GET  /metrics                          Prometheus metrics (with WithMetrics)
 //	GET  /openapi.json                     the OpenAPI 3.1 document of this API
 //
@@ -101,6 +103,7 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 	v1.POST("/stock/sell", authn, service, h.sell)
 	v1.POST("/stock/reback", authn, service, h.reback)
 	v1.GET("/stock/sell-details/:order_sn", authn, auth.Require(auth.ScopeService, auth.ScopeAdmin), h.sellDetail)
+	v1.GET("/stock/sells", authn, service, h.deductedSells)
 	return r
 }
 

@@ -19,6 +19,13 @@
 // Stock is deducted by a conditional update (stock >= num, checked by rows affected), so no
 // interleaving of concurrent sells can oversell; the package needs no application-level locks.
 //
+// Concurrent one-item sells of the same goods are coalesced (coalesce.go): the sells that queue
+// behind one transaction on a hot goods row become the next transaction, with one insert per
+// order and one conditional UPDATE for their sum, so the row lock and the log flush are paid
+// once per batch. Each caller gets its own order's answer; a batch whose sum does not fit sells
+// to the orders that fit under the row lock, and orders that were recorded before, or of a batch
+// that failed, are sold one by one exactly as without coalescing.
+//
 // The package owns the domain types, their invariants and sentinel errors, and the use cases
 // (Service). Storage is behind the Store and StockTx interfaces (implemented by the sqlstore
 // package, on MySQL or SQLite); the package must not import gorm, gin, RocketMQ or any other

@@ -43,18 +43,25 @@ type StockTx interface {
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
 	// SellDetail is Store.SellDetail inside the transaction.
 	SellDetail(ctx context.Context, orderSN string) (SellDetail, error)
+	// LockStock reads the goods' stock and locks its row until the transaction ends (found is
+	// false when the goods does not exist).
+	LockStock(ctx context.Context, goodsID int64) (stock int64, found bool, err error)
+	// DeleteSellDetails removes the records of orderSNs. It only undoes InsertSellDetail calls of
+	// this same transaction (records nobody else has seen); committed records are never deleted.
+	DeleteSellDetails(ctx context.Context, orderSNs []string) error
 }
 
 // Service holds the use cases of the inventory. It is safe for concurrent use.
 type Service struct {
-	store   Store
-	log     *slog.Logger
-	metrics Metrics
+	store     Store
+	log       *slog.Logger
+	metrics   Metrics
+	coalescer coalescer // merges concurrent one-item sells of the same goods (coalesce.go)
 }
 
 // NewService returns a Service over store, logging to log.
 func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: store, log: log, metrics: NopMetrics{}}
+	s := &Service{store: store, log: log, metrics: NopMetrics{}, coalescer: coalescer{max: DefaultMaxSellBatch}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -118,14 +125,27 @@ func (s *Service) GoodsList(ctx context.Context, ids []int64) (found []Goods, mi
 // It fails with a *ValidationError, a *GoodsNotFoundError, an *InsufficientStockError (naming
 // every short item), ErrOrderAlreadyReturned or ErrOrderConflict. A repeated sell of the same
 // order with the same items deducts nothing and answers the recorded result with Replayed set.
+//
+// Concurrent one-item sells of the same goods are merged into one transaction (up to
+// WithMaxSellBatch of them), so a hot goods row is locked and its log flushed once per batch
+// instead of once per order; each caller still gets its own order's answer, as above. A caller
+// whose ctx ends while it waits for the batch before it gets ctx's error and nothing is sold.
 func (s *Service) Sell(ctx context.Context, req SellRequest) (res SellResult, err error) {
 	defer func() { s.metrics.StockSold(sellLabel(res, err)) }()
 	req, err = req.normalize()
 	if err != nil {
 		return SellResult{}, err
 	}
+	if len(req.Items) == 1 && s.coalescer.max > 1 {
+		return s.sellCoalesced(ctx, req)
+	}
+	return s.sellOne(ctx, req)
+}
+
+// sellOne is Sell of a normalised request in a transaction of its own.
+func (s *Service) sellOne(ctx context.Context, req SellRequest) (SellResult, error) {
 	var sold []SoldItem
-	err = s.store.InTx(ctx, func(tx StockTx) error {
+	err := s.store.InTx(ctx, func(tx StockTx) error {
 		var err error
 		sold, err = sell(ctx, tx, req)
 		return err

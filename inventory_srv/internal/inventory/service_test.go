@@ -30,8 +30,14 @@ type fixture struct {
 	initial map[int64]int64 // goods id → stock put by the test
 }
 
-// newFixture opens the service on db, a fresh migrated database of either backend.
-func newFixture(t testing.TB, tdb sqltest.DB) *fixture {
+// newFixture opens the service on db, a fresh migrated database of either backend, with opts.
+func newFixture(t testing.TB, tdb sqltest.DB, opts ...inventory.Option) *fixture {
+	t.Helper()
+	return newWrappedFixture(t, tdb, func(st inventory.Store) inventory.Store { return st }, opts...)
+}
+
+// newWrappedFixture is newFixture with the service on wrap(the store).
+func newWrappedFixture(t testing.TB, tdb sqltest.DB, wrap func(inventory.Store) inventory.Store, opts ...inventory.Option) *fixture {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), sqlstore.Options{
 		MySQLDSN: tdb.MySQLDSN, SQLitePath: tdb.SQLitePath, MaxOpenConns: 30,
@@ -48,7 +54,7 @@ func newFixture(t testing.TB, tdb sqltest.DB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{
-		svc:     inventory.NewService(st, slog.New(slog.DiscardHandler)),
+		svc:     inventory.NewService(wrap(st), slog.New(slog.DiscardHandler), opts...),
 		db:      db,
 		initial: map[int64]int64{},
 	}

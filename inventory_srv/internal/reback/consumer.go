@@ -10,7 +10,8 @@
 // once Reback has succeeded, whatever the outcome (returned, already returned, never sold). When
 // Reback fails (the database is down, a lock wait timed out) it asks for redelivery later
 // (ConsumeRetryLater) and never drops the message; a message that can never succeed (no order
-// number in it) is logged as an error and acknowledged.
+// number in it) is logged as an error, counted (Config.OnMalformed) and acknowledged. Redelivery
+// has no cliff: mqclient.MaxReconsumeTimes keeps a failing return retried for months.
 //
 // Each message is handled in a span that continues the order's trace, read from the message's
 // properties (traceparent) by internal/tracing.
@@ -77,13 +78,12 @@ type Config struct {
 	// context the order service put in the message's properties (default: none is read).
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
+	// Credentials sign the consumer's requests (a broker with ACL); zero: unsigned.
+	Credentials mqclient.Credentials
+	// OnMalformed, when set, is called once for every message acknowledged without a stock
+	// return because it can never succeed (no usable order number), e.g. to count it.
+	OnMalformed func()
 }
-
-// maxReconsumeTimes is how often the broker redelivers a message whose handling failed before it
-// parks it in the dead-letter queue. RocketMQ's default, 16, is ~4.7 hours of retries; with the
-// delay ladder topping out at 2 hours per retry, 1000 is months: a database outage must not
-// move stock returns to a queue nobody consumes.
-const maxReconsumeTimes = 1000
 
 // Consumer consumes stock-return messages. Run it once.
 type Consumer struct {
@@ -142,12 +142,15 @@ func (c *Consumer) start(ctx context.Context) (rocketmq.PushConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := mqclient.NewPushConsumer(addrs, c.cfg.Group,
+	opts := append([]consumer.Option{
 		// A new group starts at the oldest message, not the newest: a stock return sent before
 		// this group first ran must still be applied (and replaying old ones is harmless).
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
-		consumer.WithMaxReconsumeTimes(maxReconsumeTimes),
-	)
+		// RocketMQ's default, 16, is ~4.7 hours of retries; a database outage must not move stock
+		// returns to a dead-letter queue nobody consumes (mqclient.MaxReconsumeTimes: months).
+		consumer.WithMaxReconsumeTimes(mqclient.MaxReconsumeTimes),
+	}, c.cfg.Credentials.ConsumerOptions()...)
+	pc, err := mqclient.NewPushConsumer(addrs, c.cfg.Group, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +194,7 @@ func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) (err 
 	if err != nil {
 		c.log.ErrorContext(ctx, "dropping a stock-return message without a usable order number",
 			"msg_id", m.MsgId, "keys", m.GetKeys(), "body", truncate(m.Body, 512), "err", err)
+		c.malformed()
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandleTimeout)
@@ -200,6 +204,7 @@ func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) (err 
 	if errors.Is(err, inventory.ErrInvalidInput) {
 		c.log.ErrorContext(ctx, "dropping a stock-return message with an invalid order number",
 			"msg_id", m.MsgId, "order_sn", sn, "err", err)
+		c.malformed()
 		return nil
 	}
 	if err != nil {
@@ -209,6 +214,12 @@ func (c *Consumer) handleOne(ctx context.Context, m *primitive.MessageExt) (err 
 	c.log.InfoContext(ctx, "stock return handled", "msg_id", m.MsgId, "order_sn", sn, "outcome", outcome.String(),
 		"reconsume_times", m.ReconsumeTimes)
 	return nil
+}
+
+func (c *Consumer) malformed() {
+	if c.cfg.OnMalformed != nil {
+		c.cfg.OnMalformed()
+	}
 }
 
 // orderSN takes the order number from the body, or else from the message key.

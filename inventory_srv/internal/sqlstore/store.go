@@ -9,6 +9,9 @@
 // "UPDATE … SET stock = stock - ? WHERE id = ? AND stock >= ?" and a sell record moves to returned
 // with "… WHERE order_sn = ? AND status = 1", both checked by rows affected (MySQL counts changed
 // rows; SQLite matched rows, the same here since both statements change what they match).
+// A coalesced sell whose sum does not fit locks the goods row ("SELECT stock … FOR UPDATE"; SQLite
+// holds its write lock already) and removes, before commit, the records it inserted for the orders
+// that do not fit (DeleteSellDetails); committed records are never deleted.
 // Transactions run at READ COMMITTED on MySQL, so every read sees the latest committed state and
 // no gap locks are taken, and a transaction chosen as a deadlock victim is run again. On SQLite
 // transactions run one at a time.
@@ -144,7 +147,7 @@ func (s *Store) SellDetail(ctx context.Context, orderSN string) (inventory.SellD
 func (s *Store) InTx(ctx context.Context, fn func(tx inventory.StockTx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-			return fn(stockTx{db: gtx})
+			return fn(stockTx{db: gtx, dialect: s.sql.Dialect})
 		}, s.sql.TxOptions())
 		if !sqldb.IsRetryable(err) || attempt == maxTxAttempts {
 			return err
@@ -162,7 +165,8 @@ func (s *Store) InTx(ctx context.Context, fn func(tx inventory.StockTx) error) e
 
 // stockTx is inventory.StockTx on one gorm transaction.
 type stockTx struct {
-	db *gorm.DB
+	db      *gorm.DB
+	dialect sqldb.Dialect
 }
 
 var _ inventory.StockTx = stockTx{}
@@ -205,6 +209,31 @@ func (t stockTx) MarkReturned(ctx context.Context, orderSN string) (bool, error)
 
 func (t stockTx) SellDetail(ctx context.Context, orderSN string) (inventory.SellDetail, error) {
 	return sellDetail(t.db.WithContext(ctx), orderSN)
+}
+
+// LockStock implements inventory.StockTx. SQLite has no FOR UPDATE and needs none: its
+// transactions hold the database's write lock from BEGIN IMMEDIATE.
+func (t stockTx) LockStock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	q := `SELECT stock FROM goods WHERE id = ? FOR UPDATE`
+	if t.dialect == sqldb.SQLite {
+		q = `SELECT stock FROM goods WHERE id = ?`
+	}
+	var stock []int64
+	if err := t.db.WithContext(ctx).Raw(q, goodsID).Scan(&stock).Error; err != nil {
+		return 0, false, err
+	}
+	if len(stock) == 0 {
+		return 0, false, nil
+	}
+	return stock[0], true, nil
+}
+
+// DeleteSellDetails implements inventory.StockTx.
+func (t stockTx) DeleteSellDetails(ctx context.Context, orderSNs []string) error {
+	if len(orderSNs) == 0 {
+		return nil
+	}
+	return t.db.WithContext(ctx).Exec(`DELETE FROM stock_sell_details WHERE order_sn IN ?`, orderSNs).Error
 }
 
 func goods(db *gorm.DB, ids []int64) ([]inventory.Goods, error) {

@@ -24,9 +24,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/namesrv"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -55,7 +59,16 @@ type Broker struct {
 	waiters waiters
 	sched   *scheduler
 	txn     *txnService
-	metrics *metrics // traffic counters, live rates, Prometheus registry (metrics.go)
+	metrics *metrics     // traffic counters, live rates, Prometheus registry (metrics.go)
+	acl     *acl.Watcher // nil: ACL off
+	// diskFull is set by housekeeping while the data dir's file system is
+	// above store.DiskFullPercent: sends are refused (retention.go).
+	diskFull atomic.Bool
+
+	openedAt time.Time // when Open started (recovery time in the log)
+
+	subGroups *subGroupTable // subscription groups created by mqadmin (adminwire.go)
+	metas     clientMetas    // language/version of client connections (adminwire.go)
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
@@ -75,7 +88,7 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, clients: newClientTable(), stop: make(chan struct{}), openedAt: time.Now()}
 	defer func() {
 		if err != nil {
 			b.closeListeners()
@@ -114,6 +127,17 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if b.offsets, err = loadOffsets(configDir); err != nil {
 		return nil, err
 	}
+	if b.clients.sqlGroups, err = loadSQLGroups(configDir); err != nil {
+		return nil, err
+	}
+	if b.subGroups, err = loadSubGroups(configDir); err != nil {
+		return nil, err
+	}
+	for _, t := range cfg.Topics {
+		if _, _, err := b.topics.get(t, true); err != nil {
+			return nil, fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
 	b.sched = newScheduler(b)
 	b.txn = newTxnService(b)
 	b.metrics = newMetrics(b)
@@ -127,6 +151,11 @@ func Open(cfg Config) (_ *Broker, err error) {
 		Logger:         cfg.Logger,
 		OnAppend:       b.onAppend,
 		OnSync:         b.metrics.observeSync,
+		Repair:         cfg.Repair,
+		Retention:      cfg.Retention,
+		MaxDiskUsage:   cfg.MaxDiskUsage,
+		BeforeDelete:   b.carryForward,
+		OnRecover:      b.recoverRecord,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -134,26 +163,49 @@ func Open(cfg Config) (_ *Broker, err error) {
 	if err := b.recoverServices(); err != nil {
 		return nil, err
 	}
+	if cfg.ACLFile != "" {
+		if b.acl, err = acl.Open(cfg.ACLFile, acl.Options{Interval: cfg.ACLReloadInterval, Logger: cfg.Logger, Getenv: cfg.ACLGetenv}); err != nil {
+			return nil, err
+		}
+	}
 	b.ns = namesrv.New(routes{b}, cfg.Cluster, cfg.BrokerName, b.advertise)
-	ropts := remoting.Options{MaxFrame: cfg.MaxMessageSize + 1<<20, Logger: cfg.Logger}
+	ropts := cfg.remotingOptions()
 	b.nsSrv = remoting.NewServer(b.ns, ropts)
 	b.brSrv = remoting.NewServer(b, ropts)
 	return b, nil
 }
 
-// recoverServices rebuilds the scheduler's and the transaction service's
-// state from the commit log (see schedule.go and transaction.go).
+// recoverServices reports the scheduler's and the transaction service's
+// state, rebuilt from the commit log by recoverRecord while the store
+// recovered it (see schedule.go and transaction.go).
 func (b *Broker) recoverServices() error {
-	start := time.Now()
-	if err := b.store.Scan(0, func(m *storeMessage) error {
-		b.sched.recoverRecord(m)
-		b.txn.recoverRecord(m)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("recover services: %w", err)
-	}
-	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(start))
+	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(b.openedAt))
 	return nil
+}
+
+// recoverRecord is the store's OnRecover hook: one pass over the commit log
+// rebuilds the store's indexes and the services' state. Only the records
+// the services look at (half, op and committed messages, and those that
+// carry the scheduler's progress) are decoded in full.
+func (b *Broker) recoverRecord(h message.Header, rec []byte) {
+	need := string(h.Topic) == halfTopic || string(h.Topic) == opTopic ||
+		h.SysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionCommit
+	if !need {
+		if string(h.Topic) == delay.ScheduleTopic {
+			_, need = message.PropertyValue(h.Properties, propCarriedSrc)
+		} else {
+			_, need = message.PropertyValue(h.Properties, propScheduleSrc)
+		}
+	}
+	if !need {
+		return
+	}
+	m, _, err := message.Decode(rec)
+	if err != nil {
+		return // the store's own checks report a bad record
+	}
+	b.sched.recoverRecord(m)
+	b.txn.recoverRecord(m)
 }
 
 // NamesrvAddr is the bound name-server address.
@@ -180,12 +232,18 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() { errc <- b.nsSrv.Serve(b.nsLn) }()
 	go func() { errc <- b.brSrv.Serve(b.brLn) }()
 	if b.adminLn != nil {
-		b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		b.admin = &http.Server{Handler: requireToken(b.cfg.AdminToken, b.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := b.admin.Serve(b.adminLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
+	}
+	if b.acl != nil {
+		aclCtx, cancel := context.WithCancel(context.Background())
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.acl.Run(aclCtx) }()
+		go func() { <-b.stop; cancel() }()
 	}
 	b.wg.Add(3)
 	go func() { defer b.wg.Done(); b.housekeeping() }()
@@ -249,6 +307,7 @@ func (b *Broker) housekeeping() {
 			b.log.Error("persist consumer offsets", "err", err)
 		}
 		b.metrics.sample(time.Now())
+		b.retain()
 		now := b.clock.Now()
 		changed, ids := b.clients.drop(func(c *remoting.Conn, seen time.Time) bool {
 			return now.Sub(seen) > b.cfg.ClientExpiry
@@ -271,17 +330,26 @@ func (b *Broker) ConnClosed(c *remoting.Conn) {
 	changed, ids := b.clients.drop(func(conn *remoting.Conn, _ time.Time) bool { return conn == c })
 	b.locks.releaseClients(ids)
 	b.notifyChanged(changed)
+	b.forgetConn(c)
 }
 
 // Serve dispatches a broker request (remoting.Handler).
 func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	code := protocol.Code(req.Code)
+	if b.acl != nil {
+		if err := b.acl.Check(acl.Request{Code: req.Code, ExtFields: req.ExtFields, Body: req.Body, Peer: c.Peer().Addr()}); err != nil {
+			b.metrics.aclDenied.WithLabelValues(code.String()).Inc()
+			b.log.Debug("acl refused", "code", code.String(), "remote", c.RemoteAddr(), "err", err)
+			return errResponse(req, protocol.NoPermission, "%s: %v", code, err)
+		}
+	}
 	switch code {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
 		return b.handleSend(c, req)
 	case protocol.PullMessage:
 		return b.handlePull(ctx, req)
 	case protocol.HeartBeat:
+		b.noteHeartbeat(c, req)
 		return b.handleHeartbeat(c, req)
 	case protocol.UnregisterClient:
 		return b.handleUnregister(req)
@@ -302,7 +370,12 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case protocol.ConsumerSendMsgBack:
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:
-		return b.handleCreateTopic(req)
+		return b.handleUpdateTopic(req)
+	case protocol.CheckClientConfig:
+		return b.handleCheckClientConfig(req)
+	}
+	if resp, ok := b.serveAdmin(c, req); ok {
+		return resp
 	}
 	if namesrv.Handles(code) {
 		// Clients may ask the broker port for routes too.
@@ -315,8 +388,12 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 // routes adapts the topic table to namesrv.Routes.
 type routes struct{ b *Broker }
 
+// RouteTopic never creates a topic: a lookup of a topic that does not exist
+// answers TOPIC_NOT_EXIST as Apache's name server does (so a typo in
+// mqadmin topicRoute creates nothing). Producers still auto-create topics
+// through the default-topic route (TBW102) and their first send.
 func (r routes) RouteTopic(topic string) (namesrv.Topic, bool) {
-	c, ok, err := r.b.topics.get(topic, true)
+	c, ok, err := r.b.topics.get(topic, false)
 	if err != nil || !ok {
 		return namesrv.Topic{}, false
 	}

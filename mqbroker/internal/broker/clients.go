@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/filter"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -43,17 +44,22 @@ func parseHeartbeat(body []byte) (*heartbeat, error) {
 	return &hb, nil
 }
 
-// subscription is one consumer group's filter on one topic.
+// subscription is one consumer group's filter on one topic: a TAG expression
+// (tags hashes matched in the consume queue) or a SQL92 one (sql, matched
+// against each record's properties; see filters.go). It is immutable.
 type subscription struct {
 	Topic     string
 	SubString string
+	ExprType  string // "TAG" (or "") or "SQL92"
 	all       bool
 	tags      map[int64]struct{} // tag hashes; filter on the broker by hash
 	TagList   []string
+	sql       *filter.Expr // compiled SQL92 expression
+	err       error        // why a non-TAG expression cannot be used
 }
 
 func newSubscription(topic, subString string, tags []string) *subscription {
-	s := &subscription{Topic: topic, SubString: subString}
+	s := &subscription{Topic: topic, SubString: subString, ExprType: exprTag}
 	if subString == "" || subString == "*" || len(tags) == 0 {
 		s.all = true
 		return s
@@ -66,9 +72,10 @@ func newSubscription(topic, subString string, tags []string) *subscription {
 	return s
 }
 
-// match is the store's tag filter; nil means all.
+// match is the store's tag filter; nil means all (SQL92 filters records
+// after they are read).
 func (s *subscription) match() func(int64) bool {
-	if s == nil || s.all {
+	if s == nil || s.all || s.sql != nil {
 		return nil
 	}
 	return func(h int64) bool { _, ok := s.tags[h]; return ok }
@@ -96,18 +103,29 @@ type producerClient struct {
 // clientTable registers producers and consumers from heartbeats and drops
 // them when their connection closes or they fall silent.
 type clientTable struct {
-	mu        sync.Mutex // guards consumers, producers
+	filters   *filter.Cache // compiled SQL92 expressions, shared with pulls
+	sqlGroups *sqlGroups    // group/topic pairs that use SQL92, kept across restarts (set by Open)
+	mu        sync.Mutex    // guards consumers, producers
 	consumers map[string]*consumerGroup
 	producers map[string]map[string]*producerClient // group → clientID
 }
 
 func newClientTable() *clientTable {
-	return &clientTable{consumers: make(map[string]*consumerGroup), producers: make(map[string]map[string]*producerClient)}
+	return &clientTable{filters: filter.NewCache(filterCacheSize),
+		consumers: make(map[string]*consumerGroup), producers: make(map[string]map[string]*producerClient)}
 }
 
 // register applies a heartbeat; it returns the consumer groups whose
 // membership changed (their members must be notified).
 func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (changed []string) {
+	// Compile the subscriptions before locking (the cache makes a repeated
+	// expression cheap; heartbeats repeat them every 30 s).
+	subs := make([][]*subscription, len(hb.ConsumerDataSet))
+	for i, cd := range hb.ConsumerDataSet {
+		for _, s := range cd.SubscriptionDataSet {
+			subs[i] = append(subs[i], buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet))
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range hb.ProducerDataSet {
@@ -121,7 +139,7 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 		}
 		g[hb.ClientID] = &producerClient{id: hb.ClientID, conn: c, lastSeen: now}
 	}
-	for _, cd := range hb.ConsumerDataSet {
+	for i, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {
 			continue
 		}
@@ -135,8 +153,8 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 			changed = append(changed, cd.GroupName)
 		}
 		g.clients[hb.ClientID] = &consumerClient{id: hb.ClientID, conn: c, lastSeen: now}
-		for _, s := range cd.SubscriptionDataSet {
-			g.subs[s.Topic] = newSubscription(s.Topic, s.SubString, s.TagsSet)
+		for _, s := range subs[i] {
+			g.subs[s.Topic] = s
 		}
 	}
 	return changed

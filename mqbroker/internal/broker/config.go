@@ -12,6 +12,7 @@ import (
 	"github.com/shopsaga/shopsaga/mqbroker/internal/clock"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/console"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/store"
 )
 
@@ -41,12 +42,50 @@ type Config struct {
 	TxTimeout       time.Duration
 	TxCheckInterval time.Duration
 	TxCheckMax      int
-	LongPollMax     time.Duration // cap on how long a pull is held
-	ClientExpiry    time.Duration // drop clients silent for this long
-	BrokerName      string
-	Cluster         string
-	Logger          *slog.Logger
-	Clock           clock.Clock
+	// Retention deletes commit-log segments whose newest message is older
+	// than this (0: never by age); MaxDiskUsage (percent of the data dir's
+	// file system, 0: off) deletes the oldest segments when passed. Above
+	// store.DiskFullPercent sends are refused. Repair lets the store skip a
+	// damaged record that valid ones follow instead of refusing to start.
+	Retention    time.Duration
+	MaxDiskUsage int
+	Repair       bool
+	LongPollMax  time.Duration // cap on how long a pull is held
+	ClientExpiry time.Duration // drop clients silent for this long
+	BrokerName   string
+	Cluster      string
+	// Limits on what a peer can make the broker hold (remoting.Options):
+	// in-flight requests and frame bytes per connection and in total (each
+	// of the name server and the broker), the idle time after which a
+	// connection is closed, and how long a begun frame may take to arrive.
+	MaxInflightPerConn      int
+	MaxInflightTotal        int
+	MaxInflightBytesPerConn int64
+	MaxInflightBytesTotal   int64
+	ConnIdleTimeout         time.Duration
+	FrameReadTimeout        time.Duration
+	// AdminToken, when set, is the bearer token every admin HTTP request
+	// but /healthz must carry.
+	AdminToken string
+	// ACLFile, when set, turns Apache RocketMQ's plain ACL on (package acl):
+	// a plain_acl.yml-style file, re-read every ACLReloadInterval when it
+	// changed.
+	ACLFile           string
+	ACLReloadInterval time.Duration
+	// ACLGetenv expands ${NAME} in the ACL file (secret keys from the
+	// environment); nil: no expansion.
+	ACLGetenv func(string) string
+	Logger    *slog.Logger
+	Clock     clock.Clock
+
+	// EnablePropertyFilter serves SQL92 subscriptions (Apache's
+	// enablePropertyFilter); off, they are refused as Apache refuses them.
+	EnablePropertyFilter bool
+
+	// Topics are created at start with the default layout unless they
+	// exist, as an operator would with mqadmin updateTopic: route lookups do
+	// not create topics, so consumers can start before anything is sent.
+	Topics []string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -65,11 +104,21 @@ func DefaultConfig() Config {
 		TxTimeout:       6 * time.Second,
 		TxCheckInterval: 60 * time.Second,
 		TxCheckMax:      15,
+		Retention:       72 * time.Hour,
+		MaxDiskUsage:    85,
 		LongPollMax:     15 * time.Second,
 		ClientExpiry:    120 * time.Second,
 		BrokerName:      "broker-a",
 		Cluster:         "DefaultCluster",
 		Clock:           clock.Real{},
+
+		MaxInflightPerConn:      remoting.DefaultMaxInflight,
+		MaxInflightTotal:        remoting.DefaultMaxInflightTotal,
+		MaxInflightBytesPerConn: remoting.DefaultMaxInflightBytes,
+		MaxInflightBytesTotal:   remoting.DefaultMaxInflightBytesTotal,
+		ConnIdleTimeout:         remoting.DefaultIdleTimeout,
+		FrameReadTimeout:        remoting.DefaultFrameTimeout,
+		EnablePropertyFilter:    true,
 	}
 }
 
@@ -110,6 +159,15 @@ func (c Config) Validate() error {
 	if c.SegmentSize < int64(c.MaxMessageSize)+4096 {
 		bad("segment size %d must exceed max-message-size %d", c.SegmentSize, c.MaxMessageSize)
 	}
+	if c.Retention < 0 {
+		bad("retention %v: must not be negative (0 keeps everything)", c.Retention)
+	}
+	if c.MaxDiskUsage < 0 || c.MaxDiskUsage > 100 {
+		bad("max-disk-usage %d: want 0..100 (percent, 0 disables)", c.MaxDiskUsage)
+	}
+	if c.SegmentSize > 1<<40 {
+		bad("segment size %d: at most 1 TiB", c.SegmentSize)
+	}
 	if len(c.DelayLevels) == 0 {
 		bad("delay-levels is empty")
 	}
@@ -119,10 +177,35 @@ func (c Config) Validate() error {
 	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 {
 		bad("flush interval, long-poll cap and client expiry must be positive")
 	}
+	for _, t := range c.Topics {
+		if err := checkTopicName(t); err != nil {
+			bad("topics: %v", err)
+		}
+	}
 	if c.BrokerName == "" || c.Cluster == "" {
 		bad("broker name and cluster must not be empty")
 	}
+	if c.ConnIdleTimeout <= 0 {
+		bad("conn-idle-timeout %v: must be positive", c.ConnIdleTimeout)
+	}
+	if err := remoting.ValidateLimits(c.remotingOptions()); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// remotingOptions are the connection limits of both listeners.
+func (c Config) remotingOptions() remoting.Options {
+	return remoting.Options{
+		MaxFrame:              c.MaxMessageSize + 1<<20,
+		MaxInflight:           c.MaxInflightPerConn,
+		MaxInflightTotal:      c.MaxInflightTotal,
+		MaxInflightBytes:      c.MaxInflightBytesPerConn,
+		MaxInflightBytesTotal: c.MaxInflightBytesTotal,
+		IdleTimeout:           c.ConnIdleTimeout,
+		FrameTimeout:          c.FrameReadTimeout,
+		Logger:                c.Logger,
+	}
 }
 
 // advertised resolves the address clients dial, given the bound listener.

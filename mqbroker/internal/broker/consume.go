@@ -22,6 +22,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 		}
 	}
 	changed := b.clients.register(hb, c, b.clock.Now())
+	if err := b.clients.sqlGroups.remember(hb); err != nil {
+		b.log.Error("heartbeat", "err", err)
+	}
 	b.notifyChanged(changed)
 	return okResponse(req)
 }
@@ -64,6 +67,8 @@ func (b *Broker) handleQueryOffset(req *remoting.Command) *remoting.Command {
 	if !ok {
 		return errResponse(req, protocol.QueryNotFound, "no committed offset for %s in %s queue %d", k.Group, k.Topic, k.QueueID)
 	}
+	// Below the min offset (retention deleted it): continue at the min.
+	off = max(off, b.store.MinOffset(k.Topic, k.QueueID))
 	resp := okResponse(req)
 	resp.SetExtInt("offset", off)
 	return resp
@@ -137,20 +142,5 @@ func (b *Broker) handleUnlock(req *remoting.Command) *remoting.Command {
 		return errResponse(req, protocol.SystemError, "unlock body: want consumerGroup, clientId and mqSet")
 	}
 	b.locks.unlock(lb.ConsumerGroup, lb.ClientID, lb.MQSet)
-	return okResponse(req)
-}
-
-// handleCreateTopic serves the admin API's UPDATE_AND_CREATE_TOPIC: it
-// creates a topic with the default layout if absent (queue counts of an
-// existing topic are not changed).
-func (b *Broker) handleCreateTopic(req *remoting.Command) *remoting.Command {
-	f := protocol.FieldsOf(req)
-	topic := f.String("topic")
-	if err := f.Err(); err != nil {
-		return errResponse(req, protocol.SystemError, "%v", err)
-	}
-	if _, _, err := b.topics.get(topic, true); err != nil {
-		return errResponse(req, protocol.SystemError, "%v", err)
-	}
 	return okResponse(req)
 }

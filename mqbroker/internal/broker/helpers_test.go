@@ -116,6 +116,7 @@ func startConsumer(t testing.TB, b *brokertest.Broker, topic string, cfg consume
 	if err := c.Subscribe(topic, cfg.selector, cfg.listen); err != nil {
 		t.Fatal(err)
 	}
+	ensureTopic(t, b.NamesrvAddr(), topic)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ type metrics struct {
 
 	msgsIn, bytesIn, msgsOut, bytesOut *prometheus.CounterVec // by topic
 	fsync                              prometheus.Histogram
+	aclDenied                          *prometheus.CounterVec // by request code
+	movedToMin                         prometheus.Counter     // pulls below a queue's min offset, continued at the min
 
 	// Totals across topics, for the rates (cheaper than gathering).
 	totalIn, totalOut, totalBytesIn, totalBytesOut atomic.Int64
@@ -46,7 +48,11 @@ func newMetrics(b *Broker) *metrics {
 			Help:    "Latency of commit-log fdatasync calls.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12)}), // 50µs .. ~1.2s
 	}
-	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, newGaugeCollector(b),
+	m.aclDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqbroker_acl_denied_total",
+		Help: "Requests refused by the ACL with NO_PERMISSION, by request code."}, []string{"code"})
+	m.movedToMin = prometheus.NewCounter(prometheus.CounterOpts{Name: "mqbroker_pull_offset_moved_to_min_total",
+		Help: "Pulls whose offset was below the queue's min offset (deleted by retention), continued at the min."})
+	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.aclDenied, m.movedToMin, newGaugeCollector(b), newStoreCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sample(m.started) // the zero point of the rates
 	return m
@@ -135,4 +141,57 @@ func (g gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(n), grp.Group, topic)
 		}
 	}
+}
+
+// storeCollector exposes the store's size and what retention removed.
+type storeCollector struct {
+	b                                                    *Broker
+	logBytes, fsUsed, fsTotal, oldest                    *prometheus.Desc
+	delSegments, delBytes, delMessages, carried, refused *prometheus.Desc
+}
+
+func newStoreCollector(b *Broker) storeCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return storeCollector{b: b,
+		logBytes:    d("mqbroker_store_log_bytes", "Bytes of commit log stored (all segments)."),
+		fsUsed:      d("mqbroker_store_fs_used_bytes", "Used bytes of the data dir's file system."),
+		fsTotal:     d("mqbroker_store_fs_size_bytes", "Size of the data dir's file system (used + available)."),
+		oldest:      d("mqbroker_store_oldest_message_timestamp_seconds", "Store time of the oldest message still stored."),
+		delSegments: d("mqbroker_retention_deleted_segments_total", "Commit-log segments deleted by retention."),
+		delBytes:    d("mqbroker_retention_deleted_bytes_total", "Bytes of commit-log segments deleted by retention."),
+		delMessages: d("mqbroker_retention_deleted_messages_total", "Consume-queue entries deleted with them."),
+		carried:     d("mqbroker_retention_carried_forward_total", "Undecided half and pending scheduled messages re-appended before their segment was deleted."),
+		refused:     d("mqbroker_disk_full", "1 while sends are refused because the file system is above the full-disk limit."),
+	}
+}
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.logBytes, c.fsUsed, c.fsTotal, c.oldest, c.delSegments, c.delBytes, c.delMessages, c.carried, c.refused} {
+		ch <- d
+	}
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.storeStats()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge(c.logBytes, float64(st.LogBytes))
+	if st.FSSize > 0 {
+		gauge(c.fsUsed, float64(st.FSUsed))
+		gauge(c.fsTotal, float64(st.FSSize))
+	}
+	if !st.Oldest.IsZero() {
+		gauge(c.oldest, float64(st.Oldest.UnixMilli())/1000)
+	}
+	counter(c.delSegments, float64(st.Retention.Segments))
+	counter(c.delBytes, float64(st.Retention.Bytes))
+	counter(c.delMessages, float64(st.Retention.Messages))
+	counter(c.carried, float64(st.CarriedForward))
+	refused := 0.0
+	if st.DiskFull {
+		refused = 1
+	}
+	gauge(c.refused, refused)
 }

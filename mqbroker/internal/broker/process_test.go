@@ -278,6 +278,7 @@ func startConsumerAt(t testing.TB, nsAddr, topic string, cfg consumerCfg) rocket
 	if err := c.Subscribe(topic, cfg.selector, cfg.listen); err != nil {
 		t.Fatal(err)
 	}
+	ensureTopic(t, nsAddr, topic)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

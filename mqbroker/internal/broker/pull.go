@@ -34,6 +34,7 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 	commitOffset := f.OptInt64("commitOffset", -1)
 	suspend := time.Duration(f.OptInt64("suspendTimeoutMillis", 20000)) * time.Millisecond
 	subString := f.OptString("subscription")
+	exprType := f.OptString("expressionType")
 	if err := f.Err(); err != nil {
 		return errResponse(req, protocol.SystemError, "%v", err)
 	}
@@ -53,9 +54,9 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 	if sysFlag&pullCommitOffset != 0 {
 		b.offsets.commit(offsetKey{group, topic, queueID}, commitOffset)
 	}
-	sub := b.clients.subscription(group, topic)
-	if sysFlag&pullSubscription != 0 && subString != "" {
-		sub = newSubscription(topic, subString, splitTags(subString))
+	sub, refused := b.pullSubscription(req, group, topic, sysFlag&pullSubscription != 0, subString, exprType)
+	if refused != nil {
+		return refused
 	}
 	match := sub.match()
 
@@ -64,12 +65,44 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 		hold = 0
 	}
 	var deadline <-chan time.Time
+	rounds := 0
 	for {
 		wake := b.waiters.wait(queueKey{topic, queueID})
 		res, err := b.store.Get(topic, queueID, offset, int(maxMsgs), maxPullBytes, match)
+		if err == nil && res.Status == store.OffsetTooSmall {
+			// Retention deleted what the consumer had not read yet: continue
+			// at the new minimum right away (Apache RocketMQ answers
+			// PULL_OFFSET_MOVED, after which the Go client pauses 10 s).
+			b.log.Warn("consumer offset below the queue's min offset: continuing at the min",
+				"topic", topic, "queue", queueID, "offset", offset, "min", res.MinOffset)
+			b.metrics.movedToMin.Inc()
+			offset = res.MinOffset
+			res, err = b.store.Get(topic, queueID, offset, int(maxMsgs), maxPullBytes, match)
+		}
 		if err != nil {
 			b.log.Error("pull", "topic", topic, "queue", queueID, "err", err)
 			return errResponse(req, protocol.SystemError, "read store: %v", err)
+		}
+		if res.Status == store.Found && sub != nil && sub.sql != nil {
+			res = filterRecords(res, sub.sql)
+		}
+		if res.Status == store.NoMatchedMessage {
+			// Every entry read was filtered out: go on from past them. Before
+			// any wait, the answer is Apache's NO_MATCHED_MESSAGE
+			// (PULL_RETRY_IMMEDIATELY from the offset reached, so that the
+			// consumer moves on at once); a held pull woken by messages that
+			// do not match keeps waiting from past them.
+			offset = res.NextBeginOffset
+			if res.NextBeginOffset < res.MaxOffset {
+				if rounds++; rounds < maxFilterRounds {
+					continue
+				}
+				return pullResponse(req, res, offset)
+			}
+			if deadline == nil {
+				return pullResponse(req, res, offset)
+			}
+			res.Status = store.OffsetOverflowOne
 		}
 		waitable := res.Status == store.OffsetOverflowOne || (res.Status == store.NoMessageInQueue && offset == 0)
 		if !waitable || hold <= 0 {

@@ -39,11 +39,15 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 		// A bad offset is the client's input, not ours to fix.
 		return errResponse(req, protocol.SystemError, "no message at commit-log offset %d: %v", phys, err)
 	}
+	if resp := b.checkSendBackOrigin(req, group, orig); resp != nil {
+		return resp
+	}
 	out := orig.Clone()
 	out.StoreHost = b.storeHost
 	out.SysFlag &^= message.SysFlagTransactionMask
 	out.PreparedTransactionOffset = 0
 	delete(out.Properties, propScheduleSrc)
+	deleteCarried(out)
 	delete(out.Properties, message.PropDelayTimeLevel)
 	if out.Properties[message.PropRetryTopic] == "" {
 		out.SetProperty(message.PropRetryTopic, orig.Topic)

@@ -38,18 +38,29 @@ type scheduler struct {
 	levels delay.Levels
 	kick   chan struct{} // a schedule queue got a message
 
-	mu       sync.Mutex // guards progress
+	// runMu serializes deliverDue and carryForward (retention.go), so that
+	// an entry is either delivered or carried, never both. Taken before mu.
+	runMu sync.Mutex
+
+	mu       sync.Mutex // guards progress, carriedTs, carried
 	progress []int64    // per level-1: next schedule-queue offset to deliver
+	// carriedTs holds the original store time of entries retention carried
+	// forward (their due time is computed from it); deleted on delivery.
+	carriedTs map[schedKey]int64
+	carried   int64 // entries carried forward since start
 }
 
 func newScheduler(b *Broker) *scheduler {
 	return &scheduler{b: b, levels: b.cfg.DelayLevels, kick: make(chan struct{}, 1),
-		progress: make([]int64, len(b.cfg.DelayLevels))}
+		progress: make([]int64, len(b.cfg.DelayLevels)), carriedTs: make(map[schedKey]int64)}
 }
 
 // recoverRecord advances progress past a delivered record (recovery scan).
 func (s *scheduler) recoverRecord(m *message.Message) {
 	if m.Topic == delay.ScheduleTopic {
+		if m.Properties[propCarriedSrc] != "" {
+			s.recoverCarried(m)
+		}
 		return
 	}
 	src := m.Properties[propScheduleSrc]
@@ -112,14 +123,32 @@ func (s *scheduler) run(stop <-chan struct{}) {
 // deliverDue delivers every due message and returns when the next one is
 // due (ok false when nothing is pending).
 func (s *scheduler) deliverDue(now time.Time) (next time.Time, ok bool) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
 	for lvl := 1; lvl <= len(s.levels); lvl++ {
 		for {
 			s.mu.Lock()
 			off := s.progress[lvl-1]
 			s.mu.Unlock()
+			if minOff := s.b.store.MinOffset(delay.ScheduleTopic, delay.QueueID(lvl)); off < minOff {
+				// Deleted by retention after delivery, or lost to a repaired hole.
+				s.mu.Lock()
+				s.progress[lvl-1] = max(s.progress[lvl-1], minOff)
+				s.mu.Unlock()
+				continue
+			}
 			phys, storeTs, found := s.b.store.QueueEntry(delay.ScheduleTopic, delay.QueueID(lvl), off)
 			if !found {
 				break
+			}
+			if phys < 0 { // lost to a repaired hole
+				s.mu.Lock()
+				s.progress[lvl-1] = off + 1
+				s.mu.Unlock()
+				continue
+			}
+			if orig, carried := s.dueTs(lvl, off); carried {
+				storeTs = orig
 			}
 			due := s.levels.Due(lvl, storeTs)
 			if due.After(now) {
@@ -154,6 +183,7 @@ func (s *scheduler) deliver(level int, off, phys int64) error {
 	}
 	s.mu.Lock()
 	s.progress[level-1] = off + 1
+	delete(s.carriedTs, schedKey{level, off})
 	s.mu.Unlock()
 	return nil
 }
@@ -163,6 +193,7 @@ func (s *scheduler) deliver(level int, off, phys int64) error {
 // properties (REAL_* stay, as in Apache RocketMQ).
 func (b *Broker) realMessage(m *message.Message) *message.Message {
 	out := m.Clone()
+	deleteCarried(out)
 	out.Topic = m.Properties[message.PropRealTopic]
 	q, _ := strconv.Atoi(m.Properties[message.PropRealQueueID])
 	out.QueueID = int32(q)

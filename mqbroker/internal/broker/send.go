@@ -60,6 +60,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 	if isSystemTopic(h.Topic) {
 		return errResponse(req, protocol.NoPermission, "topic %s is reserved for the broker", h.Topic)
 	}
+	if b.diskFull.Load() {
+		return errResponse(req, protocol.ServiceNotAvailable,
+			"disk full: the data dir's file system is above %d%%, not storing new messages (retention frees space; see --max-disk-usage)", store.DiskFullPercent)
+	}
 	// The topic name is checked when the topic is created (never again per send).
 	tc, _, err := b.topics.get(h.Topic, true)
 	switch {
@@ -131,6 +135,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 			m.SysFlag &^= message.SysFlagTransactionMask
 		}
 		delete(m.Properties, propScheduleSrc)
+		deleteCarried(m) // retention's marks (retention.go) are the broker's too
 	}
 	if !h.Batch {
 		m := msgs[0]

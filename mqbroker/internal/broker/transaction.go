@@ -32,7 +32,11 @@ const (
 
 // pendingHalf is an undecided half message.
 type pendingHalf struct {
+	// phys is the half's id: the commit-log offset it was first stored at,
+	// which producers answer with and op records name. at is where it is
+	// stored now (they differ once retention carried it forward).
 	phys, queueOffset int64
+	at                int64
 	group             string
 	uniqKey           string
 	realTopic         string
@@ -52,8 +56,9 @@ type txnService struct {
 	cfg  txn.Config
 	kick chan struct{}
 
-	mu      sync.Mutex // guards pending
-	pending map[int64]*pendingHalf
+	mu      sync.Mutex             // guards pending, carried
+	pending map[int64]*pendingHalf // by id (pendingHalf.phys)
+	carried int64                  // halves carried forward by retention since start
 }
 
 func newTxnService(b *Broker) *txnService {
@@ -62,7 +67,7 @@ func newTxnService(b *Broker) *txnService {
 }
 
 func newPendingHalf(m *message.Message) *pendingHalf {
-	p := &pendingHalf{phys: m.PhysicalOffset, queueOffset: m.QueueOffset,
+	p := &pendingHalf{phys: m.PhysicalOffset, at: m.PhysicalOffset, queueOffset: m.QueueOffset,
 		group: m.Properties[message.PropProducerGroup], uniqKey: m.UniqKey(),
 		realTopic: m.Properties[message.PropRealTopic], stored: time.UnixMilli(m.StoreTimestamp)}
 	if s, err := strconv.Atoi(m.Properties[message.PropCheckImmunityTimeInSeconds]); err == nil && s > 0 {
@@ -75,7 +80,9 @@ func newPendingHalf(m *message.Message) *pendingHalf {
 func (t *txnService) recoverRecord(m *message.Message) {
 	switch {
 	case m.Topic == halfTopic:
-		t.pending[m.PhysicalOffset] = newPendingHalf(m)
+		if !t.recoverCarried(m) {
+			t.pending[m.PhysicalOffset] = newPendingHalf(m)
+		}
 	case m.Topic == opTopic:
 		p := t.pending[m.PreparedTransactionOffset]
 		if p == nil {
@@ -190,7 +197,7 @@ func (b *Broker) decide(p *pendingHalf, commit bool) error {
 	if !commit {
 		return b.putOp(p, opRollback, strconv.FormatInt(p.queueOffset, 10))
 	}
-	half, err := b.store.Read(p.phys)
+	half, err := b.store.Read(p.at)
 	if err != nil {
 		return fmt.Errorf("read half message: %w", err)
 	}
@@ -291,7 +298,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	if !ok {
 		return now.Add(noProducerRetry)
 	}
-	half, err := b.store.Read(p.phys)
+	half, err := b.store.Read(p.at)
 	if err != nil {
 		b.log.Error("read half message for check", "offset", p.phys, "err", err)
 		return now.Add(noProducerRetry)
@@ -301,6 +308,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	// its real topic; UNIQ_KEY and __transactionId__ must be there because
 	// v2.1.2 mis-decodes the header's ids (PROTOCOL.md §2.3.3).
 	body := half.Clone()
+	deleteCarried(body)
 	body.Topic = p.realTopic
 	q, _ := strconv.Atoi(half.Properties[message.PropRealQueueID])
 	body.QueueID = int32(q)
@@ -346,6 +354,9 @@ type HalfStat struct {
 	MsgID           string    `json:"msgId"`
 	StoredAt        time.Time `json:"storedAt"`
 	Checks          int       `json:"checks"`
+	// StoredAtOffset is where the half is stored now: CommitLogOffset (its id)
+	// unless retention carried it forward.
+	StoredAtOffset int64 `json:"storedAtOffset"`
 }
 
 func (t *txnService) stats() []HalfStat {
@@ -353,7 +364,7 @@ func (t *txnService) stats() []HalfStat {
 	defer t.mu.Unlock()
 	out := make([]HalfStat, 0, len(t.pending))
 	for _, p := range t.pending {
-		out = append(out, HalfStat{p.phys, p.group, p.realTopic, p.uniqKey, p.stored, p.checks})
+		out = append(out, HalfStat{p.phys, p.group, p.realTopic, p.uniqKey, p.stored, p.checks, p.at})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CommitLogOffset < out[j].CommitLogOffset })
 	return out

@@ -108,7 +108,7 @@ func (v brokerView) Halves() []console.Half {
 		out[i] = console.Half{CommitLogOffset: h.CommitLogOffset, Group: h.Group, Topic: h.Topic, MsgID: h.MsgID,
 			StoredAt: h.StoredAt, AgeSeconds: now.Sub(h.StoredAt).Seconds(), Checks: h.Checks}
 		if i < viewHalfKeys {
-			if m, err := v.b.store.Read(h.CommitLogOffset); err == nil {
+			if m, err := v.b.store.Read(h.StoredAtOffset); err == nil {
 				out[i].Keys = m.Keys()
 			}
 		}
@@ -205,6 +205,13 @@ func (v brokerView) Stats() console.Stats {
 		topics[q.Topic] = true
 	}
 	s.Topics, s.Groups = len(topics), len(v.Groups())
+	st := v.b.storeStats()
+	s.StoreBytes, s.DiskFull, s.OldestMessageAt = st.LogBytes, st.DiskFull, st.Oldest
+	if st.FSSize > 0 {
+		s.DiskUsedPercent = float64(st.FSUsed) * 100 / float64(st.FSSize)
+	}
+	s.RetentionSegments, s.RetentionBytes, s.RetentionMessages = st.Retention.Segments, st.Retention.Bytes, st.Retention.Messages
+	s.CarriedForward = st.CarriedForward
 	return s
 }
 

@@ -307,7 +307,8 @@ func testBadRequests(t *testing.T, b *brokertest.Broker, topic string) {
 		{"unknown code 9999", protocol.Code(9999), nil, nil, protocol.RequestCodeNotSupported},
 		{"unknown code -1", protocol.Code(-1), nil, nil, protocol.RequestCodeNotSupported},
 		{"code 0", protocol.Code(0), nil, nil, protocol.RequestCodeNotSupported},
-		{"QUERY_MESSAGE (not served)", protocol.QueryMessage, nil, nil, protocol.RequestCodeNotSupported},
+		{"GET_KVLIST_BY_NAMESPACE (not served)", protocol.Code(219), nil, nil, protocol.RequestCodeNotSupported},
+		{"QUERY_MESSAGE without topic", protocol.QueryMessage, nil, nil, protocol.SystemError},
 		{"CHECK_TRANSACTION_STATE sent to the broker", protocol.CheckTransactionState, nil, nil, protocol.RequestCodeNotSupported},
 		{"NOTIFY_CONSUMER_IDS_CHANGED sent to the broker", protocol.NotifyConsumerIDsChanged, nil, nil, protocol.RequestCodeNotSupported},
 	}

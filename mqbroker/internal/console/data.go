@@ -138,4 +138,14 @@ type Stats struct {
 	Groups         int       `json:"groups"`
 	PendingHalf    int       `json:"pendingHalf"`
 	PendingDelayed int64     `json:"pendingDelayed"`
+	// The store: commit-log bytes, the data dir's file system, the oldest
+	// message still stored and what retention deleted since start.
+	StoreBytes        int64     `json:"storeBytes"`
+	DiskUsedPercent   float64   `json:"diskUsedPercent"`
+	DiskFull          bool      `json:"diskFull"`
+	OldestMessageAt   time.Time `json:"oldestMessageAt,omitzero"`
+	RetentionSegments int64     `json:"retentionDeletedSegments"`
+	RetentionBytes    int64     `json:"retentionDeletedBytes"`
+	RetentionMessages int64     `json:"retentionDeletedMessages"`
+	CarriedForward    int64     `json:"retentionCarriedForward"`
 }

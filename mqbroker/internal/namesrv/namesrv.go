@@ -56,7 +56,8 @@ func New(routes Routes, cluster, brokerName, brokerAddr string) *Server {
 // Handles reports whether code is a name-server request.
 func Handles(code protocol.Code) bool {
 	switch code {
-	case protocol.GetRouteInfoByTopic, protocol.GetBrokerClusterInfo, protocol.GetAllTopicListFromNS:
+	case protocol.GetRouteInfoByTopic, protocol.GetBrokerClusterInfo, protocol.GetAllTopicListFromNS,
+		protocol.DeleteTopicInNamesrv:
 		return true
 	}
 	return false
@@ -69,6 +70,10 @@ func (s *Server) Serve(_ context.Context, _ *remoting.Conn, req *remoting.Comman
 		return s.route(req)
 	case protocol.GetBrokerClusterInfo:
 		return s.clusterInfo(req)
+	case protocol.DeleteTopicInNamesrv:
+		// Routes derive from the broker's topic table, which
+		// DELETE_TOPIC_IN_BROKER has already updated: nothing to forget.
+		return remoting.NewResponse(req, int16(protocol.Success), "")
 	case protocol.GetAllTopicListFromNS:
 		body, _ := json.Marshal(map[string][]string{"topicList": s.routes.TopicNames()})
 		resp := remoting.NewResponse(req, int16(protocol.Success), "")
@@ -88,7 +93,7 @@ func (s *Server) route(req *remoting.Command) *remoting.Command {
 	t, ok := s.routes.RouteTopic(topic)
 	if !ok {
 		return remoting.NewResponse(req, int16(protocol.TopicNotExist),
-			"no topic route info in name server for the topic: "+topic)
+			"No topic route info in name server for the topic: "+topic)
 	}
 	resp := remoting.NewResponse(req, int16(protocol.Success), "")
 	resp.Body = RouteJSON(s.cluster, s.brokerName, s.brokerAddr, t)

@@ -56,10 +56,14 @@ var codeNames = map[Code]string{
 	UnlockBatchMQ: "UNLOCK_BATCH_MQ", GetRouteInfoByTopic: "GET_ROUTEINFO_BY_TOPIC",
 	GetBrokerClusterInfo: "GET_BROKER_CLUSTER_INFO", GetAllTopicListFromNS: "GET_ALL_TOPIC_LIST_FROM_NAMESERVER",
 	SendMessageV2: "SEND_MESSAGE_V2", SendBatchMessage: "SEND_BATCH_MESSAGE",
+	CheckClientConfig: "CHECK_CLIENT_CONFIG",
 }
 
 func (c Code) String() string {
 	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	if n, ok := adminCodeNames[c]; ok {
 		return n
 	}
 	return "CODE_" + strconv.Itoa(int(c))
@@ -116,6 +120,12 @@ func (c ResponseCode) String() string {
 		return "QUERY_NOT_FOUND"
 	case SubscriptionNotExist:
 		return "SUBSCRIPTION_NOT_EXIST"
+	case SubscriptionParseFailed:
+		return "SUBSCRIPTION_PARSE_FAILED"
+	case FilterDataNotExist:
+		return "FILTER_DATA_NOT_EXIST"
+	case ConsumerNotOnline:
+		return "CONSUMER_NOT_ONLINE"
 	}
 	return "RESPONSE_" + strconv.Itoa(int(c))
 }

@@ -1,7 +1,10 @@
 // Package remoting implements the RocketMQ remoting protocol's transport: the
 // length-prefixed frame codec (JSON and ROCKETMQ binary headers), a TCP server
 // that reads frames, dispatches requests to a Handler concurrently and writes
-// responses, and server-initiated one-way requests on a connection.
+// responses, and server-initiated one-way requests on a connection. The
+// server bounds what a peer can make it hold (limits.go): frames are
+// reserved as they arrive, in-flight requests and bytes are budgeted per
+// connection and in total, idle and slow connections are closed.
 //
 // It knows nothing about request codes or message semantics (package protocol
 // and package broker own those) and must not import them.
@@ -127,7 +130,18 @@ func DecodeFrame(frame []byte) (*Command, error) {
 	if hlen > len(frame)-4 {
 		return nil, fmt.Errorf("%w: header length %d exceeds frame", ErrMalformed, hlen)
 	}
-	header := frame[4 : 4+hlen]
+	cmd, err := decodeHeader(st, frame[4:4+hlen])
+	if err != nil {
+		return nil, err
+	}
+	if body := frame[4+hlen:]; len(body) > 0 {
+		cmd.Body = body
+	}
+	return cmd, nil
+}
+
+// decodeHeader decodes a frame's header in codec st.
+func decodeHeader(st SerializeType, header []byte) (*Command, error) {
 	var cmd *Command
 	var err error
 	switch st {
@@ -142,9 +156,6 @@ func DecodeFrame(frame []byte) (*Command, error) {
 		return nil, err
 	}
 	cmd.Serialize = st
-	if body := frame[4+hlen:]; len(body) > 0 {
-		cmd.Body = body
-	}
 	return cmd, nil
 }
 

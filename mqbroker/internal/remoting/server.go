@@ -11,13 +11,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Handler serves requests. Serve is called concurrently (up to
 // Options.MaxInflight requests of a connection at once, each on its own
 // goroutine) and may block (long polling); it returns the response to write or
-// nil for none. ctx is cancelled when the connection closes or the server
-// shuts down.
+// nil for none — for a request with the FlagOneway bit the response is
+// dropped, never written. ctx is cancelled when the connection closes or the
+// server shuts down.
 type Handler interface {
 	Serve(ctx context.Context, c *Conn, req *Command) *Command
 }
@@ -28,15 +31,31 @@ type ConnObserver interface {
 	ConnClosed(c *Conn)
 }
 
-// Options configures a Server.
+// Options configures a Server. Zero fields take the Default* constants
+// (limits.go). Together they bound what a peer can make the server hold:
+// a frame's bytes are reserved only as they arrive (never its declared
+// length up front), and while a budget is exhausted the reader stops
+// reading (back-pressure) rather than failing requests.
 type Options struct {
 	// MaxFrame bounds one frame (header plus body); larger frames close the
 	// connection.
 	MaxFrame int
-	// MaxInflight bounds the requests served concurrently per connection;
-	// the reader stops reading while it is reached (back-pressure).
-	MaxInflight int
-	Logger      *slog.Logger
+	// MaxInflight bounds the requests served concurrently per connection,
+	// MaxInflightTotal those of all connections.
+	MaxInflight      int
+	MaxInflightTotal int
+	// MaxInflightBytes bounds the bytes of the frames a connection has
+	// being read or served; MaxInflightBytesTotal those of all connections.
+	// Each holds at least one MaxFrame.
+	MaxInflightBytes      int64
+	MaxInflightBytesTotal int64
+	// IdleTimeout closes a connection that sent nothing for this long while
+	// none of its requests was in flight; negative disables.
+	IdleTimeout time.Duration
+	// FrameTimeout closes a connection whose frame, once begun, has not
+	// fully arrived in this time (slow senders).
+	FrameTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Server accepts connections and serves the remoting protocol on them.
@@ -52,20 +71,24 @@ type Server struct {
 
 	wg     sync.WaitGroup // connection loops
 	nextID atomic.Uint64
+
+	reqs          *semaphore.Weighted // MaxInflightTotal
+	bytes         *semaphore.Weighted // MaxInflightBytesTotal
+	inflight      atomic.Int64
+	inflightBytes atomic.Int64
+	reading       atomic.Int64
+	framesRead    atomic.Int64
+	idleBusy      atomic.Int64
 }
 
 // NewServer returns a server dispatching to h.
 func NewServer(h Handler, opts Options) *Server {
-	if opts.MaxFrame <= 0 {
-		opts.MaxFrame = 16 << 20
-	}
-	if opts.MaxInflight <= 0 {
-		opts.MaxInflight = 1024
-	}
+	opts.setDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{h: h, opts: opts, log: opts.Logger, conns: make(map[*Conn]struct{})}
+	return &Server{h: h, opts: opts, log: opts.Logger, conns: make(map[*Conn]struct{}),
+		reqs: semaphore.NewWeighted(int64(opts.MaxInflightTotal)), bytes: semaphore.NewWeighted(opts.MaxInflightBytesTotal)}
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil after Shutdown.
@@ -129,20 +152,29 @@ const maxIdleWorkers = 4
 
 func (s *Server) serveConn(c *Conn) {
 	defer s.wg.Done()
-	w := &workers{s: s, c: c, work: make(chan *Command), sem: make(chan struct{}, s.opts.MaxInflight)}
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	w := &workers{s: s, c: c, work: make(chan request), sem: make(chan struct{}, s.opts.MaxInflight)}
+	cr := &connReader{s: s, c: c, r: bufio.NewReaderSize(c.nc, 64<<10),
+		bytes: semaphore.NewWeighted(s.opts.MaxInflightBytes), busy: func() bool { return len(w.sem) > 0 }}
+	w.release = cr.release
 	for {
-		cmd, err := ReadCommand(r, s.opts.MaxFrame)
+		cmd, size, err := cr.next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+			switch {
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
+			case errors.Is(err, ErrIdle):
+				s.log.Info("closing idle connection", "remote", c.RemoteAddr(), "err", err)
+			default:
 				s.log.Warn("closing connection", "remote", c.RemoteAddr(), "err", err)
 			}
 			break
 		}
 		if cmd.IsResponse() {
+			cr.release(size)
 			continue // the broker sends only one-way requests; answers are ignored
 		}
-		w.dispatch(cmd)
+		if !w.dispatch(request{cmd, size}) {
+			break
+		}
 	}
 	// Requests that arrived right before EOF (offset commits at client
 	// shutdown) are still served; their responses fail to write, harmlessly.
@@ -160,35 +192,59 @@ func (s *Server) serveConn(c *Conn) {
 // MaxInflight at a time, on goroutines that are reused while requests keep
 // coming (up to maxIdleWorkers wait for the next one).
 type workers struct {
-	s    *Server
-	c    *Conn
-	work chan *Command // unbuffered: a send succeeds only into an idle worker
-	sem  chan struct{} // one token per request being served
-	idle atomic.Int32  // workers waiting on work
-	wg   sync.WaitGroup
+	s       *Server
+	c       *Conn
+	work    chan request      // unbuffered: a send succeeds only into an idle worker
+	sem     chan struct{}     // one token per request being served
+	idle    atomic.Int32      // workers waiting on work
+	release func(bytes int64) // returns a request's bytes to the budgets
+	wg      sync.WaitGroup
 }
 
-// dispatch hands cmd to an idle worker or starts one; it blocks while
-// MaxInflight requests are being served (back-pressure on the reader).
-func (w *workers) dispatch(cmd *Command) {
+// request is a frame read and the bytes reserved for it.
+type request struct {
+	cmd  *Command
+	size int64
+}
+
+// dispatch hands req to an idle worker or starts one; it blocks while
+// MaxInflight requests of the connection or MaxInflightTotal of the server
+// are being served (back-pressure on the reader). It reports false if the
+// connection closed meanwhile.
+func (w *workers) dispatch(req request) bool {
 	w.sem <- struct{}{}
+	if !w.s.reqs.TryAcquire(1) {
+		if err := w.s.reqs.Acquire(w.c.ctx, 1); err != nil {
+			<-w.sem
+			w.release(req.size)
+			return false
+		}
+	}
+	w.s.inflight.Add(1)
 	select {
-	case w.work <- cmd:
+	case w.work <- req:
 	default:
 		w.wg.Add(1)
-		go w.run(cmd)
+		go w.run(req)
 	}
+	return true
 }
 
-func (w *workers) run(cmd *Command) {
+func (w *workers) run(req request) {
 	defer w.wg.Done()
 	for {
+		cmd := req.cmd
 		resp := w.s.serveOne(w.c, cmd)
-		if resp != nil {
+		// A one-way request (Java's RPC_ONEWAY flag bit) gets no response:
+		// the Java client would log every one as unmatched.
+		if resp != nil && cmd.Flag&FlagOneway == 0 {
 			if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
 				w.s.log.Debug("write response", "remote", w.c.RemoteAddr(), "err", err)
 			}
 		}
+		w.release(req.size)
+		w.s.inflight.Add(-1)
+		w.s.reqs.Release(1)
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			<-w.sem
@@ -196,7 +252,7 @@ func (w *workers) run(cmd *Command) {
 		}
 		<-w.sem // after counting as idle, so that the reader's next dispatch finds this worker
 		var ok bool
-		cmd, ok = <-w.work
+		req, ok = <-w.work
 		w.idle.Add(-1)
 		if !ok {
 			return

@@ -23,36 +23,127 @@
 //	                         the payload                  RocketMQ MessageDecoder V1
 //	                                                      layout (package message)
 //
+// A frame whose length field has the top bit set (0x80000000) and whose crc field is 0x484F4C45
+// ("HOLE") is a hole: Open with Options.Repair wrote it over damaged bytes; length&^0x80000000
+// bytes of anything follow, they are not a record, and every reader skips them. Golden bytes:
+// TestHoleFrame_goldenBytes. Records longer than the max message size are never read (a crafted
+// offset cannot make a read allocate more than that).
+//
 // The physical offset of a record is the offset of its frame start (segment start + position in
 // the file); it is also written into the record's PHYSICALOFFSET field, which is what consumers
 // see and what offset message ids encode. QUEUEOFFSET and STORETIMESTAMP in the record are the
-// values the store assigned. The frame header is never sent to clients: a PULL body is the
+// values the store assigned; STORETIMESTAMP is Options.Now per Put, not clamped to the previous
+// one (a clock that jumped forward and back must not pin later timestamps, and with them delays
+// and check-backs, to the jump), so it may step back when the clock does. The frame header is never sent to clients: a PULL body is the
 // concatenation of payloads.
 //
 // # Derived data
 //
 // Consume queues (per topic and queue: physical offset, size, tags hash, store timestamp of each
 // record, in queue-offset order) and the key index (UNIQ_KEY and each KEYS entry -> physical
-// offsets) are derived data: they are kept only in memory and rebuilt on Open by scanning the
-// whole commit log. Nothing but the commit log is ever persisted, so the two can never disagree.
-// Queue offsets start at 0 and nothing is ever deleted (there is no retention yet), so every
-// queue's min offset is 0.
+// offsets) are derived data, rebuilt on Open by scanning the whole commit log. Both live in
+// mapped files (below), whose pages are file-backed and evictable, not anonymous memory: what the
+// broker holds per queue is a few words plus one slice header per chunk of 32768 entries. Queue
+// offsets start at 0; a queue's min offset is its first entry that retention has not deleted. (A
+// checkpoint, so that a restart reads only what was written after it, is the next step of issue
+// 16: today Open still reads the whole commit log.)
+//
+// # Consume-queue files
+//
+// <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
+// a 20-digit sequence number, removed and rebuilt by every Open, allocated in full (fallocate)
+// and mapped shared. A chunk file is the chunk's array of 24-byte entries in native byte order
+// (phys int64 | store timestamp int64 | size int32 | tags hash int32; size 0 = a placeholder for a
+// record lost to a repaired hole): the files are never read by another process or after a
+// restart, so they need no portable encoding and no golden bytes. Retention and DeleteTopic
+// unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
+// (or fails, logged) a chunk is a heap array instead.
+//
+// # Key index files
+//
+// <Options.Dir>/index/ holds hash-slot files (ADR 0004), named by a 20-digit sequence number,
+// removed and rebuilt by every Open (so they need no recovery rule), written under idxMu through
+// a shared mapping (a heap buffer where mmap is not available) and allocated in full when
+// created (fallocate), so that a full disk fails the creation instead of a store into a hole.
+// Keys go to the newest file; a full file starts the next. Layout, big-endian (golden bytes:
+// TestKeyIndexFile_goldenBytes):
+//
+//	header (64 bytes): "MQIX" | version uint32 = 1 | slots uint32 | entries uint32 |
+//	                   written uint32 | 4 zero bytes | min phys int64 | max phys int64 | 24 zero bytes
+//	slots:   slots x uint32     number (1-based) of the newest entry whose hash % slots is this
+//	                            slot; 0 = none
+//	entries: entries x 20 bytes key hash uint64 (maphash, seeded per Open) | phys int64 |
+//	                            previous entry of the same slot uint32 (1-based; 0 = none)
+//
+// A lookup walks the key's slot chain in every file whose max phys is at or above the first
+// stored offset and confirms each candidate by reading its record and comparing the keys.
+// Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
+// first offset.
+//
+// # State file
+//
+// <Options.Dir>/state.json is the only other persisted file, written (temp file, fsync, rename,
+// fsync dir) by Retain and DeleteTopic. Version 1 (golden bytes: TestStateFile_goldenBytes):
+//
+//	{
+//	  "version": 1,
+//	  "minPhysicalOffset": 8192,      every segment starting below it has been deleted
+//	  "end": 12345,                   commit-log end when written: an empty log restarts here
+//	  "queues": [                     queues whose min offset is above 0, sorted
+//	    {"topic": "a", "queueId": 0, "minOffset": 3}
+//	  ],
+//	  "deletedTopics": [              DeleteTopic: records of topic below "before" are not indexed
+//	    {"topic": "gone", "before": 4096}
+//	  ]
+//	}
+//
+// On Open the queues listed start at their minOffset (an emptied queue keeps its max offset, so
+// offsets never repeat), and a segment below minPhysicalOffset still present (a crash between
+// writing the file and unlinking) is deleted.
+//
+// # Retention
+//
+// Retain (the broker calls it about once a second) deletes whole sealed segments, oldest first:
+// those whose newest record is older than Options.Retention, and more while the file system is
+// above Options.MaxDiskUsage percent. The active segment is never deleted. Options.BeforeDelete
+// runs first, with the first offset that survives: the broker re-appends there what it still
+// needs (undecided half messages, scheduled messages not yet due). Then the consume-queue entries
+// and key-index entries below that offset are dropped, the state file is written and the files
+// are unlinked; their descriptors are closed by the next Retain, so a read that loaded the segment
+// list just before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with
+// NextBeginOffset = the min. DiskFull reports the file system above DiskFullPercent (95).
 //
 // # Recovery rule
 //
 // Open scans every segment in offset order and checks each frame: a complete header, a length of
-// at least message.MinRecordSize that fits in the file, a matching CRC-32C, a decodable record
-// whose TOTALSIZE equals the frame length, whose PHYSICALOFFSET equals the frame offset and whose
-// QUEUEOFFSET is the next offset of its queue.
+// at least message.MinRecordSize and at most MaxMessageSize that fits in the file, a matching
+// CRC-32C, a decodable record whose TOTALSIZE equals the frame length, whose PHYSICALOFFSET
+// equals the frame offset and whose QUEUEOFFSET is the next offset of its queue (or, for a
+// queue's first surviving record, any later offset: earlier ones were deleted by retention).
 //
-//   - In the last segment, the first frame with an incomplete header or payload, a bad length or a
-//     CRC mismatch is a torn tail (a crash during a write): the file is truncated there, the
-//     truncation is logged and fsynced, and appends continue from that point. A Put whose batch
-//     was torn may thus survive as a prefix of its records; the Put itself was never
-//     acknowledged (FlushSync) or was within the async flush window (FlushAsync).
-//   - The same defect in an earlier segment, a CRC-valid frame that fails the record checks, or
-//     a gap/overlap between segments is corruption: Open returns an error wrapping ErrCorrupt
-//     rather than silently dropping acknowledged data.
+// A frame that fails a check is defective. Recovery then searches the rest of the segment for a
+// valid frame (a plausible length, the V1 magic code, PHYSICALOFFSET equal to its position, a
+// matching CRC and a decodable record):
+//
+//   - In the last segment, a defective frame with nothing valid after it is a torn tail (a crash
+//     during a write): the file is truncated there, the truncation is logged and fsynced, and
+//     appends continue from that point. A Put whose batch was torn may thus survive as a prefix
+//     of its records; the Put itself was never acknowledged (FlushSync) or was within the async
+//     flush window (FlushAsync).
+//   - A defective frame followed by a valid one, or in a segment that is not the last, is
+//     corruption: Open returns an error wrapping ErrCorrupt that names the file, the file offset
+//     and the commit-log offset, rather than silently dropping acknowledged data. With
+//     Options.Repair (mqbroker --repair) the damaged bytes up to the next valid frame (or the end
+//     of the segment) are overwritten with a hole frame, fsynced and logged at error level with
+//     their size; every record after them is kept, and the queues that lost a record keep their
+//     offsets (a placeholder entry, skipped by Get, stands for it). The repair is durable: later
+//     Opens need no flag.
+//   - A gap or overlap between segments is corruption (not repairable).
+//
+// One caveat: with FlushAsync, after a power loss (not a process crash) the page cache may have
+// written back a later page of the active segment but not an earlier one; the zeros or stale
+// bytes in between then look like damage followed by valid records, and Open stops. Those records
+// were within the flush window; --repair keeps them and drops the damaged ones.
 //   - Empty segment files at the end are fine (a crash right after a roll).
 //   - The active segment is preallocated ahead of its data (see below), so after a crash it
 //     ends in zeros: a zero frame header is the end of the log, trimmed like a torn tail but
@@ -99,11 +190,14 @@
 //
 // All methods are safe for concurrent use. Locks, in acquisition order:
 //
+//  0. Store.retainMu serializes Retain and DeleteTopic (held across BeforeDelete, which Puts).
 //  1. Store.appendMu guards the append position (active segment and its size), segment rolls,
 //     queue-offset assignment and closed. Every mutation of the index happens while holding it.
-//  2. Store.idxMu (RWMutex) guards the in-memory index (queues map, consume-queue entries, key
-//     index). Writers hold appendMu too; readers (Get, MinOffset, ...) take only idxMu.RLock and
-//     do no I/O while holding it.
+//  2. Store.idxMu (RWMutex) guards the index (queues map, consume-queue chunks, key-index files
+//     and their mappings). Writers hold appendMu too; readers (Get, MinOffset, LookupKey, ...)
+//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it. Mappings
+//     are only released with idxMu held exclusively (retention, DeleteTopic, Close; after Close
+//     readers find no queue and no key), so no reader touches an unmapped page.
 //  3. Store.flushMu guards the group-commit state (flushed offset, flush error, stopped flusher).
 //
 // File reads use pread on the segment files outside all locks; they only touch bytes below the

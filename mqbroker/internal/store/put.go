@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -125,7 +126,9 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		}
 	}
 	seg, base := s.active, s.activeSize
-	ts := max(s.opts.Now().UnixMilli(), s.lastStoreTs)
+	// The wall clock per message: a clock that jumped forward and back must not pin every later
+	// timestamp (and with it delays and check-backs) to the jump.
+	ts := s.opts.Now().UnixMilli()
 
 	// Assign queue offsets. Queues are created under idxMu; len(entries) is stable because only
 	// appendMu holders append.
@@ -184,7 +187,7 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 	s.idxMu.Unlock()
 
 	s.activeSize = base + int64(len(buf))
-	s.lastStoreTs = ts
+	seg.maxTs = ts
 	end := seg.start + s.activeSize
 	s.written.Store(end)
 	for i := range ps {
@@ -244,7 +247,7 @@ func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue 
 	}
 	q := qs[queueID]
 	if q == nil {
-		q = &consumeQueue{}
+		q = &consumeQueue{al: s.cqs}
 		qs[queueID] = q
 	}
 	return q
@@ -252,32 +255,23 @@ func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue 
 
 func (s *Store) hashKey(k []byte) uint64 { return maphash.Bytes(s.seed, k) }
 
-// addKeyLocked records that the record at phys carries a key with hash h; idxMu held.
+// addKeyLocked records that the record at phys carries a key with hash h; idxMu held. The
+// record is already written, so a failure (no room for a new index file) cannot fail its Put:
+// it is logged, and lookups by key miss the record.
 func (s *Store) addKeyLocked(h uint64, phys int64) {
-	if first, ok := s.keyIdx[h]; !ok {
-		s.keyIdx[h] = phys
-	} else if first != phys {
-		more := s.keyMore[h]
-		if len(more) == 0 || more[len(more)-1] != phys {
-			s.keyMore[h] = append(more, phys)
+	if err := s.keys.add(h, phys); err != nil {
+		s.keyErrs++
+		if s.keyErrs == 1 || s.keyErrs%10000 == 0 {
+			s.log.Error("store: key index: record not indexed by key", "offset", phys, "failures", s.keyErrs, "err", err)
 		}
 	}
 }
 
-// forEachKey calls fn for each space-separated key in v.
+// forEachKey calls fn for each whitespace-separated key in v, exactly as Put splits KEYS
+// (strings.Fields), so that recovery indexes the same keys.
 func forEachKey(v []byte, fn func([]byte)) {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ' ' {
-			i++
-		}
-		if i > 0 {
-			fn(v[:i])
-		}
-		if i == len(v) {
-			return
-		}
-		v = v[i+1:]
+	for _, k := range bytes.Fields(v) {
+		fn(k)
 	}
 }
 

@@ -77,10 +77,10 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 		return GetResult{Status: NoMessageInQueue}, nil
 	}
 	maxOff := q.len()
-	res.MaxOffset = maxOff
+	res.MaxOffset, res.MinOffset = maxOff, q.min
 	switch {
-	case offset < 0:
-		res.Status, res.NextBeginOffset = OffsetTooSmall, 0
+	case offset < q.min:
+		res.Status, res.NextBeginOffset = OffsetTooSmall, q.min
 	case offset == maxOff:
 		res.Status, res.NextBeginOffset = OffsetOverflowOne, offset
 	case offset > maxOff:
@@ -92,6 +92,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 		for ; i < maxOff && len(picked) < maxMsgs && scanned < maxScanPerGet; i++ {
 			e := *q.at(i)
 			scanned++
+			if e.size == 0 {
+				continue // lost to a repaired hole
+			}
 			if match != nil && !match(int64(e.tagsHash)) {
 				continue
 			}
@@ -193,7 +196,12 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[:]))
-	if n < message.MinRecordSize || off+frameHeaderSize+n > end || n > int64(s.opts.SegmentSize) {
+	if n > int64(s.opts.MaxMessageSize) {
+		// Never allocate what a crafted offset claims: a record is at most MaxMessageSize.
+		return nil, fmt.Errorf("%w: no record at offset %d (its length field says %d bytes, above the %d-byte message limit)",
+			ErrNotFound, off, n, s.opts.MaxMessageSize)
+	}
+	if n < message.MinRecordSize || off+frameHeaderSize+n > end {
 		return nil, fmt.Errorf("%w: no record at offset %d", ErrNotFound, off)
 	}
 	p := make([]byte, n)
@@ -231,8 +239,15 @@ func (s *Store) Scan(from int64, fn func(m *message.Message) error) error {
 			if _, err := io.ReadFull(r, hdr[:]); err != nil {
 				return fmt.Errorf("store: scan at %d: %w", pos, err)
 			}
+			if hn, ok := isHole(hdr[:]); ok {
+				if _, err := r.Discard(int(hn)); err != nil {
+					return fmt.Errorf("store: scan at %d: hole: %w", pos, err)
+				}
+				pos += frameHeaderSize + hn
+				continue
+			}
 			n := int64(binary.BigEndian.Uint32(hdr[:]))
-			if n < message.MinRecordSize || pos+frameHeaderSize+n > segEnd {
+			if n < message.MinRecordSize || n > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+n > segEnd {
 				return fmt.Errorf("%w: scan at %d: no frame starts there", ErrNotFound, pos)
 			}
 			if int64(cap(payload)) < n {
@@ -258,8 +273,16 @@ func (s *Store) Scan(from int64, fn func(m *message.Message) error) error {
 	return nil
 }
 
-// MinOffset returns the first logical offset of the queue (0: nothing is ever deleted).
-func (s *Store) MinOffset(topic string, queueID int32) int64 { return 0 }
+// MinOffset returns the first logical offset of the queue still stored (entries below it were
+// deleted by retention).
+func (s *Store) MinOffset(topic string, queueID int32) int64 {
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
+	if q := s.queueLocked(topic, queueID); q != nil {
+		return q.min
+	}
+	return 0
+}
 
 // MaxOffset returns the next logical offset to be written (the number of entries).
 func (s *Store) MaxOffset(topic string, queueID int32) int64 {
@@ -272,8 +295,8 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 }
 
 // OffsetForTimestamp returns the first offset whose store timestamp is >= ms, or MaxOffset if
-// none. Store timestamps are non-decreasing in commit-log order (the store never lets them go
-// back), so this is a binary search.
+// none, by binary search (as Java does): store timestamps come from the wall clock per message,
+// so after the clock stepped back the answer is one of the offsets around the step.
 func (s *Store) OffsetForTimestamp(topic string, queueID int32, ms int64) int64 {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
@@ -281,15 +304,16 @@ func (s *Store) OffsetForTimestamp(topic string, queueID int32, ms int64) int64 
 	if q == nil {
 		return 0
 	}
-	return int64(sort.Search(int(q.len()), func(i int) bool { return q.at(int64(i)).storeTs >= ms }))
+	return q.min + int64(sort.Search(int(q.len()-q.min), func(i int) bool { return q.at(q.min+int64(i)).storeTs >= ms }))
 }
 
-// QueueEntry returns the commit-log offset and store timestamp of one consume-queue entry.
+// QueueEntry returns the commit-log offset and store timestamp of one consume-queue entry. An
+// entry for a record lost to a repaired hole has physOffset -1.
 func (s *Store) QueueEntry(topic string, queueID int32, offset int64) (physOffset int64, storeTs int64, ok bool) {
 	s.idxMu.RLock()
 	defer s.idxMu.RUnlock()
 	q := s.queueLocked(topic, queueID)
-	if q == nil || offset < 0 || offset >= q.len() {
+	if q == nil || offset < q.min || offset >= q.len() {
 		return 0, 0, false
 	}
 	e := q.at(offset)
@@ -302,7 +326,7 @@ func (s *Store) Queues() []QueueStat {
 	var out []QueueStat
 	for topic, qs := range s.topics {
 		for id, q := range qs {
-			out = append(out, QueueStat{Topic: topic, QueueID: id, MinOffset: 0, MaxOffset: q.len()})
+			out = append(out, QueueStat{Topic: topic, QueueID: id, MinOffset: q.min, MaxOffset: q.len()})
 		}
 	}
 	s.idxMu.RUnlock()
@@ -322,21 +346,20 @@ func (s *Store) LookupKey(key string) []int64 {
 		return nil
 	}
 	h := maphash.String(s.seed, key)
+	first := s.FirstOffset()
 	s.idxMu.RLock()
-	first, ok := s.keyIdx[h]
-	cands := append([]int64(nil), s.keyMore[h]...)
+	cands := s.keys.lookup(h, first)
 	s.idxMu.RUnlock()
-	if !ok {
-		return nil
-	}
-	cands = append([]int64{first}, cands...)
 	var out []int64
 	for _, off := range cands {
 		m, err := s.Read(off)
 		if err != nil {
 			continue
 		}
-		if m.UniqKey() == key || slices.Contains(m.Keys(), key) {
+		s.idxMu.RLock()
+		ok := s.reachableLocked(m.Topic, off)
+		s.idxMu.RUnlock()
+		if ok && (m.UniqKey() == key || slices.Contains(m.Keys(), key)) {
 			out = append(out, off)
 		}
 	}

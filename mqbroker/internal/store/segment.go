@@ -23,6 +23,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type segment struct {
 	start int64
 	f     *os.File
+	// maxTs is the newest store timestamp in the segment (0: none yet); written under appendMu
+	// (or by recovery), read by Retain under appendMu.
+	maxTs int64
 }
 
 func segmentName(start int64) string { return fmt.Sprintf("%020d", start) }
@@ -40,8 +43,26 @@ func segmentIndex(segs []*segment, off int64) int {
 	return sort.Search(len(segs), func(i int) bool { return segs[i].start > off }) - 1
 }
 
-// errTorn marks a frame defect that is a torn tail if it is in the last segment.
+// errTorn marks a frame defect with no valid frame after it in its segment: a torn tail if it
+// is in the last segment.
 var errTorn = errors.New("torn frame")
+
+// Hole frames. A frame header whose length has holeFlag set and whose crc field is holeMagic is a
+// hole left by Options.Repair over a damaged region: length&^holeFlag bytes follow and are not a
+// record. Readers skip it.
+const (
+	holeFlag  = 1 << 31
+	holeMagic = 0x484F4C45 // "HOLE"
+)
+
+// isHole reports whether a frame header describes a hole and returns its payload length.
+func isHole(hdr []byte) (int64, bool) {
+	n := binary.BigEndian.Uint32(hdr)
+	if n&holeFlag == 0 || binary.BigEndian.Uint32(hdr[4:]) != holeMagic {
+		return 0, false
+	}
+	return int64(n &^ holeFlag), true
+}
 
 // recover opens every segment, validates all frames, truncates a torn tail of the last segment
 // and rebuilds the index. It runs before any goroutine is started, so it takes no locks.
@@ -49,6 +70,9 @@ func (s *Store) recover() error {
 	s.dir = filepath.Join(s.opts.Dir, "commitlog")
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	if err := s.loadQueueBases(); err != nil {
+		return err
 	}
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -65,11 +89,20 @@ func (s *Store) recover() error {
 		starts = append(starts, start)
 	}
 	slices.Sort(starts)
+	for len(starts) > 0 && starts[0] < s.stateMinPhys && (len(starts) == 1 || starts[1] <= s.stateMinPhys) {
+		// Deleted by retention, which crashed before unlinking it (the state file is written first).
+		path := filepath.Join(s.dir, segmentName(starts[0]))
+		s.log.Info("store: finishing an interrupted retention: deleting segment", "segment", path)
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		starts = starts[1:]
+	}
 
 	var segs []*segment
 	s.segs.Store(&segs) // so closeFiles sees whatever has been opened on error
 	if len(starts) == 0 {
-		seg, err := s.createSegment(0)
+		seg, err := s.createSegment(s.baseEnd)
 		if err != nil {
 			return err
 		}
@@ -93,7 +126,7 @@ func (s *Store) recover() error {
 			return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
 		}
 		last := i == len(starts)-1
-		size, perr := s.scanSegment(seg, &payload)
+		size, perr := s.scanSegment(seg, &payload, last)
 		if perr != nil {
 			if !last || !errors.Is(perr, errTorn) {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, perr)
@@ -153,38 +186,93 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// scanSegment validates and indexes every frame of seg. It returns the size of the valid prefix;
-// with an error wrapping errTorn if a frame is incomplete, has a bad length or a bad CRC, or
-// another error if a CRC-valid record is inconsistent.
-func (s *Store) scanSegment(seg *segment, payload *[]byte) (int64, error) {
+// scanSegment validates and indexes every frame of seg. It returns the size of the valid prefix.
+// A defective frame (incomplete, bad length, bad CRC, or a CRC-valid record that fails the record
+// checks) followed by nothing valid in the segment is reported with an error wrapping errTorn
+// (the caller truncates it if seg is the last segment). A defective frame followed by a valid
+// one, or one in a segment that is not the last, is corruption: an error naming the offset,
+// unless Options.Repair is set, in which case the damaged bytes are overwritten with a hole frame
+// (logged, fsynced) and the scan continues after them.
+func (s *Store) scanSegment(seg *segment, payload *[]byte, last bool) (int64, error) {
 	fi, err := seg.f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat: %w", err)
 	}
 	fileSize := fi.Size()
-	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, fileSize), 1<<20)
 	var pos int64
+	for pos < fileSize {
+		r := bufio.NewReaderSize(io.NewSectionReader(seg.f, pos, fileSize-pos), 1<<20)
+		next, bad := s.scanFrames(seg, r, pos, fileSize, payload)
+		if bad == nil {
+			return next, nil
+		}
+		pos = next
+		resync := s.findNextFrame(seg, pos+1, fileSize, payload)
+		if resync < 0 && last {
+			return pos, fmt.Errorf("%w: %w", errTorn, bad)
+		}
+		name := filepath.Join(s.dir, segmentName(seg.start))
+		if resync < 0 {
+			resync = fileSize
+		}
+		if !s.opts.Repair {
+			what := "a later segment follows"
+			if resync < fileSize {
+				what = fmt.Sprintf("a valid record follows at file offset %d", resync)
+			}
+			return pos, fmt.Errorf("damaged record in %s at file offset %d (commit-log offset %d): %v; %s, so this is not a torn tail: "+
+				"restore the file, or start with --repair to skip the damaged bytes", name, pos, seg.start+pos, bad, what)
+		}
+		if resync-pos < frameHeaderSize || resync-pos-frameHeaderSize >= holeFlag {
+			return pos, fmt.Errorf("damaged record in %s at file offset %d: %v; only %d bytes to the next record, too few or too many to mark as a hole",
+				name, pos, bad, resync-pos)
+		}
+		if err := s.writeHole(seg, pos, resync); err != nil {
+			return pos, err
+		}
+		s.holes++
+		s.log.Error("store: repair: skipped damaged bytes of the commit log; the records in them are lost",
+			"segment", name, "file_offset", pos, "commit_log_offset", seg.start+pos, "bytes", resync-pos, "reason", bad.Error())
+		pos = resync
+	}
+	return pos, nil
+}
+
+// scanFrames indexes valid frames from pos until the end of the file (returning fileSize, nil) or
+// the first defective frame (returning its position and the defect).
+func (s *Store) scanFrames(seg *segment, r *bufio.Reader, pos, fileSize int64, payload *[]byte) (int64, error) {
 	var hdr [frameHeaderSize]byte
 	for pos < fileSize {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return pos, fmt.Errorf("%w: frame header at %d: %w", errTorn, pos, err)
+			return pos, fmt.Errorf("frame header at %d: %w", pos, err)
+		}
+		if n, ok := isHole(hdr[:]); ok {
+			if pos+frameHeaderSize+n > fileSize {
+				return pos, fmt.Errorf("hole at %d: length %d with %d bytes left", pos, n, fileSize-pos-frameHeaderSize)
+			}
+			if _, err := r.Discard(int(n)); err != nil {
+				return pos, fmt.Errorf("hole at %d: %w", pos, err)
+			}
+			s.holes++
+			pos += frameHeaderSize + n
+			continue
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[0:]))
 		sum := binary.BigEndian.Uint32(hdr[4:])
-		if n < message.MinRecordSize || pos+frameHeaderSize+n > fileSize {
-			return pos, fmt.Errorf("%w: frame at %d: length %d with %d bytes left", errTorn, pos, n, fileSize-pos-frameHeaderSize)
+		if n < message.MinRecordSize || n > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+n > fileSize {
+			return pos, fmt.Errorf("frame at %d: length %d with %d bytes left", pos, n, fileSize-pos-frameHeaderSize)
 		}
 		if int64(cap(*payload)) < n {
 			*payload = make([]byte, n)
 		}
 		p := (*payload)[:n]
 		if _, err := io.ReadFull(r, p); err != nil {
-			return pos, fmt.Errorf("%w: frame payload at %d: %w", errTorn, pos, err)
+			return pos, fmt.Errorf("frame payload at %d: %w", pos, err)
 		}
 		if crc32.Checksum(p, castagnoli) != sum {
-			return pos, fmt.Errorf("%w: frame at %d: crc mismatch", errTorn, pos)
+			return pos, fmt.Errorf("frame at %d: crc mismatch", pos)
 		}
-		if err := s.indexRecovered(seg.start+pos, p); err != nil {
+		if err := s.indexRecovered(seg, seg.start+pos, p); err != nil {
 			return pos, fmt.Errorf("record at %d: %w", pos, err)
 		}
 		pos += frameHeaderSize + n
@@ -192,8 +280,59 @@ func (s *Store) scanSegment(seg *segment, payload *[]byte) (int64, error) {
 	return pos, nil
 }
 
+// findNextFrame returns the first position at or after from where a valid frame starts (a
+// plausible length, the V1 magic code, PHYSICALOFFSET equal to the position, a matching CRC and
+// a record that decodes), or -1. Only recovery after a defect calls it.
+func (s *Store) findNextFrame(seg *segment, from, fileSize int64, payload *[]byte) int64 {
+	const chunk = 1 << 20
+	probe := make([]byte, frameHeaderSize+message.PosPhysicalOffset+8)
+	buf := make([]byte, chunk+len(probe))
+	for base := from; base+int64(len(probe)) <= fileSize; base += chunk {
+		n, _ := seg.f.ReadAt(buf, base)
+		for i := 0; i+len(probe) <= n && i < chunk; i++ {
+			h := buf[i:]
+			l := int64(binary.BigEndian.Uint32(h))
+			pos := base + int64(i)
+			if l < message.MinRecordSize || l > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+l > fileSize ||
+				int32(binary.BigEndian.Uint32(h[frameHeaderSize+message.PosMagic:])) != message.MagicV1 ||
+				int64(binary.BigEndian.Uint64(h[frameHeaderSize+message.PosPhysicalOffset:])) != seg.start+pos {
+				continue
+			}
+			if int64(cap(*payload)) < l {
+				*payload = make([]byte, l)
+			}
+			p := (*payload)[:l]
+			if _, err := seg.f.ReadAt(p, pos+frameHeaderSize); err != nil {
+				continue
+			}
+			if crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(h[4:]) {
+				continue
+			}
+			if hd, err := message.DecodeHeader(p); err != nil || int64(hd.Size) != l {
+				continue
+			}
+			return pos
+		}
+	}
+	return -1
+}
+
+// writeHole overwrites [from, to) of seg with a hole frame and fsyncs it.
+func (s *Store) writeHole(seg *segment, from, to int64) error {
+	var hdr [frameHeaderSize]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(to-from-frameHeaderSize)|holeFlag)
+	binary.BigEndian.PutUint32(hdr[4:], holeMagic)
+	if _, err := seg.f.WriteAt(hdr[:], from); err != nil {
+		return fmt.Errorf("store: repair %s: %w", segmentName(seg.start), err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("store: repair %s: fsync: %w", segmentName(seg.start), err)
+	}
+	return nil
+}
+
 // indexRecovered checks a CRC-valid record and adds it to the index.
-func (s *Store) indexRecovered(phys int64, p []byte) error {
+func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 	h, err := message.DecodeHeader(p)
 	if err != nil {
 		return err
@@ -204,8 +343,23 @@ func (s *Store) indexRecovered(phys int64, p []byte) error {
 	if h.PhysicalOffset != phys {
 		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
 	}
+	seg.maxTs = max(seg.maxTs, h.StoreTimestamp)
+	if s.opts.OnRecover != nil {
+		s.opts.OnRecover(h, p)
+	}
+	if cut, ok := s.deletedTopics[string(h.Topic)]; ok && phys < cut {
+		return nil // deleted by DeleteTopic
+	}
 	q := s.queueForAppendLocked(string(h.Topic), h.QueueID)
-	if h.QueueOffset != q.len() {
+	switch {
+	case h.QueueOffset == q.len():
+	case h.QueueOffset > q.len() && q.empty():
+		// The queue's earlier records were deleted by retention.
+		q.reset(h.QueueOffset)
+	case h.QueueOffset > q.len() && s.holes > 0:
+		// Records lost to a repaired hole: keep the queue offsets of the ones after it.
+		q.skipTo(h.QueueOffset)
+	default:
 		return fmt.Errorf("QUEUEOFFSET %d but queue %s/%d has %d entries", h.QueueOffset, h.Topic, h.QueueID, q.len())
 	}
 	var tagsHash int64
@@ -213,7 +367,6 @@ func (s *Store) indexRecovered(phys int64, p []byte) error {
 		tagsHash = message.TagsHashBytes(tags)
 	}
 	q.add(cqEntry{phys: phys, tagsHash: int32(tagsHash), storeTs: h.StoreTimestamp, size: int32(h.Size)})
-	s.lastStoreTs = max(s.lastStoreTs, h.StoreTimestamp)
 	if v, ok := message.PropertyValue(h.Properties, message.PropUniqKey); ok && len(v) > 0 {
 		s.addKeyLocked(s.hashKey(v), phys)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,8 +79,27 @@ type Options struct {
 	// OnSync, if set, observes every fdatasync of the commit log: how long it took and its error.
 	// It is called on the syncing goroutine with no lock held and must be fast (e.g. a histogram).
 	OnSync func(took time.Duration, err error)
+	// OnRecover, if set, is called by Open for every valid record of the commit log, in log order,
+	// with its decoded header and its bytes (valid only during the call), so that the caller can
+	// rebuild state of its own in the same pass instead of scanning the log again.
+	OnRecover func(h message.Header, record []byte)
+	// Repair makes Open skip a damaged record that valid records follow (overwriting it with a
+	// hole frame and logging what was lost) instead of failing with ErrCorrupt.
+	Repair bool
+	// Retention: Retain deletes sealed segments whose newest record is older than this; 0 keeps
+	// everything.
+	Retention time.Duration
+	// MaxDiskUsage is the percentage of the data directory's file system above which Retain
+	// deletes the oldest sealed segments, whatever their age; 0 disables.
+	MaxDiskUsage int
+	// BeforeDelete, if set, is called by Retain before it deletes the segments below commit-log
+	// offset upTo, with no lock held, so that the caller can carry records it still needs
+	// forward (Put them again). An error aborts that deletion.
+	BeforeDelete func(upTo int64) error
 
 	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
+	// tests: key-index file geometry (0: the defaults of keyindex.go)
+	ixSlots, ixEntries uint32
 }
 
 func (o *Options) setDefaults() {
@@ -115,6 +135,12 @@ func (o *Options) Validate() error {
 	if o.FlushInterval < 0 {
 		errs = append(errs, fmt.Errorf("store: negative FlushInterval %v", o.FlushInterval))
 	}
+	if o.Retention < 0 {
+		errs = append(errs, fmt.Errorf("store: negative Retention %v", o.Retention))
+	}
+	if o.MaxDiskUsage < 0 || o.MaxDiskUsage > 100 {
+		errs = append(errs, fmt.Errorf("store: MaxDiskUsage %d%% out of range [0, 100]", o.MaxDiskUsage))
+	}
 	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize {
 		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, SegmentSize-%d]",
 			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize))
@@ -129,7 +155,7 @@ type Store struct {
 	log  *slog.Logger
 	seed maphash.Seed // key-index hashing
 
-	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, lastStoreTs, closed; held for every index mutation
+	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
 	activeSize int64 // bytes written to active
@@ -142,18 +168,33 @@ type Store struct {
 	noMmap      bool   // write with pwrite: Options.noMmap, or mapping is not possible here
 	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
-	lastStoreTs int64  // store timestamps are kept non-decreasing
 	closed      bool
+	holes       int   // hole frames seen by recovery (Options.Repair); recovery only
+	baseEnd     int64 // commit-log end recorded in the state file; recovery only
+	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
+	stateMinPhys int64
+	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
+	// read that loaded the segment snapshot just before a deletion still finds its file open.
+	retired []*os.File
+
+	retainMu  sync.Mutex     // serializes Retain and DeleteTopic; taken before appendMu
+	retention RetentionStats // guarded by idxMu
+	// deletedTopics maps a topic removed by DeleteTopic to the commit-log end at that moment:
+	// its records below that offset are not indexed again (state file). Guarded by idxMu.
+	deletedTopics map[string]int64
 
 	segs      atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll
 	activeSeg atomic.Pointer[segment]
 	written   atomic.Int64 // commit-log end: every byte below it is written and indexed
 	fatal     atomic.Pointer[error]
 
-	idxMu   sync.RWMutex // guards topics, keyIdx, keyMore (writers also hold appendMu)
-	topics  map[string]map[int32]*consumeQueue
-	keyIdx  map[uint64]int64   // key hash -> first physical offset
-	keyMore map[uint64][]int64 // key hash -> further physical offsets
+	idxMu  sync.RWMutex // guards topics, keys, keyErrs, cqs, idxClosed (writers also hold appendMu)
+	topics map[string]map[int32]*consumeQueue
+	keys   *keyIndex // key hash -> physical offsets, in mapped files (keyindex.go)
+	cqs    *cqAlloc  // consume-queue chunks in mapped files (cqfile.go)
+	// idxClosed is set by Close before the mappings go: readers then find no queue.
+	idxClosed bool
+	keyErrs   int64 // records that could not be indexed by key
 
 	flushMu      sync.Mutex // guards flushed, flushErr, flushStopped, flushWaiters, syncing
 	syncing      bool       // a Put is running an fsync as group-commit leader
@@ -174,18 +215,24 @@ type Store struct {
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
-// i. Entries live in chunks of cqChunk, so a busy queue grows without copying (and without the
-// up-to-2x spare capacity of one growing slice); only the first chunk grows gradually, so an
-// idle queue costs little. Writers hold idxMu, readers idxMu.RLock.
+// i, for min <= i < n. Entries live in chunks of cqChunk, so a busy queue grows without copying
+// (and without the up-to-2x spare capacity of one growing slice); only the first chunk grows
+// gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
+// hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	chunks [][]cqEntry // all full (len cqChunk) except the last
-	n      int64
+	chunks [][]cqEntry    // all full (len cqChunk) except the last
+	files  []*cqChunkFile // the mapping behind each chunk (nil: heap), cqfile.go
+	al     *cqAlloc       // where chunks come from (nil: heap)
+	first  int64          // queue offset of chunks[0][0]
+	min    int64          // first live offset (entries below it were deleted by retention)
+	n      int64          // next offset to write
 }
 
-// cqChunk is the number of entries per consume-queue chunk (192 KiB).
-const cqChunk = 8192
+// cqChunk is the number of entries per consume-queue chunk (768 KiB).
+const cqChunk = 32768
 
-// cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32.
+// cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
+// entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
 type cqEntry struct {
 	phys     int64
 	storeTs  int64
@@ -195,23 +242,69 @@ type cqEntry struct {
 
 func (q *consumeQueue) len() int64 { return q.n }
 
-func (q *consumeQueue) at(i int64) *cqEntry { return &q.chunks[i/cqChunk][i%cqChunk] }
+// empty reports whether the queue holds no live entries.
+func (q *consumeQueue) empty() bool { return q.min == q.n }
+
+func (q *consumeQueue) at(i int64) *cqEntry {
+	j := i - q.first
+	return &q.chunks[j/cqChunk][j%cqChunk]
+}
+
+// reset empties the queue and makes off its next offset (and min offset).
+func (q *consumeQueue) reset(off int64) {
+	q.releaseAll()
+	q.first, q.min, q.n = off, off, off
+}
+
+// skipTo adds placeholders up to off (records lost to a repaired hole).
+func (q *consumeQueue) skipTo(off int64) {
+	for q.n < off {
+		q.add(cqEntry{phys: -1})
+	}
+}
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
-	switch {
-	case last < 0:
-		q.chunks = append(q.chunks, make([]cqEntry, 0, 16))
-		last = 0
-	case len(q.chunks[last]) == cqChunk:
-		if c := q.chunks[last]; cap(c) > cqChunk { // the first chunk, grown by append: drop its slack
-			q.chunks[last] = append(make([]cqEntry, 0, cqChunk), c...)
+	if last < 0 || len(q.chunks[last]) == cqChunk {
+		c, cf := q.al.chunk()
+		if last < 0 {
+			q.first = q.n
 		}
-		q.chunks = append(q.chunks, make([]cqEntry, 0, cqChunk))
+		q.chunks = append(q.chunks, c)
+		q.files = append(q.files, cf)
 		last++
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++
+}
+
+// dropBelow moves min past every entry whose record starts below phys (deleted segments) and
+// frees the chunks that hold only such entries.
+func (q *consumeQueue) dropBelow(phys int64) {
+	for q.min < q.n && q.at(q.min).phys < phys {
+		q.min++
+	}
+	for len(q.chunks) > 0 && q.first+int64(len(q.chunks[0])) <= q.min {
+		q.first += int64(len(q.chunks[0]))
+		q.releaseFirst()
+	}
+	if len(q.chunks) == 0 {
+		q.first = q.n
+	}
+}
+
+func (q *consumeQueue) releaseFirst() {
+	_ = q.files[0].release() // derived data: a leftover file is removed by the next Open
+	q.chunks[0], q.files[0] = nil, nil
+	q.chunks, q.files = q.chunks[1:], q.files[1:]
+}
+
+// releaseAll frees every chunk.
+func (q *consumeQueue) releaseAll() {
+	for len(q.chunks) > 0 {
+		q.releaseFirst()
+	}
+	q.chunks, q.files = nil, nil
 }
 
 // Stats are counters for tests and metrics.
@@ -234,16 +327,26 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:    opts,
-		log:     opts.Logger,
-		seed:    maphash.MakeSeed(),
-		topics:  make(map[string]map[int32]*consumeQueue),
-		keyIdx:  make(map[uint64]int64),
-		keyMore: make(map[uint64][]int64),
-		done:    make(chan struct{}),
-		noMmap:  opts.noMmap,
+		opts:          opts,
+		log:           opts.Logger,
+		seed:          maphash.MakeSeed(),
+		topics:        make(map[string]map[int32]*consumeQueue),
+		deletedTopics: make(map[string]int64),
+		done:          make(chan struct{}),
+		noMmap:        opts.noMmap,
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
+	slots, entries := uint32(defaultIxSlots), uint32(defaultIxEntries)
+	if opts.ixSlots > 0 {
+		slots, entries = opts.ixSlots, opts.ixEntries
+	}
+	var err error
+	if s.keys, err = openKeyIndex(opts.Dir, slots, entries); err != nil {
+		return nil, err
+	}
+	if s.cqs, err = openCQAlloc(opts.Dir, s.log); err != nil {
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -291,10 +394,29 @@ func (s *Store) closeFiles() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, f := range s.retired {
+		f.Close()
+	}
+	s.retired = nil
+	s.idxMu.Lock() // no reader may use a mapping being unmapped
+	if s.keys != nil {
+		if err := s.keys.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, qs := range s.topics {
+		for _, q := range qs {
+			q.releaseAll()
+		}
+	}
+	s.topics = map[string]map[int32]*consumeQueue{}
+	s.idxClosed = true
+	s.idxMu.Unlock()
 	return errors.Join(errs...)
 }
 
-// queueLocked returns the consume queue or nil; the caller holds idxMu (either mode) or appendMu.
+// queueLocked returns the consume queue or nil (always nil after Close); the caller holds idxMu
+// (either mode) or appendMu.
 func (s *Store) queueLocked(topic string, queueID int32) *consumeQueue {
 	return s.topics[topic][queueID]
 }

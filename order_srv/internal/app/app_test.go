@@ -37,6 +37,9 @@ type memInventory struct {
 	failAfterDeduct error
 	// inSell, when set, is called inside Sell before deducting (to pause a request).
 	inSell func()
+	// clock, when set, stamps every sell (soldAt), for the reconciler's list of deducted sells.
+	clock  func() time.Time
+	soldAt map[order.SN]time.Time
 }
 
 func newInventory() *memInventory {
@@ -69,6 +72,12 @@ func (m *memInventory) Sell(_ context.Context, sn order.SN, lines []order.Line) 
 			m.stock[l.GoodsID] -= int64(l.Num)
 		}
 		m.sold[sn] = lines
+		if m.clock != nil {
+			if m.soldAt == nil {
+				m.soldAt = map[order.SN]time.Time{}
+			}
+			m.soldAt[sn] = m.clock()
+		}
 	}
 	if err := m.failAfterDeduct; err != nil {
 		m.failAfterDeduct = nil
@@ -192,7 +201,8 @@ func (f *fixture) advance(d time.Duration) {
 }
 
 // newFixture runs the use cases on db, a fresh migrated database of either backend.
-func newFixture(t *testing.T, db sqltest.DB) *fixture {
+// Options change the dependencies before the service is built (e.g. to wrap the saga store).
+func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixture {
 	t.Helper()
 	store, err := sqlstore.Open(context.Background(), sqlstore.Options{
 		MySQLDSN: db.MySQLDSN, SQLitePath: db.SQLitePath, Logger: slog.New(slog.DiscardHandler),
@@ -203,7 +213,7 @@ func newFixture(t *testing.T, db sqltest.DB) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{store: store, inv: newInventory(), metrics: &countingMetrics{}, now: time.Now().UTC()}
 	f.broker = &memBroker{inv: f.inv, decisions: map[order.SN]app.HalfOutcome{}, timeouts: map[order.SN]int{}}
-	svc, err := app.New(app.Deps{
+	deps := app.Deps{
 		Orders: store, Carts: store, Saga: store, Idempotency: store, Timeline: store,
 		Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker, Metrics: f.metrics,
 		Log: slog.New(slog.DiscardHandler),
@@ -212,8 +222,13 @@ func newFixture(t *testing.T, db sqltest.DB) *fixture {
 			defer f.nowMu.Unlock()
 			return f.now
 		},
-		Crash: func(point string) { panic(crashed{point}) },
-	}, app.Options{})
+		Crash:  func(point string) { panic(crashed{point}) },
+		Owners: store,
+	}
+	for _, o := range options {
+		o(&deps)
+	}
+	svc, err := app.New(deps, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,10 @@ import (
 //
 // If the order's CreateOrder is still running in this process, the local transaction is alive
 // and will answer itself: Check answers AskLater (it decides nothing) rather than fence a slow
-// but healthy order. Otherwise it claims the order's barrier for "check". If that succeeds, no order exists and no local
+// but healthy order. The same holds when another instance recorded (Deps.Owners) that it runs
+// the local transaction and its deadline (start + the saga timeout) has not passed, unless the
+// barrier shows the saga already decided; once the owner is past its deadline — dead, or too slow
+// to commit any more — the barrier decides as below. Otherwise it claims the order's barrier for "check". If that succeeds, no order exists and no local
 // transaction can commit one any more (its own barrier insert will hit the duplicate key):
 // DeliverReback, inventory returns the stock. If the local transaction holds the barrier, the
 // order was committed: Check sends the payment-timeout message (the process may have died
@@ -39,6 +42,10 @@ func (s *Service) checkBack(ctx context.Context, sn order.SN) HalfOutcome {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SagaTimeout)
 	defer cancel()
+	if s.ownedElsewhere(ctx, sn) {
+		s.d.Metrics.CheckBack(AskLater)
+		return AskLater
+	}
 	s.record(ctx, sn, StepCheckBackAsked, "")
 	out := s.check(ctx, sn)
 	s.d.Metrics.CheckBack(out)
@@ -47,6 +54,31 @@ func (s *Service) checkBack(ctx context.Context, sn order.SN) HalfOutcome {
 	}
 	s.recordAnswer(ctx, sn, StepCheckBackAnswered, out)
 	return out
+}
+
+// ownedElsewhere reports whether another instance recorded that it runs the local transaction
+// of sn and is still within its deadline: then the check decides nothing (the owner will, or
+// its deadline passes and a later check-back does). An unreadable owner is treated as owned:
+// asking later is always safe.
+func (s *Service) ownedElsewhere(ctx context.Context, sn order.SN) bool {
+	if s.d.Owners == nil {
+		return false
+	}
+	owner, deadline, found, err := s.d.Owners.Owner(ctx, sn)
+	if err != nil {
+		s.d.Log.Warn("check-back: saga owner unreadable; asking again later", "order_sn", sn, "err", err)
+		return true
+	}
+	if !found || owner == s.opts.Instance || !s.d.Now().Before(deadline) {
+		return false
+	}
+	// A saga that has already decided (its commit, or an earlier fence) is answered at once.
+	if _, settled, err := s.d.Owners.Settled(ctx, sn); err != nil || settled {
+		return err != nil
+	}
+	s.d.Log.Info("check-back: the saga runs on another instance within its deadline; asking again later",
+		"order_sn", sn, "owner", owner, "deadline", deadline)
+	return true
 }
 
 func (s *Service) check(ctx context.Context, sn order.SN) HalfOutcome {

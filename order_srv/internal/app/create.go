@@ -35,7 +35,8 @@ type Created struct {
 // CreateOrder runs the saga for one order and returns it, waiting for payment. Errors:
 // order.ErrInvalid, ErrCartEmpty, ErrInsufficientStock and ErrGoodsNotFound (nothing left
 // behind), ErrUnavailable (a dependency failed; whatever was deducted is returned),
-// ErrRequestInProgress, ErrIdempotencyKeyReused.
+// ErrOutcomeUnknown (the order may exist; the saga settles it), ErrRequestInProgress,
+// ErrIdempotencyKeyReused.
 func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, err error) {
 	ctx, span := s.d.Tracer.Start(ctx, "create order", trace.WithAttributes(attribute.Int64("user_id", cmd.UserID)))
 	defer func() { endSpan(span, err) }()
@@ -59,7 +60,7 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 	}
 	if cmd.FromCart {
 		// Read after claiming the key: a replay must not fail because ordering emptied the cart.
-		lines, err := s.checkedCartLines(ctx, cmd.UserID)
+		lines, cart, err := s.checkedCartLines(ctx, cmd.UserID)
 		if err == nil {
 			err = order.ValidateLines(lines)
 		}
@@ -68,6 +69,7 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 			return Created{}, err
 		}
 		a.cmd.Lines = lines
+		a.cart = cart
 		cmd = a.cmd
 	}
 
@@ -89,9 +91,13 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 		return Created{}, fmt.Errorf("%w: send half message: %v", ErrUnavailable, pubErr)
 	}
 	if runErr != nil {
-		if errors.Is(runErr, ErrInsufficientStock) {
+		switch {
+		case errors.Is(runErr, ErrInsufficientStock):
 			s.finishKey(a, OutcomeInsufficientStock)
-		} else {
+		case errors.Is(runErr, ErrOutcomeUnknown):
+			// Keep the key bound to this attempt: a retry settles it through the barrier (see
+			// claimKey) and answers with the order if it was committed.
+		default:
 			s.releaseKey(a)
 		}
 		return Created{}, runErr
@@ -112,21 +118,25 @@ func validateCreate(cmd CreateOrder) error {
 	return errors.Join(order.ValidateUserID(cmd.UserID), cmd.Shipping.Validate())
 }
 
-func (s *Service) checkedCartLines(ctx context.Context, userID int64) ([]order.Line, error) {
+// checkedCartLines returns the lines of the user's checked cart items, and those items as read
+// (the local transaction removes exactly them).
+func (s *Service) checkedCartLines(ctx context.Context, userID int64) ([]order.Line, []order.CartItem, error) {
 	items, err := s.d.Carts.CartItems(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read cart: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: read cart: %v", ErrUnavailable, err)
 	}
 	var lines []order.Line
+	var checked []order.CartItem
 	for _, it := range items {
 		if it.Checked {
 			lines = append(lines, order.Line{GoodsID: it.GoodsID, Num: it.Num})
+			checked = append(checked, it)
 		}
 	}
 	if len(lines) == 0 {
-		return nil, ErrCartEmpty
+		return nil, nil, ErrCartEmpty
 	}
-	return lines, nil
+	return lines, checked, nil
 }
 
 // ExecuteLocal is the local-transaction callback of the reback half message of order sn: it
@@ -185,6 +195,12 @@ func (s *Service) failLocal(a *attempt, out HalfOutcome, reason RollbackReason, 
 
 func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	ctx, cmd := a.ctx, a.cmd
+	if o := s.d.Owners; o != nil {
+		// Before anything is sold, so a check-back on another instance knows this saga is alive.
+		if err := o.ClaimOwner(ctx, a.sn, s.opts.Instance, s.d.Now().Add(s.opts.SagaTimeout)); err != nil {
+			return s.failLocal(a, DiscardReback, RollbackLocalTxFailed, fmt.Errorf("%w: record saga owner: %v", ErrUnavailable, err))
+		}
+	}
 	priced, err := s.d.Stock.Sell(ctx, a.sn, cmd.Lines)
 	switch {
 	case errors.Is(err, ErrInsufficientStock):
@@ -219,9 +235,7 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 			fmt.Sprintf("order, %d item(s) and the check-back barrier written; total %d cents", len(o.Items), o.TotalCents), s.d.Now())},
 	}
 	if cmd.FromCart {
-		for _, l := range cmd.Lines {
-			opts.RemoveCartGoods = append(opts.RemoveCartGoods, l.GoodsID)
-		}
+		opts.RemoveCartItems = a.cart
 	}
 	if cmd.Fault == FaultFailLocalTx {
 		opts.BeforeCommit = func() error { return errInjected }
@@ -235,7 +249,8 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		res, rerr := s.d.Saga.ResolveCheck(ctx, a.sn, s.d.Now())
 		switch {
 		case rerr != nil:
-			return s.failLocal(a, AskLater, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
+			// Neither committed nor fenced for sure: the check-back (or the reconciler) decides.
+			return s.failLocal(a, AskLater, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v; settle: %v", ErrOutcomeUnknown, err, rerr))
 		case res == ResolvedAborted:
 			return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
 		}
@@ -268,6 +283,7 @@ type attempt struct {
 	cmd  CreateOrder
 	sn   order.SN
 	idem *IdempotencyKey
+	cart []order.CartItem // for FromCart: the checked cart items as read
 
 	started bool // guarded by pending.mu
 

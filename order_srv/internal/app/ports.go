@@ -20,6 +20,12 @@ var (
 	// ErrUnavailable: a dependency (inventory, the broker, the database) failed or timed out.
 	// Nothing was left behind; the request may be retried.
 	ErrUnavailable = errors.New("app: a dependency is unavailable")
+	// ErrOutcomeUnknown: the order's COMMIT failed and the barrier could not be read either, so
+	// the order may or may not exist. The saga settles it (the broker's check-back, or the
+	// reconciler): it either exists and waits for payment, or its stock is returned. The
+	// Idempotency-Key stays bound to the attempt, so a retry with the same key answers with the
+	// settled outcome instead of ordering twice.
+	ErrOutcomeUnknown = errors.New("app: the order's outcome is not known yet")
 	// ErrRequestInProgress: a request with the same Idempotency-Key is still being processed.
 	ErrRequestInProgress = errors.New("app: a request with this idempotency key is in progress")
 	// ErrIdempotencyKeyReused: the Idempotency-Key was first used for a different request.
@@ -35,7 +41,24 @@ var (
 	// for another reason than stock (e.g. the order number was already returned because a
 	// check-back decided against it): nothing was deducted by this call.
 	ErrSellRejected = errors.New("app: inventory rejected the sell")
+	// ErrOwnerTaken is returned by OwnerStore.ClaimOwner when the order already has an owner.
+	ErrOwnerTaken = errors.New("app: saga already owned")
 )
+
+// OwnerStore records which instance runs an order's local transaction, and until when, so that
+// a check-back on another instance leaves a live saga alone. Safe for concurrent use.
+type OwnerStore interface {
+	// ClaimOwner records owner as running order sn until deadline, in its own autocommitted
+	// write. Errors: ErrOwnerTaken.
+	ClaimOwner(ctx context.Context, sn order.SN, owner string, deadline time.Time) error
+	// Owner returns the owner of sn and its deadline; found is false if none was recorded.
+	Owner(ctx context.Context, sn order.SN) (owner string, deadline time.Time, found bool, err error)
+	// ForgetOwners deletes the records whose deadline is before deadlineBefore.
+	ForgetOwners(ctx context.Context, deadlineBefore time.Time) (int64, error)
+	// Settled reads the barrier of sn without claiming it: found is false while nobody holds it
+	// (a local transaction in flight is not seen until it ends).
+	Settled(ctx context.Context, sn order.SN) (res Resolution, found bool, err error)
+}
 
 // StockSeller is inventory_srv as the saga needs it. Implementations are safe for concurrent use.
 type StockSeller interface {
@@ -119,8 +142,10 @@ const (
 
 // CommitOptions are the extras of a local transaction.
 type CommitOptions struct {
-	// RemoveCartGoods lists the goods whose cart rows of the order's user are deleted.
-	RemoveCartGoods []int64
+	// RemoveCartItems lists the cart rows of the order's user that were ordered; each is
+	// deleted only if it still holds the same quantity and is still checked, so a line the user
+	// changed while the order was being made stays in the cart as the user left it.
+	RemoveCartItems []order.CartItem
 	// Idempotency, when set, is completed (outcome "created") in the same transaction.
 	Idempotency *IdempotencyKey
 	// Steps are appended to the order's saga timeline in the same transaction.

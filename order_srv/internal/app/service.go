@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"time"
@@ -34,6 +36,9 @@ type Deps struct {
 	Now    func() time.Time
 	// Crash ends the process at once (os.Exit in production). It is called by the crash faults.
 	Crash func(point string)
+	// Owners records the instance running each local transaction (optional: without it a
+	// check-back on another instance may fence a slow but healthy saga, as before).
+	Owners OwnerStore
 }
 
 // Options tune the Service.
@@ -45,6 +50,9 @@ type Options struct {
 	// IdempotencyStaleAfter is how long an unfinished attempt of an Idempotency-Key is assumed
 	// alive; a retry after that takes it over (after fencing it through the barrier).
 	IdempotencyStaleAfter time.Duration
+	// Instance names this process among several order_srv instances, for OwnerStore (default:
+	// random, new at every start — a restarted process is a new owner).
+	Instance string
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +61,11 @@ func (o *Options) setDefaults() {
 	}
 	if o.IdempotencyStaleAfter <= 0 {
 		o.IdempotencyStaleAfter = 30 * time.Second
+	}
+	if o.Instance == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b) // never fails (crypto/rand)
+		o.Instance = hex.EncodeToString(b)
 	}
 }
 

@@ -47,13 +47,16 @@ const (
 	// and what became of it: applied, duplicate_to_refund, to_refund), in the transaction that
 	// recorded it.
 	StepPaymentRecorded Step = "payment_recorded"
+	// StepReconciled: the reconciler of last resort settled the saga (detail: what it did) —
+	// closed an unpaid order past its deadline, or returned the stock of a sell with no order.
+	StepReconciled Step = "reconciled"
 )
 
 // Steps lists every Step, in the order a saga usually takes them.
 var Steps = []Step{
 	StepHalfSent, StepStockDeducted, StepLocalCommitted, StepLocalFailed, StepHalfDecided,
 	StepCheckBackAsked, StepCheckBackAnswered, StepTimeoutScheduled, StepTimeoutFired,
-	StepPaid, StepClosed, StepStockReturnRequested, StepPaymentRecorded,
+	StepPaid, StepClosed, StepStockReturnRequested, StepPaymentRecorded, StepReconciled,
 }
 
 // Valid reports whether s is one of the defined steps.

@@ -22,7 +22,23 @@ func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) (err error) {
 		trace.WithAttributes(attrOrderSN(sn)))
 	defer func() { endSpan(span, err) }()
 	s.record(ctx, sn, StepTimeoutFired, "")
-	closed := false
+	closed, err := s.closeUnpaid(ctx, sn, "the timeout")
+	if errors.Is(err, order.ErrNotFound) {
+		s.d.Log.Warn("payment timeout for an unknown order; dropped", "order_sn", sn)
+		return nil
+	}
+	if closed { // counted even if the stock return failed: a redelivery will not close it again
+		s.d.Metrics.OrderClosedByTimeout()
+	}
+	return err
+}
+
+// closeUnpaid closes order sn if it waits for payment — a compare-and-set on its status, so the
+// timeout consumer and the reconcilers of several instances never close it twice — and returns
+// its stock, also when it was closed already (the return is idempotent; repeating it repairs a
+// crash between closing and returning). A paid order is left alone (closed false, nil). It
+// reports whether this call closed the order. by names the closer on the timeline.
+func (s *Service) closeUnpaid(ctx context.Context, sn order.SN, by string) (closed bool, err error) {
 	_, err = s.d.Orders.UpdateOrder(ctx, sn, func(o *order.Order) error {
 		open := o.Status == order.StatusWaitBuyerPay
 		if err := o.Close(s.d.Now()); err != nil {
@@ -33,20 +49,16 @@ func (s *Service) HandleTimeout(ctx context.Context, sn order.SN) (err error) {
 	})
 	switch {
 	case errors.Is(err, order.ErrOrderPaid):
-		return nil
+		return false, nil
 	case errors.Is(err, order.ErrNotFound):
-		s.d.Log.Warn("payment timeout for an unknown order; dropped", "order_sn", sn)
-		return nil
+		return false, err
 	case err != nil:
-		return fmt.Errorf("close order %s: %w", sn, err)
-	}
-	if closed {
-		s.d.Metrics.OrderClosedByTimeout()
+		return false, fmt.Errorf("close order %s: %w", sn, err)
 	}
 	if err := s.d.Stock.Reback(ctx, sn); err != nil {
-		return fmt.Errorf("return stock of closed order %s: %w", sn, err)
+		return closed, fmt.Errorf("return stock of closed order %s: %w", sn, err)
 	}
-	s.record(ctx, sn, StepStockReturnRequested, "the timeout asked inventory to return the stock (applied at most once)")
-	s.d.Log.Info("unpaid order closed, stock returned", "order_sn", sn)
-	return nil
+	s.record(ctx, sn, StepStockReturnRequested, by+" asked inventory to return the stock (applied at most once)")
+	s.d.Log.Info("unpaid order closed, stock returned", "order_sn", sn, "by", by)
+	return closed, nil
 }

@@ -59,6 +59,14 @@ type Config struct {
 	RatePerUser         float64 // ORDER_RATE_PER_USER: orders a user may create per second; 0 = no limit
 	RateBurst           int     // ORDER_RATE_BURST: orders a user may create at once
 	MaxUnpaid           int     // ORDER_MAX_UNPAID: unpaid orders one user may hold; 0 = no limit
+	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
+	// only (a secret); both or neither.
+	MQCredentials mqclient.Credentials
+	// The reconciler of last resort (app.Reconciler).
+	ReconcileInterval time.Duration // ORDER_RECONCILE_INTERVAL: pause between sweeps; 0 turns it off
+	ReconcileGrace    time.Duration // ORDER_RECONCILE_GRACE: added to an order's payment deadline
+	ReconcileSellAge  time.Duration // ORDER_RECONCILE_SELL_AGE: age of a sell with no order that is settled
+	ReconcileLookback time.Duration // ORDER_RECONCILE_LOOKBACK: how far back sells are compared
 }
 
 // OAuthClient is an OAuth2 client-credentials client (ORDER_OAUTH_*; the secret from the
@@ -96,6 +104,11 @@ func Default() Config {
 		RateBurst:        10,
 		MaxUnpaid:        20,
 		OAuth:            OAuthClient{Scopes: auth.ScopeService},
+
+		ReconcileInterval: time.Minute,
+		ReconcileGrace:    5 * time.Minute,
+		ReconcileSellAge:  20 * time.Minute, // > saga timeout + the broker's check budget (6 s + 15 × 1 min)
+		ReconcileLookback: 24 * time.Hour,
 	}
 }
 
@@ -139,6 +152,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	str(&c.SQLitePath, "sqlite-path", "ORDER_SQLITE_PATH", "SQLite database file, created if missing, instead of MySQL")
 	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "MySQL connection pool size")
 	str(&c.Namesrv, "namesrv", "MQ_NAMESRV", "RocketMQ name servers, host:port[;host:port]")
+	c.MQCredentials = mqclient.CredentialsFromEnv(getenv) // a secret: environment only
 	str(&c.InventoryURL, "inventory-url", "INVENTORY_URL", "inventory_srv base URL")
 	dur(&c.InventoryTimeout, "inventory-timeout", "ORDER_INVENTORY_TIMEOUT", "bound of one inventory call")
 	num(&c.PayTimeoutLevel, "pay-timeout-level", "ORDER_PAY_TIMEOUT_LEVEL", "delay level of the payment timeout message (16 = 30m)")
@@ -177,6 +191,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	}
 	simulator := getenv("ORDER_PAYMENT_SIMULATOR")
 	fs.StringVar(&simulator, "payment-simulator", simulator, "1 makes POST /v1/orders/{sn}/pay a payment simulator (env ORDER_PAYMENT_SIMULATOR)")
+	dur(&c.ReconcileInterval, "reconcile-interval", "ORDER_RECONCILE_INTERVAL", "pause between sweeps of the reconciler of last resort (0: off)")
+	dur(&c.ReconcileGrace, "reconcile-grace", "ORDER_RECONCILE_GRACE", "the reconciler closes unpaid orders this long after their payment deadline")
+	dur(&c.ReconcileSellAge, "reconcile-sell-age", "ORDER_RECONCILE_SELL_AGE",
+		"the reconciler settles sells with no order older than this (must exceed the saga timeout plus the broker's check-back budget)")
+	dur(&c.ReconcileLookback, "reconcile-lookback", "ORDER_RECONCILE_LOOKBACK", "how far back the reconciler compares inventory's sells with the orders")
 	faults := getenv("ORDER_FAULTS")
 	fs.StringVar(&faults, "faults", faults, "1 enables fault injection by the X-Fault header (env ORDER_FAULTS)")
 	level := getenv("ORDER_LOG_LEVEL")
@@ -242,6 +261,9 @@ func (c Config) Validate() error {
 	if _, err := mqclient.SplitNameServers(c.Namesrv); err != nil {
 		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))
 	}
+	if err := c.MQCredentials.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if u, err := url.Parse(c.InventoryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("INVENTORY_URL: %q is not an http(s) URL", c.InventoryURL)
 	}
@@ -267,6 +289,16 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("ORDER_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if c.ReconcileInterval < 0 {
+		add("ORDER_RECONCILE_INTERVAL must not be negative (0 turns the reconciler off)")
+	}
+	for env, d := range map[string]time.Duration{
+		"ORDER_RECONCILE_GRACE": c.ReconcileGrace, "ORDER_RECONCILE_SELL_AGE": c.ReconcileSellAge, "ORDER_RECONCILE_LOOKBACK": c.ReconcileLookback,
+	} {
+		if d <= 0 {
+			add("%s must be positive", env)
+		}
 	}
 	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
 		errs = append(errs, err)

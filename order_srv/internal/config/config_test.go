@@ -116,3 +116,22 @@ func TestLoad_tracing_isOffByDefault_andValidated(t *testing.T) {
 		t.Errorf("unknown exporter: %v", err)
 	}
 }
+
+func TestLoad_reconciler_defaultsToEveryMinute_zeroTurnsItOff_andBadValuesAreReported(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn"}), io.Discard)
+	if err != nil || c.ReconcileInterval != time.Minute || c.ReconcileSellAge != 20*time.Minute {
+		t.Fatalf("defaults = %+v, %v", c, err)
+	}
+	c, err = config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn", "ORDER_RECONCILE_INTERVAL": "0"}), io.Discard)
+	if err != nil || c.ReconcileInterval != 0 {
+		t.Errorf("interval 0 = %v, %v; want off", c.ReconcileInterval, err)
+	}
+	_, err = config.Load(nil, env(map[string]string{"ORDER_MYSQL_DSN": "dsn",
+		"ORDER_RECONCILE_INTERVAL": "-1s", "ORDER_RECONCILE_SELL_AGE": "0s", "ORDER_RECONCILE_GRACE": "soon"}), io.Discard)
+	for _, want := range []string{"ORDER_RECONCILE_INTERVAL", "ORDER_RECONCILE_SELL_AGE", "ORDER_RECONCILE_GRACE"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

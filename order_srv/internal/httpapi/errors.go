@@ -35,8 +35,13 @@ func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// unavailableMessage replaces the details of a 503 (they go to the log).
-const unavailableMessage = "a dependency is unavailable; nothing was left behind, retry later"
+// unavailableMessage and outcomeUnknownMessage replace the details of a 503 (they go to the log).
+const (
+	unavailableMessage    = "a dependency is unavailable; nothing was left behind, retry later"
+	outcomeUnknownMessage = "the order's outcome is not known yet: it may have been created, and the saga settles it " +
+		"within minutes (created and waiting for payment, or its stock returned); retry with the same Idempotency-Key, " +
+		"or list your orders, to learn which"
+)
 
 // errorMapping is the one table from use-case errors to HTTP, checked in order with errors.Is.
 var errorMapping = []struct {
@@ -56,6 +61,7 @@ var errorMapping = []struct {
 	{app.ErrAmountMismatch, http.StatusBadRequest, "amount_mismatch"},
 	{app.ErrTradeNoReused, http.StatusConflict, "trade_no_reused"},
 	{order.ErrPriceMismatch, http.StatusBadGateway, "bad_inventory_answer"},
+	{app.ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
 	{app.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
 	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
@@ -79,6 +85,9 @@ func (h *handlers) writeError(c *gin.Context, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		body.Error.Message = unavailableMessage
+		if body.Error.Code == "outcome_unknown" {
+			body.Error.Message = outcomeUnknownMessage
+		}
 	}
 	if status >= http.StatusInternalServerError {
 		h.log.ErrorContext(c.Request.Context(), "request failed",

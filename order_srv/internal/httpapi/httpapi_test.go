@@ -196,6 +196,7 @@ func TestErrors_areJSON_withTheMappedStatus(t *testing.T) {
 		{app.ErrRequestInProgress, 409, "request_in_progress"},
 		{app.ErrIdempotencyKeyReused, 422, "idempotency_key_reused"},
 		{fmt.Errorf("%w: sell: dial tcp: refused", app.ErrUnavailable), 503, "unavailable"},
+		{fmt.Errorf("%w: commit order: refused", app.ErrOutcomeUnknown), 503, "outcome_unknown"},
 		{context.DeadlineExceeded, 503, "unavailable"},
 		{errors.New("boom"), 500, "internal"},
 	}
@@ -208,6 +209,18 @@ func TestErrors_areJSON_withTheMappedStatus(t *testing.T) {
 		if tt.status >= 500 && strings.Contains(r.raw, "refused") {
 			t.Errorf("%v: internal details leaked: %s", tt.err, r.raw)
 		}
+	}
+}
+
+func TestErrors_commitOutcomeUnknown_says503OutcomeUnknown_notNothingLeftBehind(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, &service{err: fmt.Errorf("%w: commit order: conn reset", app.ErrOutcomeUnknown)}, false, nil)
+	r := do(t, srv, "POST", "/v1/orders", orderBody)
+	if r.status != 503 || errorCode(r) != "outcome_unknown" {
+		t.Fatalf("%d %s, want 503 outcome_unknown", r.status, r.raw)
+	}
+	if strings.Contains(r.raw, "nothing was left behind") || !strings.Contains(r.raw, "may have been created") {
+		t.Errorf("message %s must say the order may exist", r.raw)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	// Propagator carries the trace context in the messages' properties (optional: without it
 	// none is carried).
 	Propagator propagation.TextMapPropagator
+	// Credentials sign every producer's and consumer's requests (a broker with ACL); zero:
+	// unsigned.
+	Credentials mqclient.Credentials
 }
 
 // Validate reports every problem at once.

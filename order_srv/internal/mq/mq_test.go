@@ -119,6 +119,7 @@ func collect(t *testing.T, b *brokertest.Broker, topic string) *collector {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.CreateTopic(topic) // route lookups do not create topics (TOPIC_NOT_EXIST, as on Apache RocketMQ)
 	if err := pc.Start(); err != nil {
 		t.Fatal(err)
 	}

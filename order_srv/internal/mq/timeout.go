@@ -34,12 +34,12 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := rocketmq.NewProducer(
+	p, err := rocketmq.NewProducer(append([]producer.Option{
 		producer.WithNameServer(cfg.Namesrv),
 		producer.WithGroupName(cfg.ProducerGroup),
 		producer.WithInstanceName(mqclient.InstanceName("order-pub")),
 		producer.WithRetry(2),
-	)
+	}, cfg.Credentials.ProducerOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("mq: new producer: %w", err)
 	}
@@ -89,6 +89,9 @@ type TimeoutConsumer struct {
 	started chan struct{} // closed once the consumer runs
 	// RetryEvery is how often Run retries a failed start (default 5 s).
 	RetryEvery time.Duration
+	// OnMalformed, when set, is called once for every message acknowledged without handling
+	// because its body can never be read (e.g. to count it). Set it before Run.
+	OnMalformed func()
 }
 
 // NewTimeoutConsumer returns a consumer calling handle for every timeout message.
@@ -130,11 +133,14 @@ func (c *TimeoutConsumer) Run(ctx context.Context) error {
 }
 
 func (c *TimeoutConsumer) start() (rocketmq.PushConsumer, error) {
-	pc, err := mqclient.NewPushConsumer(c.cfg.Namesrv, c.cfg.TimeoutGroup,
+	pc, err := mqclient.NewPushConsumer(c.cfg.Namesrv, c.cfg.TimeoutGroup, append([]consumer.Option{
 		// A new group reads the topic from its start: timeouts sent before the group first
 		// subscribed must not be skipped (duplicates are harmless).
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
-	)
+		// No cliff: a timeout that cannot be handled (inventory or the order database down) is
+		// redelivered with the broker's backoff for months, not 16 times (see mqclient).
+		consumer.WithMaxReconsumeTimes(mqclient.MaxReconsumeTimes),
+	}, c.cfg.Credentials.ConsumerOptions()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +167,9 @@ func (c *TimeoutConsumer) consume(ctx context.Context, msgs ...*primitive.Messag
 		if err != nil {
 			// Redelivery cannot fix a body we cannot read: acknowledge it, loudly.
 			c.cfg.Log.Error("timeout message with a bad body; dropped", "msg_id", m.MsgId, "body", string(m.Body), "err", err)
+			if c.OnMalformed != nil {
+				c.OnMalformed()
+			}
 			continue
 		}
 		hctx, cancel := context.WithTimeout(tracing.Extract(ctx, c.cfg.Propagator, &m.Message), handleTimeout)

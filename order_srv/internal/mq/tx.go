@@ -34,12 +34,12 @@ func NewTxPublisher(cfg Config) (*TxPublisher, error) {
 		return nil, err
 	}
 	lis := &listener{log: cfg.Log, prop: cfg.Propagator}
-	p, err := rocketmq.NewTransactionProducer(lis,
+	p, err := rocketmq.NewTransactionProducer(lis, append([]producer.Option{
 		producer.WithNameServer(cfg.Namesrv),
 		producer.WithGroupName(cfg.TxGroup),
 		producer.WithInstanceName(mqclient.InstanceName("order-tx")), // never shared: see the package comment
 		producer.WithRetry(2),
-	)
+	}, cfg.Credentials.ProducerOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("mq: new transaction producer: %w", err)
 	}

@@ -62,10 +62,12 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 	if err := tx.Create(&items).Error; err != nil {
 		return fmt.Errorf("insert order items: %w", err)
 	}
-	if len(opts.RemoveCartGoods) > 0 {
-		err := tx.Where("user_id = ? AND goods_id IN ?", o.UserID, opts.RemoveCartGoods).Delete(&cartItemRow{}).Error
+	for _, it := range opts.RemoveCartItems {
+		// Only the row as it was ordered: one the user changed meanwhile stays.
+		err := tx.Where("user_id = ? AND goods_id = ? AND num = ? AND checked = ?", o.UserID, it.GoodsID, it.Num, true).
+			Delete(&cartItemRow{}).Error
 		if err != nil {
-			return fmt.Errorf("remove cart items: %w", err)
+			return fmt.Errorf("remove cart item %d: %w", it.GoodsID, err)
 		}
 	}
 	if k := opts.Idempotency; k != nil {

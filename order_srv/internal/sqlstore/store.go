@@ -47,8 +47,9 @@ type Options struct {
 
 // Store implements the repositories of internal/app. It is safe for concurrent use.
 type Store struct {
-	db  *gorm.DB
-	sql *sqldb.DB
+	db    *gorm.DB
+	sql   *sqldb.DB
+	steps stepWriter // groups concurrent Record calls (timeline_batch.go)
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime

@@ -75,7 +75,8 @@ func TestCommitOrder_writesTheOrderItsItemsAndTheCartRemoval(t *testing.T) {
 			}
 		}
 		o := newOrder(t, 7)
-		if err := s.CommitOrder(ctx, o, app.CommitOptions{RemoveCartGoods: []int64{1, 2}}); err != nil {
+		if err := s.CommitOrder(ctx, o, app.CommitOptions{RemoveCartItems: []order.CartItem{
+			{UserID: 7, GoodsID: 1, Num: 1, Checked: true}, {UserID: 7, GoodsID: 2, Num: 1, Checked: true}}}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Order(ctx, o.SN)
@@ -93,6 +94,34 @@ func TestCommitOrder_writesTheOrderItsItemsAndTheCartRemoval(t *testing.T) {
 		}
 		if len(cart) != 1 || cart[0].GoodsID != 3 {
 			t.Errorf("cart after order = %+v, want only goods 3", cart)
+		}
+	})
+}
+
+func TestCommitOrder_removesOnlyTheCartRowsAsOrdered_notALineChangedMeanwhile(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		s := newStore(t, db)
+		ctx := context.Background()
+		ordered := []order.CartItem{
+			{UserID: 7, GoodsID: 1, Num: 2, Checked: true}, // unchanged: removed
+			{UserID: 7, GoodsID: 2, Num: 1, Checked: true}, // quantity changed meanwhile: stays
+			{UserID: 7, GoodsID: 3, Num: 1, Checked: true}, // unchecked meanwhile: stays
+		}
+		now := []order.CartItem{ordered[0], {UserID: 7, GoodsID: 2, Num: 5, Checked: true}, {UserID: 7, GoodsID: 3, Num: 1, Checked: false}}
+		for _, it := range now {
+			if err := s.PutCartItem(ctx, it, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CommitOrder(ctx, newOrder(t, 7), app.CommitOptions{RemoveCartItems: ordered}); err != nil {
+			t.Fatal(err)
+		}
+		cart, err := s.CartItems(ctx, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cart) != 2 || cart[0] != now[1] || cart[1] != now[2] {
+			t.Errorf("cart after order = %+v, want %+v", cart, now[1:])
 		}
 	})
 }
@@ -141,7 +170,7 @@ func TestCommitOrder_failingBeforeCommit_leavesNothing_andTheCheckAborts(t *test
 		}
 		o := newOrder(t, 1)
 		injected := errors.New("injected")
-		err := s.CommitOrder(ctx, o, app.CommitOptions{RemoveCartGoods: []int64{1}, BeforeCommit: func() error { return injected }})
+		err := s.CommitOrder(ctx, o, app.CommitOptions{RemoveCartItems: []order.CartItem{{UserID: 7, GoodsID: 1, Num: 1, Checked: true}}, BeforeCommit: func() error { return injected }})
 		if !errors.Is(err, injected) {
 			t.Fatalf("CommitOrder = %v, want the injected error", err)
 		}

@@ -24,9 +24,10 @@ type sagaStepRow struct {
 
 func (sagaStepRow) TableName() string { return "order_saga_steps" }
 
-// Record implements app.Timeline with one autocommit INSERT.
+// Record implements app.Timeline with an autocommit INSERT, shared with the Record calls that
+// arrive while another is being written (see stepWriter): it returns once the step is stored.
 func (s *Store) Record(ctx context.Context, sn order.SN, step app.SagaStep) error {
-	return insertSteps(s.db.WithContext(ctx), sn, []app.SagaStep{step})
+	return s.steps.record(ctx, s.db, sn, step)
 }
 
 // insertSteps appends steps to the timeline of sn on db (a transaction or the pool).
