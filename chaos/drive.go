@@ -15,8 +15,8 @@ import (
 )
 
 // pay pays order sn at orderURL and reports whether the answer was success (200 with the order
-// paid). It is the one place a payment is made: switch it to the signed payment notify (or to
-// ORDER_PAYMENT_SIMULATOR=1's route) here when the payment API changes.
+// paid). It is the one place a payment is made: through ORDER_PAYMENT_SIMULATOR=1's route, which
+// signs a payment notify and applies it as the provider's would be.
 func pay(ctx context.Context, client *http.Client, orderURL, sn string) (bool, error) {
 	status, body, err := post(ctx, client, orderURL+"/v1/orders/"+sn+"/pay", nil, nil)
 	if err != nil {

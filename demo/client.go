@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,7 @@ import (
 type api struct {
 	client                  *http.Client
 	admin, inventory, order string // base URLs
+	token                   string // bearer token sent to the services (scopes admin and service)
 }
 
 func newAPI(p ports) *api {
@@ -62,6 +64,9 @@ func (a *api) call(ctx context.Context, method, url string, body any, header ...
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" && !strings.HasPrefix(url, a.admin) { // the broker's admin API takes no token
+		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

@@ -19,6 +19,7 @@ func (p *play) underLoad(ctx context.Context) error {
 	n, c := p.n, p.st.cfg
 	cfg := load.DefaultConfig()
 	cfg.OrderURL, cfg.InventoryURL = p.a.order, p.a.inventory
+	cfg.Token = p.a.token
 	cfg.GoodsBase, cfg.SKUs, cfg.Stock = loadGoodsBase, 4, 100_000
 	cfg.Concurrency, cfg.Duration = c.loadBuyers, c.loadDuration
 	cfg.PayRatio, cfg.FaultRatio = 0.5, 0.1

@@ -20,7 +20,7 @@ func TestREADME_apiExamples_runAgainstTheStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole stack; skipped with -short")
 	}
-	for _, tool := range []string{"bash", "curl"} {
+	for _, tool := range []string{"bash", "curl", "openssl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatalf("the README examples need %s: %v", tool, err)
@@ -56,7 +56,10 @@ func TestREADME_apiExamples_runAgainstTheStack(t *testing.T) {
 		"localhost:"+strconv.Itoa(def.order), "localhost:"+strconv.Itoa(cfg.ports.order),
 	)
 	for i, block := range blocks {
-		out, err := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", ports.Replace(block)).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", ports.Replace(block))
+		// The tokens the demo prints (TOKEN=, ADMIN_TOKEN=), as a reader pastes them.
+		cmd.Env = append(os.Environ(), strings.Split(strings.TrimSpace(st.secrets.shell()), "\n")...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("README api-examples block %d failed: %v\n%s\n--- its output:\n%s\n--- the end of %s:\n%s",
 				i+1, err, block, out, st.order.logPath, tail(st.order.logPath, 10))

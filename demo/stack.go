@@ -27,7 +27,9 @@ type stack struct {
 	broker, inventory, order *process
 	died                     chan *process // a process that exited without being asked to
 
-	api *api
+	api     *api
+	secrets secrets // fresh per run: the services' keys and the printed tokens
+	tokens  string  // the file holding the tokens
 }
 
 // startupTimeout bounds the start of one program, until it answers its readiness check.
@@ -57,9 +59,17 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := newSecrets()
+	if err != nil {
+		return nil, fmt.Errorf("make the secrets: %w", err)
+	}
 	st := &stack{cfg: cfg, dataDir: dir, binDir: filepath.Join(dir, "bin"), logDir: filepath.Join(dir, "logs"),
-		levels: levels, died: make(chan *process, 3), api: newAPI(cfg.ports)}
+		levels: levels, died: make(chan *process, 3), api: newAPI(cfg.ports), secrets: sec}
+	st.api.token = sec.admin
 	if err := os.MkdirAll(st.logDir, 0o755); err != nil {
+		return nil, err
+	}
+	if st.tokens, err = sec.write(dir); err != nil {
 		return nil, err
 	}
 
@@ -76,10 +86,13 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 	st.broker = st.newProcess("mqbroker", env,
 		"--namesrv-addr", loop(p.namesrv), "--broker-addr", loop(p.broker), "--admin-addr", loop(p.admin),
 		"--data-dir", filepath.Join(dir, "mqbroker"), "--delay-levels", levels,
-		"--tx-timeout", cfg.txTimeout.String(), "--tx-check-interval", cfg.txCheckInterval.String())
-	invEnv := slices.Concat(env, []string{"INVENTORY_HTTP_ADDR=" + loop(p.inventory), "MQ_NAMESRV=" + loop(p.namesrv)})
-	ordEnv := slices.Concat(env, []string{"ORDER_HTTP_ADDR=" + loop(p.order), "MQ_NAMESRV=" + loop(p.namesrv),
-		"INVENTORY_URL=http://" + loop(p.inventory), "ORDER_FAULTS=1",
+		"--tx-timeout", cfg.txTimeout.String(), "--tx-check-interval", cfg.txCheckInterval.String(),
+		// The console links a message key to its order's timeline page, which needs a token:
+		// the demo's admin token rides in the link (fine for a local demo, see ARCHITECTURE.md).
+		"--order-timeline-url", "http://localhost:"+strconv.Itoa(p.order)+"/v1/orders/{key}/timeline/page?access_token="+sec.admin)
+	invEnv := slices.Concat(env, sec.env(), []string{"INVENTORY_HTTP_ADDR=" + loop(p.inventory), "MQ_NAMESRV=" + loop(p.namesrv)})
+	ordEnv := slices.Concat(env, sec.env(), []string{"ORDER_HTTP_ADDR=" + loop(p.order), "MQ_NAMESRV=" + loop(p.namesrv),
+		"INVENTORY_URL=http://" + loop(p.inventory), "ORDER_FAULTS=1", "ORDER_PAYMENT_SIMULATOR=1",
 		"ORDER_PAY_TIMEOUT_LEVEL=" + strconv.Itoa(payTimeoutLevel)})
 	if cfg.mysql() {
 		invEnv = append(invEnv, "INVENTORY_MYSQL_DSN="+cfg.mysqlInventoryDSN)
@@ -254,11 +267,12 @@ func buildPrograms(ctx context.Context, goTool, root, binDir string) error {
 }
 
 // childEnv is the environment of the programs: the demo's own, without any setting of theirs
-// (MQ_*, INVENTORY_*, ORDER_*) that could contradict the demo's.
+// (MQ_*, INVENTORY_*, ORDER_*, AUTH_*, PAYMENT_*) that could contradict the demo's.
 func childEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
-		if strings.HasPrefix(kv, "MQ_") || strings.HasPrefix(kv, "INVENTORY_") || strings.HasPrefix(kv, "ORDER_") {
+		if strings.HasPrefix(kv, "MQ_") || strings.HasPrefix(kv, "INVENTORY_") || strings.HasPrefix(kv, "ORDER_") ||
+			strings.HasPrefix(kv, "AUTH_") || strings.HasPrefix(kv, "PAYMENT_") {
 			continue
 		}
 		out = append(out, kv)

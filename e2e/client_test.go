@@ -111,6 +111,7 @@ func (s *stack) call(ctx context.Context, method, u string, header http.Header, 
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+s.token) // scopes admin and service (the broker ignores it)
 	for k, v := range header {
 		req.Header[k] = v
 	}

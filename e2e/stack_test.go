@@ -21,6 +21,8 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/shopsaga/shopsaga/internal/auth"
 )
 
 // Environment variables naming the images (all built locally; nothing is pulled).
@@ -99,6 +101,12 @@ type stackOptions struct {
 // stack is the whole system of one test: a database server, the broker and both services on a
 // private network. The containers and the network are removed when the test ends, after the
 // invariant check and, if the test failed, after the logs of every container were printed.
+// The services' secrets (AUTH_JWT_SECRET, PAYMENT_NOTIFY_SECRET): test values, fixed.
+const (
+	authSecret   = "e2e-auth-secret-0123456789abcdef0123456789"
+	notifySecret = "e2e-notify-secret-0123456789abcdef01234567"
+)
+
 type stack struct {
 	t      *testing.T
 	opts   stackOptions
@@ -106,6 +114,7 @@ type stack struct {
 	net    *testcontainers.DockerNetwork
 	http   *http.Client
 	ledger ledger
+	token  string // a bearer token of the scopes admin and service (minted from authSecret)
 
 	mu         sync.Mutex // guards the fields below
 	members    []member   // every container started, in order, crashed ones included
@@ -139,6 +148,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		opts:   opts,
 		images: requireImages(t),
 		http:   &http.Client{Timeout: time.Minute},
+		token:  mustMint(t),
 		ledger: newLedger(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -363,6 +373,7 @@ func (s *stack) startInventory(ctx context.Context) error {
 		testcontainers.WithEnv(map[string]string{
 			"INVENTORY_MYSQL_DSN": fmt.Sprintf("%s:%s@tcp(%s:3306)/inventory", dbUser, dbPassword, aliasMySQL),
 			"MQ_NAMESRV":          aliasBroker + ":9876",
+			"AUTH_JWT_SECRET":     authSecret,
 		}),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(portInventory).
 			WithStartupTimeout(startupTimeout)),
@@ -395,6 +406,9 @@ func (s *stack) startOrder(ctx context.Context) error {
 			"MQ_NAMESRV":              aliasBroker + ":9876",
 			"ORDER_PAY_TIMEOUT_LEVEL": strconv.Itoa(s.opts.payTimeoutLevel),
 			"ORDER_FAULTS":            "1",
+			"AUTH_JWT_SECRET":         authSecret,
+			"PAYMENT_NOTIFY_SECRET":   notifySecret,
+			"ORDER_PAYMENT_SIMULATOR": "1",
 		}),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(portOrder).
 			WithStartupTimeout(startupTimeout)),
@@ -531,4 +545,14 @@ func (s *stack) printLogs(m member) {
 	}
 	s.t.Logf("e2e: ===== logs of %s (%s) =====\n%s%s\n===== end of %s =====",
 		m.name, state, skipped, bytes.Join(lines, []byte("\n")), m.name)
+}
+
+// mustMint mints the stack's token of the scopes admin and service.
+func mustMint(t *testing.T) string {
+	t.Helper()
+	tok, err := auth.Mint(authSecret, "e2e", 2*time.Hour, auth.ScopeAdmin, auth.ScopeService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
@@ -106,7 +107,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
 
-	apiOpts := []httpapi.Option{httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg))}
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+	if w := cfg.Auth.Warning(); w != "" {
+		log.Warn(w)
+	}
+	apiOpts := []httpapi.Option{httpapi.WithRequestObserver(met), httpapi.WithMetrics(httpmetrics.Handler(reg)),
+		httpapi.WithAuth(verifier, cfg.Auth.Warning())}
 	if traceCfg.Enabled() {
 		apiOpts = append(apiOpts, httpapi.WithTracing(tp, prop))
 	}

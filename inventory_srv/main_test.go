@@ -17,6 +17,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
@@ -74,6 +75,7 @@ func testRunServesMigratesConsumesAndShutsDown(t *testing.T, dbEnv, dbValue stri
 	environment := env(map[string]string{
 		dbEnv:                 dbValue,
 		"INVENTORY_HTTP_ADDR": addr,
+		"AUTH_JWT_SECRET":     testAuthSecret,
 		"MQ_NAMESRV":          "localhost:" + strings.Split(b.NamesrvAddr(), ":")[1], // a host name, resolved
 	})
 	var logs syncBuffer
@@ -95,6 +97,9 @@ func testRunServesMigratesConsumesAndShutsDown(t *testing.T, dbEnv, dbValue stri
 		t.Errorf("healthcheck of a running server: %v", err)
 	}
 
+	if s := statusWith(t, "", "PUT", base+"/v1/goods/1", `{"name":"Tea","price_cents":350,"stock":10}`); s != http.StatusUnauthorized {
+		t.Fatalf("put goods without a token: %d, want 401", s)
+	}
 	if s := status(t, "PUT", base+"/v1/goods/1", `{"name":"Tea","price_cents":350,"stock":10}`); s != http.StatusCreated {
 		t.Fatalf("put goods: %d", s)
 	}
@@ -138,6 +143,15 @@ func TestRun_reportsEveryConfigProblemAtOnce(t *testing.T) {
 	}
 }
 
+func TestRun_refusesToStartWithoutAnAuthKey(t *testing.T) {
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"INVENTORY_SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}[k]
+	}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_DISABLED=1") {
+		t.Fatalf("run without AUTH_JWT_SECRET/AUTH_JWKS_URL: %v; want a refusal naming AUTH_DISABLED=1", err)
+	}
+}
+
 func TestRun_help(t *testing.T) {
 	var out strings.Builder
 	if err := run(context.Background(), []string{"-h"}, env(nil), &out); err != nil || !strings.Contains(out.String(), "healthcheck") {
@@ -145,11 +159,28 @@ func TestRun_help(t *testing.T) {
 	}
 }
 
+// testAuthSecret is the AUTH_JWT_SECRET of the tests' services.
+const testAuthSecret = "inventory-srv-test-secret-0123456789abcdef"
+
+// status sends a request with a token of the scopes admin and service.
 func status(t *testing.T, method, url, body string) int {
+	t.Helper()
+	tok, err := auth.Mint(testAuthSecret, "test", time.Minute, auth.ScopeAdmin, auth.ScopeService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return statusWith(t, tok, method, url, body)
+}
+
+// statusWith sends a request with token (none when empty).
+func statusWith(t *testing.T, token, method, url, body string) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/loadgen/load"
 )
 
@@ -31,11 +32,24 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (con
 	if v := getenv("LOADGEN_INVENTORY_URL"); v != "" {
 		c.load.InventoryURL = v
 	}
+	// The token: LOADGEN_TOKEN as given, or minted from the stack's AUTH_JWT_SECRET (environment
+	// only: secrets never go on a command line).
+	c.load.Token = getenv("LOADGEN_TOKEN")
+	if secret := getenv("AUTH_JWT_SECRET"); c.load.Token == "" && secret != "" {
+		tok, err := auth.Mint(secret, "loadgen", 24*time.Hour, auth.ScopeAdmin, auth.ScopeService)
+		if err != nil {
+			return c, fmt.Errorf("config: AUTH_JWT_SECRET: %w", err)
+		}
+		c.load.Token = tok
+	}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.Usage = func() {
 		fmt.Fprint(usage, "loadgen drives a running shopsaga stack with orders and checks the stock invariant.\n\n"+
-			"Usage: go run ./loadgen [flags]\n\nFlags:\n")
+			"Usage: go run ./loadgen [flags]\n\n"+
+			"Authentication (environment only): LOADGEN_TOKEN, a bearer token of the scopes admin and service,\n"+
+			"or AUTH_JWT_SECRET, the stack's secret, to mint one. The stack needs ORDER_PAYMENT_SIMULATOR=1 for\n"+
+			"--pay-ratio above 0.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.load.OrderURL, "order-url", c.load.OrderURL, "order_srv base URL (env LOADGEN_ORDER_URL)")

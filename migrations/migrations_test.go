@@ -29,7 +29,7 @@ type pair struct {
 
 var pairs = []pair{
 	{"inventory", migrations.Inventory, migrations.InventorySQLite, 2},
-	{"order", migrations.Order, migrations.OrderSQLite, 3},
+	{"order", migrations.Order, migrations.OrderSQLite, 4},
 }
 
 func sqlFiles(t *testing.T, fsys fs.FS) []string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
@@ -86,7 +87,11 @@ func testCheckBackRacingALocalTransaction(t *testing.T, d sqldb.Dialect) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	inv, err := inventory.New(s.inv.url, 5*time.Second)
+	tokens, err := auth.NewServiceTokenSource(testAuthSecret, "order_srv") // inventory wants scope service
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.New(s.inv.url, 5*time.Second, inventory.WithToken(tokens))
 	if err != nil {
 		t.Fatal(err)
 	}

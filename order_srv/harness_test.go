@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
 	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/internal/sqltest"
@@ -235,6 +236,7 @@ func newSystemWith(t testing.TB, d sqldb.Dialect, invEnv []string, opts ...broke
 		invDBEnv,
 		"MQ_NAMESRV=" + s.broker.NamesrvAddr(),
 		"INVENTORY_LOG_LEVEL=warn",
+		"AUTH_JWT_SECRET=" + testAuthSecret,
 	}, invEnv...))
 	return s
 }
@@ -250,6 +252,11 @@ func (s *system) orderEnv(addr, payTimeoutLevel string) map[string]string {
 		"ORDER_PAY_TIMEOUT_LEVEL": payTimeoutLevel,
 		"ORDER_FAULTS":            "1",
 		"ORDER_LOG_LEVEL":         "info",
+		"AUTH_JWT_SECRET":         testAuthSecret,
+		"PAYMENT_NOTIFY_SECRET":   testNotifySecret,
+		"ORDER_PAYMENT_SIMULATOR": "1",
+		"ORDER_RATE_PER_USER":     "0", // the saga tests create orders as fast as they can
+		"ORDER_MAX_UNPAID":        "0",
 	}
 	maps.DeleteFunc(env, func(_, v string) bool { return v == "" }) // the database not in use
 	return env
@@ -331,7 +338,24 @@ func (s *system) stock(id int64) int64 {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
-// call sends JSON and decodes a JSON object answer; headers come in name, value pairs.
+// The secrets of the test systems.
+const (
+	testAuthSecret   = "order-srv-harness-auth-secret-0123456789"
+	testNotifySecret = "order-srv-harness-notify-secret-01234567"
+)
+
+// adminToken is a token of the scopes admin and service, which may call everything.
+func adminToken(t testing.TB) string {
+	t.Helper()
+	tok, err := auth.Mint(testAuthSecret, "1", time.Hour, auth.ScopeAdmin, auth.ScopeService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
+// call sends JSON and decodes a JSON object answer; headers come in name, value pairs. Without
+// an Authorization header it sends adminToken's.
 func call(t testing.TB, method, url string, in any, headers ...string) (int, map[string]any) {
 	t.Helper()
 	var body io.Reader
@@ -349,8 +373,12 @@ func call(t testing.TB, method, url string, in any, headers ...string) (int, map
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", adminToken(t))
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
+	}
+	if req.Header.Get("Authorization") == "none" {
+		req.Header.Del("Authorization")
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

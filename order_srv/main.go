@@ -4,12 +4,15 @@
 // MySQL/MariaDB (ORDER_MYSQL_DSN) or in an SQLite file (ORDER_SQLITE_PATH, no server needed); the
 // schema is migrated at start-up.
 //
-//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL/OTEL_*)
+//	order_srv [flags]        serve (configuration from flags and ORDER_*/MQ_NAMESRV/INVENTORY_URL/OTEL_*;
+//	                         secrets AUTH_*, PAYMENT_NOTIFY_SECRET, ORDER_OAUTH_CLIENT_SECRET from the environment)
 //	order_srv healthcheck    exit 0 if the local server answers /healthz (for FROM-scratch images)
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,14 +22,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
@@ -111,6 +118,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := store.Migrate(ctx, log); err != nil {
 		return err
 	}
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+	if w := cfg.Auth.Warning(); w != "" {
+		log.Warn(w)
+	}
+	if ts, err := serviceTokens(ctx, cfg); err != nil {
+		return err
+	} else if ts != nil {
+		invOpts = append(invOpts, inventory.WithToken(ts))
+	}
+	notifySecret := cfg.PaymentNotifySecret
+	if notifySecret == "" { // AUTH_DISABLED=1 only (Validate): the simulator still signs
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		notifySecret = hex.EncodeToString(b)
+		log.Warn("PAYMENT_NOTIFY_SECRET is not set: a random one is used, only the payment simulator can pay")
+	}
+	limits, err := app.NewLimits(app.LimitOptions{RatePerUser: cfg.RatePerUser, Burst: cfg.RateBurst, MaxUnpaid: cfg.MaxUnpaid}, store)
+	if err != nil {
+		return err
+	}
 	inv, err := inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, invOpts...)
 	if err != nil {
 		return err
@@ -147,6 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Halves:      halves,
 		Timeouts:    timeouts,
 		Timeline:    store,
+		Payments:    store,
 		Owners:      store,
 		Metrics:     met,
 		Tracer:      tp.Tracer("github.com/shopsaga/shopsaga/order_srv"),
@@ -198,6 +231,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Log:        log,
 			Tracer:     apiTracer,
 			Propagator: prop,
+
+			Auth:             verifier,
+			AuthWarning:      cfg.Auth.Warning(),
+			Payments:         svc,
+			NotifySecret:     notifySecret,
+			PaymentSimulator: cfg.PaymentSimulator,
+			Limits:           limits,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -206,7 +246,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("order_srv listening", "addr", ln.Addr().String(), "namesrv", namesrv, "inventory", cfg.InventoryURL,
-		"pay_timeout_level", cfg.PayTimeoutLevel, "faults", cfg.Faults, "traces_exporter", cfg.TracesExporter)
+		"pay_timeout_level", cfg.PayTimeoutLevel, "faults", cfg.Faults, "traces_exporter", cfg.TracesExporter,
+		"auth_disabled", cfg.Auth.Disabled, "payment_simulator", cfg.PaymentSimulator,
+		"rate_per_user", cfg.RatePerUser, "max_unpaid", cfg.MaxUnpaid)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
@@ -230,6 +272,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	})
 	return g.Wait()
+}
+
+// serviceTokens is the source of order_srv's tokens for inventory_srv: OAuth2 client credentials
+// when configured, else minted from AUTH_JWT_SECRET; nil with AUTH_DISABLED=1.
+func serviceTokens(ctx context.Context, cfg config.Config) (oauth2.TokenSource, error) {
+	switch {
+	case cfg.OAuth.TokenURL != "":
+		cc := clientcredentials.Config{ClientID: cfg.OAuth.ClientID, ClientSecret: cfg.OAuth.ClientSecret,
+			TokenURL: cfg.OAuth.TokenURL, Scopes: strings.Fields(cfg.OAuth.Scopes)}
+		return cc.TokenSource(context.WithoutCancel(ctx)), nil // caches and refreshes the token
+	case cfg.Auth.JWTSecret != "":
+		return auth.NewServiceTokenSource(cfg.Auth.JWTSecret, "order_srv")
+	}
+	return nil, nil
 }
 
 func shutdown(log *slog.Logger, what string, f func() error) {

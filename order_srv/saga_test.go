@@ -57,7 +57,8 @@ func testSagaHappyPath(t *testing.T, s *system) {
 	if list := ordersOf(t, url, 7); len(list) != 1 || list[0]["order_sn"] != sn || list[0]["status"] != "TRADE_SUCCESS" {
 		t.Errorf("orders of user 7 = %v", list)
 	}
-	wantTimeline(t, url, sn, "half_sent", "stock_deducted", "local_committed", "timeout_scheduled", "half_decided", "paid")
+	wantTimeline(t, url, sn, "half_sent", "stock_deducted", "local_committed", "timeout_scheduled", "half_decided", "paid",
+		"payment_recorded")
 
 	// From the cart: the checked items are ordered and leave the cart.
 	for _, c := range []struct {
@@ -201,11 +202,13 @@ func TestSaga_timeout_closesAnUnpaidOrder_andPayingItIsRefused(t *testing.T) {
 	if st, body := call(t, "POST", url+"/v1/orders/"+sn+"/pay", nil); st != http.StatusConflict || errCode(body) != "order_closed" {
 		t.Errorf("pay a closed order: %d %v, want 409 order_closed", st, body)
 	}
+	// The payment after the timeout is recorded to be refunded; the order stays closed.
 	wantTimeline(t, url, sn, "half_sent", "stock_deducted", "local_committed", "timeout_scheduled", "half_decided",
-		"timeout_fired", "closed", "stock_return_requested")
+		"timeout_fired", "closed", "stock_return_requested", "payment_recorded")
 	wantMetrics(t, url, map[string]float64{
 		"orders_created_total": 1, "orders_closed_by_timeout_total": 1, "orders_paid_total": 0,
 		`http_requests_total{code="409",method="POST",route="/v1/orders/:order_sn/pay"}`: 1,
+		`payments_total{status="to_refund"}`:                                             1,
 	})
 	wantMetrics(t, s.inv.url, map[string]float64{`stock_returns_total{result="applied"}`: 1})
 }

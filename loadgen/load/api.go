@@ -16,6 +16,7 @@ import (
 // api talks to order_srv and inventory_srv over HTTP. It is safe for concurrent use.
 type api struct {
 	orderURL, inventoryURL string
+	token                  string // bearer token of every request, if any
 	http                   *http.Client
 }
 
@@ -26,6 +27,7 @@ func newAPI(c Config) *api {
 	return &api{
 		orderURL:     strings.TrimRight(c.OrderURL, "/"),
 		inventoryURL: strings.TrimRight(c.InventoryURL, "/"),
+		token:        c.Token,
 		http:         &http.Client{Timeout: c.Timeout, Transport: tr},
 	}
 }
@@ -106,6 +108,9 @@ func (a *api) do(ctx context.Context, method, url string, in any, header http.He
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
 	for k, v := range header {
 		req.Header[k] = v

@@ -26,6 +26,7 @@ func BenchmarkSaga(b *testing.B) {
 	orderURL, invURL := startStack(b)
 	cfg := DefaultConfig()
 	cfg.OrderURL, cfg.InventoryURL = orderURL, invURL
+	cfg.Token = stackToken(b)
 	cfg.Duration, cfg.Orders, cfg.Stock, cfg.Seed = 0, int64(b.N), int64(b.N), 1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

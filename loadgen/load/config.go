@@ -12,6 +12,10 @@ import (
 type Config struct {
 	OrderURL     string // order_srv base URL
 	InventoryURL string // inventory_srv base URL
+	// Token is the bearer token sent with every request: one of the scopes admin and service
+	// (loadgen orders for many users, writes goods and pays with the payment simulator); "" for
+	// a stack with AUTH_DISABLED=1. Secret: not shown in the summary.
+	Token string
 
 	GoodsBase  int64 // the first goods id; the SKUs are GoodsBase … GoodsBase+SKUs-1 (their stock is reset)
 	SKUs       int   // 1 = one hot SKU

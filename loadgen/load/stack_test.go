@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/mqbroker/brokertest"
 )
 
@@ -28,6 +29,7 @@ func TestRun_againstTheRealStack_sellsTheHotSKUExactly(t *testing.T) {
 	orderURL, invURL := startStack(t)
 	cfg := DefaultConfig()
 	cfg.OrderURL, cfg.InventoryURL = orderURL, invURL
+	cfg.Token = stackToken(t)
 	cfg.Duration, cfg.Orders, cfg.Concurrency, cfg.SKUs, cfg.Stock, cfg.Seed = 0, 200, 8, 1, 50, 1
 
 	r := runLoad(t, cfg)
@@ -86,6 +88,7 @@ func startStack(t testing.TB) (orderURL, inventoryURL string) {
 		"INVENTORY_SQLITE_PATH=" + filepath.Join(data, "inventory.db"),
 		"MQ_NAMESRV=" + broker.NamesrvAddr(),
 		"INVENTORY_LOG_LEVEL=warn",
+		"AUTH_JWT_SECRET=" + stackSecret,
 	})
 	orderAddr := freeAddr(t)
 	orderURL = startProcess(t, filepath.Join(bin, "order_srv"), orderAddr, []string{
@@ -95,8 +98,24 @@ func startStack(t testing.TB) (orderURL, inventoryURL string) {
 		"INVENTORY_URL=" + inventoryURL,
 		"ORDER_FAULTS=1",
 		"ORDER_LOG_LEVEL=warn",
+		"AUTH_JWT_SECRET=" + stackSecret,
+		"PAYMENT_NOTIFY_SECRET=" + stackSecret,
+		"ORDER_PAYMENT_SIMULATOR=1",
 	})
 	return orderURL, inventoryURL
+}
+
+// stackSecret is the AUTH_JWT_SECRET (and PAYMENT_NOTIFY_SECRET) of startStack's services.
+const stackSecret = "loadgen-test-stack-secret-0123456789abcdef"
+
+// stackToken is a token of the scopes admin and service for startStack's services.
+func stackToken(t testing.TB) string {
+	t.Helper()
+	tok, err := auth.Mint(stackSecret, "loadgen", time.Hour, auth.ScopeAdmin, auth.ScopeService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func freeAddr(t testing.TB) string {

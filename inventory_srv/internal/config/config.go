@@ -20,6 +20,7 @@ import (
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/tracing"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	ShutdownTimeout time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
 	TracesExporter  string        // -traces-exporter, OTEL_TRACES_EXPORTER: none (default), stdout or otlp
 	OTLPEndpoint    string        // -otlp-endpoint, OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+	// Auth is AUTH_JWT_SECRET / AUTH_JWKS_URL (+ AUTH_ISSUER, AUTH_AUDIENCE) or AUTH_DISABLED=1,
+	// environment only.
+	Auth auth.Config
 	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
 	// only (a secret); both or neither.
 	MQCredentials mqclient.Credentials
@@ -82,6 +86,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	env("INVENTORY_SHUTDOWN_TIMEOUT", func(v string) (err error) { c.ShutdownTimeout, err = time.ParseDuration(v); return err })
 	env("OTEL_TRACES_EXPORTER", str(&c.TracesExporter))
 	env("OTEL_EXPORTER_OTLP_ENDPOINT", str(&c.OTLPEndpoint))
+	if a, err := auth.FromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Auth = a
+	}
 
 	// Flags default to what the environment said, so -h shows the values in effect.
 	fs := flag.NewFlagSet("inventory_srv", flag.ContinueOnError)
@@ -161,6 +170,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("shutdown timeout must be positive, got %v", c.ShutdownTimeout))
 	}
 	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

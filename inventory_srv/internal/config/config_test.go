@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopsaga/shopsaga/internal/auth"
 )
 
 func getenv(m map[string]string) func(string) string {
@@ -23,6 +25,7 @@ func TestLoad_defaultsThenEnvironmentThenFlags(t *testing.T) {
 		"INVENTORY_LOG_LEVEL":        "debug",
 		"INVENTORY_SHUTDOWN_TIMEOUT": "3s",
 		"INVENTORY_MYSQL_MAX_CONNS":  "7",
+		"AUTH_JWT_SECRET":            "0123456789abcdef0123456789abcdef",
 	}
 	c, err := Load([]string{"-http-addr", "127.0.0.1:9001", "-reback-group", "g2"}, getenv(env), io.Discard)
 	if err != nil {
@@ -31,6 +34,7 @@ func TestLoad_defaultsThenEnvironmentThenFlags(t *testing.T) {
 	want := Config{
 		HTTPAddr: "127.0.0.1:9001", MySQLDSN: env["INVENTORY_MYSQL_DSN"], MySQLMaxConns: 7, MQNamesrv: "mq:9876",
 		RebackTopic: "order_reback", RebackGroup: "g2", LogLevel: slog.LevelDebug, ShutdownTimeout: 3 * time.Second,
+		Auth: auth.Config{JWTSecret: env["AUTH_JWT_SECRET"]},
 	}
 	if c != want {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -109,7 +113,7 @@ func TestValidate_reportsEveryProblem(t *testing.T) {
 
 func TestLoad_sqlitePath_fromEnvironmentOrFlag(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"INVENTORY_SQLITE_PATH": "env.db"}
+	env := map[string]string{"INVENTORY_SQLITE_PATH": "env.db", "AUTH_DISABLED": "1"}
 	c, err := Load(nil, getenv(env), io.Discard)
 	if err != nil || c.SQLitePath != "env.db" || c.Validate() != nil {
 		t.Errorf("from the environment: %+v, %v, %v", c, err, c.Validate())
@@ -132,7 +136,7 @@ func TestValidateHTTPAddr(t *testing.T) {
 
 func TestLoad_tracing_isOffByDefault_andValidated(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"INVENTORY_MYSQL_DSN": "u:p@tcp(db:3306)/inventory"}
+	base := map[string]string{"INVENTORY_MYSQL_DSN": "u:p@tcp(db:3306)/inventory", "AUTH_JWT_SECRET": "0123456789abcdef0123456789abcdef"}
 	load := func(extra map[string]string) (Config, error) {
 		m := map[string]string{}
 		for k, v := range base {

@@ -8,7 +8,7 @@ import (
 
 func TestLoad_mqCredentials_fromEnvironment_bothOrNeither(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"INVENTORY_MYSQL_DSN": "u:p@tcp(db:3306)/inventory"}
+	base := map[string]string{"INVENTORY_MYSQL_DSN": "u:p@tcp(db:3306)/inventory", "AUTH_DISABLED": "1"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {

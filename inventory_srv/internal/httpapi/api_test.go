@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/shopsaga/shopsaga/internal/mysqltest"
+	"github.com/shopsaga/shopsaga/internal/openapitest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/httpapi"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/sqlstore"
@@ -20,6 +21,17 @@ import (
 )
 
 func TestMain(m *testing.M) { mysqltest.Main(m) }
+
+// contract validates every exchange of the API tests against the OpenAPI document.
+var contract = mustContract()
+
+func mustContract() *openapitest.Contract {
+	c, err := openapitest.Parse(httpapi.OpenAPI)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
 
 var discard = slog.New(slog.DiscardHandler)
 
@@ -31,7 +43,7 @@ func newAPI(t *testing.T, checks ...httpapi.Check) (*httptest.Server, *sqlstore.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv := httptest.NewServer(httpapi.Router(inventory.NewService(st, discard), checks, discard))
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(inventory.NewService(st, discard), checks, discard)))
 	t.Cleanup(srv.Close)
 	return srv, st
 }
@@ -293,7 +305,7 @@ type panicky struct{ httpapi.Inventory }
 func (panicky) Goods(context.Context, int64) (inventory.Goods, error) { panic("bug") }
 
 func TestPanic_isA500JSONError(t *testing.T) {
-	srv := httptest.NewServer(httpapi.Router(panicky{}, nil, discard))
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(panicky{}, nil, discard)))
 	defer srv.Close()
 	r := do(t, srv, "GET", "/v1/goods/1", "")
 	mustStatus(t, r, http.StatusInternalServerError)

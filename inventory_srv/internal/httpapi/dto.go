@@ -86,5 +86,6 @@ type sellDetailJSON struct {
 }
 
 type statusJSON struct {
-	Status string `json:"status"`
+	Status  string `json:"status"`
+	Warning string `json:"warning,omitempty"` // e.g. authentication is disabled
 }

@@ -32,6 +32,7 @@ type handlers struct {
 	inv       Inventory
 	readiness []Check
 	log       *slog.Logger
+	warning   string // shown on /readyz (authentication disabled)
 }
 
 func (h *handlers) healthz(c *gin.Context) {
@@ -46,7 +47,7 @@ func (h *handlers) readyz(c *gin.Context) {
 		writeError(c, h.log, errorf(http.StatusServiceUnavailable, "not_ready", "%s", strings.Join(failed, "; ")))
 		return
 	}
-	c.JSON(http.StatusOK, statusJSON{Status: "ok"})
+	c.JSON(http.StatusOK, statusJSON{Status: "ok", Warning: h.warning})
 }
 
 func (h *handlers) putGoods(c *gin.Context) {

@@ -31,8 +31,8 @@ func TestMetrics_countSellsAndReturnsByResult_andRequestsByRoute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(httpapi.Router(inventory.NewService(st, discard, inventory.WithMetrics(m)), nil, discard,
-			httpapi.WithRequestObserver(m), httpapi.WithMetrics(httpmetrics.Handler(reg))))
+		srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(inventory.NewService(st, discard, inventory.WithMetrics(m)), nil, discard,
+			httpapi.WithRequestObserver(m), httpapi.WithMetrics(httpmetrics.Handler(reg)))))
 		t.Cleanup(srv.Close)
 
 		const a, b, unknown = "20260501120000000000000000000001", "20260501120000000000000000000002", "20260501120000000000000000000003"

@@ -9,6 +9,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"log/slog"
 	"net/http"
 
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 
@@ -50,6 +52,11 @@ type Check = health.Check
 //	GET  /v1/stock/sell-details/{order_sn} the sell record of an order
 //	GET  /v1/stock/sells?status=deducted&created_before=T  sells still deducted, paged (reconciler; scope service)
 //	GET  /metrics                          Prometheus metrics (with WithMetrics)
+//	GET  /openapi.json                     the OpenAPI 3.1 document of this API
+//
+// Who may call what (WithAuth): reading goods is public; goods writes need the scope admin;
+// sell and reback need service; sell details need service or admin. Without WithAuth every
+// call is allowed, as with AUTH_DISABLED=1 (the program always passes WithAuth).
 func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) http.Handler {
 	var o options
 	for _, opt := range opts {
@@ -62,7 +69,11 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 	r.RedirectTrailingSlash = false // a JSON client wants an error, not a redirect
 	r.RedirectFixedPath = false
 
-	h := &handlers{inv: inv, readiness: readiness, log: log}
+	h := &handlers{inv: inv, readiness: readiness, log: log, warning: o.authWarning}
+	if o.verifier == nil {
+		o.verifier, _ = auth.NewVerifier(context.Background(), auth.Config{Disabled: true}) // cannot fail
+	}
+	authn := o.verifier.Authenticate()
 	if o.requests != nil {
 		r.Use(httpmetrics.Middleware(o.requests)) // outermost: it sees the 500 of a recovered panic
 	}
@@ -79,29 +90,45 @@ func Router(inv Inventory, readiness []Check, log *slog.Logger, opts ...Option) 
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	if o.metrics != nil {
 		r.GET("/metrics", gin.WrapH(o.metrics))
 	}
 
 	v1 := r.Group("/v1")
-	v1.PUT("/goods/:id", h.putGoods)
+	admin, service := auth.Require(auth.ScopeAdmin), auth.Require(auth.ScopeService)
+	v1.PUT("/goods/:id", authn, admin, h.putGoods)
 	v1.GET("/goods/:id", h.getGoods)
 	v1.GET("/goods", h.listGoods)
-	v1.POST("/stock/sell", h.sell)
-	v1.POST("/stock/reback", h.reback)
-	v1.GET("/stock/sell-details/:order_sn", h.sellDetail)
-	v1.GET("/stock/sells", h.deductedSells)
+	v1.POST("/stock/sell", authn, service, h.sell)
+	v1.POST("/stock/reback", authn, service, h.reback)
+	v1.GET("/stock/sell-details/:order_sn", authn, auth.Require(auth.ScopeService, auth.ScopeAdmin), h.sellDetail)
+	v1.GET("/stock/sells", authn, service, h.deductedSells)
 	return r
 }
+
+// OpenAPI is the OpenAPI 3.1 document of the API, served at GET /openapi.json. The API tests
+// validate every exchange against it (internal/openapitest).
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // Option tunes the Router.
 type Option func(*options)
 
 type options struct {
-	requests   httpmetrics.Observer
-	metrics    http.Handler
-	tracer     trace.TracerProvider
-	propagator propagation.TextMapPropagator
+	verifier    *auth.Verifier
+	authWarning string
+	requests    httpmetrics.Observer
+	metrics     http.Handler
+	tracer      trace.TracerProvider
+	propagator  propagation.TextMapPropagator
+}
+
+// WithAuth checks every call but the public ones with v (see Router). warning, when not empty
+// (AUTH_DISABLED=1), is shown on /readyz.
+func WithAuth(v *auth.Verifier, warning string) Option {
+	return func(o *options) { o.verifier, o.authWarning = v, warning }
 }
 
 // WithRequestObserver tells obs about every request (HTTP metrics).

@@ -24,6 +24,10 @@ type Deps struct {
 	Timeouts    TimeoutScheduler
 	// Timeline records the saga's steps (required).
 	Timeline Timeline
+	// Payments records the payment provider's notifies (optional: without it ApplyPayment is
+	// ErrPaymentsOff). UnpaidOrders counts a user's unpaid orders for Limits (optional).
+	Payments     PaymentStore
+	UnpaidOrders UnpaidCounter
 	// Metrics counts the saga's outcomes (default NopMetrics).
 	Metrics Metrics
 	// Tracer starts the saga's spans (default: a no-op tracer).

@@ -43,6 +43,10 @@ const (
 	// half message (delivered to inventory's reback consumer) or the timeout's direct return.
 	// Inventory applies a return at most once per order.
 	StepStockReturnRequested Step = "stock_return_requested"
+	// StepPaymentRecorded: the payment provider's notify was recorded (detail: trade_no, amount
+	// and what became of it: applied, duplicate_to_refund, to_refund), in the transaction that
+	// recorded it.
+	StepPaymentRecorded Step = "payment_recorded"
 	// StepReconciled: the reconciler of last resort settled the saga (detail: what it did) —
 	// closed an unpaid order past its deadline, or returned the stock of a sell with no order.
 	StepReconciled Step = "reconciled"
@@ -52,7 +56,7 @@ const (
 var Steps = []Step{
 	StepHalfSent, StepStockDeducted, StepLocalCommitted, StepLocalFailed, StepHalfDecided,
 	StepCheckBackAsked, StepCheckBackAnswered, StepTimeoutScheduled, StepTimeoutFired,
-	StepPaid, StepClosed, StepStockReturnRequested, StepReconciled,
+	StepPaid, StepClosed, StepStockReturnRequested, StepPaymentRecorded, StepReconciled,
 }
 
 // Valid reports whether s is one of the defined steps.

@@ -1,8 +1,9 @@
 // Package config loads order_srv's configuration once, from command-line flags and environment
 // variables (a flag wins over its variable, a variable over the default), and validates it,
 // reporting every problem at once. The database is MySQL/MariaDB (ORDER_MYSQL_DSN) or an SQLite
-// file (ORDER_SQLITE_PATH): exactly one must be given. Secrets (the MySQL DSN) come from the
-// environment only.
+// file (ORDER_SQLITE_PATH): exactly one must be given. Secrets (the MySQL DSN, AUTH_JWT_SECRET,
+// PAYMENT_NOTIFY_SECRET, ORDER_OAUTH_CLIENT_SECRET) come from the environment only; without a key
+// (AUTH_JWT_SECRET or AUTH_JWKS_URL) the configuration is refused unless AUTH_DISABLED=1.
 // Nothing else in order_srv reads the environment. The package must not import the service's
 // other packages.
 package config
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/mqclient"
 	"github.com/shopsaga/shopsaga/internal/tracing"
 )
@@ -43,6 +45,20 @@ type Config struct {
 	LogLevel         slog.Level    // ORDER_LOG_LEVEL: debug, info, warn, error
 	TracesExporter   string        // OTEL_TRACES_EXPORTER: none (default), stdout or otlp
 	OTLPEndpoint     string        // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+
+	// Auth is AUTH_JWT_SECRET / AUTH_JWKS_URL (+ AUTH_ISSUER, AUTH_AUDIENCE) or AUTH_DISABLED=1,
+	// environment only.
+	Auth auth.Config
+	// OAuth is the client-credentials grant order_srv uses for its service token to inventory_srv
+	// when tokens come from an OIDC provider (AUTH_JWKS_URL); with AUTH_JWT_SECRET it mints them.
+	OAuth OAuthClient
+	// PaymentNotifySecret (PAYMENT_NOTIFY_SECRET, environment only) keys the HMAC-SHA256 of
+	// POST /v1/payments/notify. Required unless AUTH_DISABLED=1 (then a random one is made).
+	PaymentNotifySecret string
+	PaymentSimulator    bool    // ORDER_PAYMENT_SIMULATOR=1: POST /v1/orders/{sn}/pay signs a notify
+	RatePerUser         float64 // ORDER_RATE_PER_USER: orders a user may create per second; 0 = no limit
+	RateBurst           int     // ORDER_RATE_BURST: orders a user may create at once
+	MaxUnpaid           int     // ORDER_MAX_UNPAID: unpaid orders one user may hold; 0 = no limit
 	// MQCredentials sign the broker requests (ACL): MQ_ACCESS_KEY, MQ_SECRET_KEY, environment
 	// only (a secret); both or neither.
 	MQCredentials mqclient.Credentials
@@ -52,6 +68,18 @@ type Config struct {
 	ReconcileSellAge  time.Duration // ORDER_RECONCILE_SELL_AGE: age of a sell with no order that is settled
 	ReconcileLookback time.Duration // ORDER_RECONCILE_LOOKBACK: how far back sells are compared
 }
+
+// OAuthClient is an OAuth2 client-credentials client (ORDER_OAUTH_*; the secret from the
+// environment only).
+type OAuthClient struct {
+	TokenURL     string // ORDER_OAUTH_TOKEN_URL
+	ClientID     string // ORDER_OAUTH_CLIENT_ID
+	ClientSecret string // ORDER_OAUTH_CLIENT_SECRET
+	Scopes       string // ORDER_OAUTH_SCOPES, space-separated (default "service")
+}
+
+// MinNotifySecretBytes is the shortest PAYMENT_NOTIFY_SECRET accepted.
+const MinNotifySecretBytes = 32
 
 // maxDelayLevel is the highest delay level of RocketMQ's default table (18 = 2h).
 const maxDelayLevel = 18
@@ -72,6 +100,10 @@ func Default() Config {
 		TimeoutGroup:     "order_srv_timeout",
 		ShutdownTimeout:  15 * time.Second,
 		LogLevel:         slog.LevelInfo,
+		RatePerUser:      5,
+		RateBurst:        10,
+		MaxUnpaid:        20,
+		OAuth:            OAuthClient{Scopes: auth.ScopeService},
 
 		ReconcileInterval: time.Minute,
 		ReconcileGrace:    5 * time.Minute,
@@ -134,6 +166,31 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		"where OpenTelemetry spans go: none (tracing off), stdout (JSON lines on standard output) or otlp")
 	str(&c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT",
 		"OTLP/HTTP collector base URL for -traces-exporter otlp, e.g. http://localhost:4318 (spans go to its /v1/traces)")
+	num(&c.RateBurst, "rate-burst", "ORDER_RATE_BURST", "orders a user may create at once (token bucket size)")
+	num(&c.MaxUnpaid, "max-unpaid", "ORDER_MAX_UNPAID", "unpaid orders one user may hold; 0 = no limit")
+	if v := getenv("ORDER_RATE_PER_USER"); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err != nil {
+			problems = append(problems, fmt.Errorf("ORDER_RATE_PER_USER: %q is not a number", v))
+		} else {
+			c.RatePerUser = f
+		}
+	}
+	fs.Float64Var(&c.RatePerUser, "rate-per-user", c.RatePerUser, "orders a user may create per second; 0 = no limit (env ORDER_RATE_PER_USER)")
+	// Secrets: environment only.
+	if a, err := auth.FromEnv(getenv); err != nil {
+		problems = append(problems, err)
+	} else {
+		c.Auth = a
+	}
+	c.PaymentNotifySecret = getenv("PAYMENT_NOTIFY_SECRET")
+	c.OAuth.TokenURL = getenv("ORDER_OAUTH_TOKEN_URL")
+	c.OAuth.ClientID = getenv("ORDER_OAUTH_CLIENT_ID")
+	c.OAuth.ClientSecret = getenv("ORDER_OAUTH_CLIENT_SECRET")
+	if v := getenv("ORDER_OAUTH_SCOPES"); v != "" {
+		c.OAuth.Scopes = v
+	}
+	simulator := getenv("ORDER_PAYMENT_SIMULATOR")
+	fs.StringVar(&simulator, "payment-simulator", simulator, "1 makes POST /v1/orders/{sn}/pay a payment simulator (env ORDER_PAYMENT_SIMULATOR)")
 	dur(&c.ReconcileInterval, "reconcile-interval", "ORDER_RECONCILE_INTERVAL", "pause between sweeps of the reconciler of last resort (0: off)")
 	dur(&c.ReconcileGrace, "reconcile-grace", "ORDER_RECONCILE_GRACE", "the reconciler closes unpaid orders this long after their payment deadline")
 	dur(&c.ReconcileSellAge, "reconcile-sell-age", "ORDER_RECONCILE_SELL_AGE",
@@ -165,6 +222,13 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		c.Faults = true
 	default:
 		problems = append(problems, fmt.Errorf("ORDER_FAULTS: %q is neither 0 nor 1", faults))
+	}
+	switch strings.ToLower(simulator) {
+	case "", "0", "false":
+	case "1", "true":
+		c.PaymentSimulator = true
+	default:
+		problems = append(problems, fmt.Errorf("ORDER_PAYMENT_SIMULATOR: %q is neither 0 nor 1", simulator))
 	}
 	if level != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
@@ -239,5 +303,44 @@ func (c Config) Validate() error {
 	if err := tracing.ValidateEnv(c.TracesExporter, c.OTLPEndpoint); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
+}
+
+// validateSecurity checks authentication, the inventory credentials, the notify secret and the
+// limits.
+func (c Config) validateSecurity() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	oauth := c.OAuth.TokenURL != "" || c.OAuth.ClientID != "" || c.OAuth.ClientSecret != ""
+	switch {
+	case oauth && (c.OAuth.TokenURL == "" || c.OAuth.ClientID == "" || c.OAuth.ClientSecret == ""):
+		add("ORDER_OAUTH_TOKEN_URL, ORDER_OAUTH_CLIENT_ID and ORDER_OAUTH_CLIENT_SECRET go together: set all three")
+	case oauth:
+		if u, err := url.Parse(c.OAuth.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("ORDER_OAUTH_TOKEN_URL: %q is not an http(s) URL", c.OAuth.TokenURL)
+		}
+	case c.Auth.JWKSURL != "":
+		add("with AUTH_JWKS_URL, order_srv needs a client to call inventory_srv: set ORDER_OAUTH_TOKEN_URL, " +
+			"ORDER_OAUTH_CLIENT_ID and ORDER_OAUTH_CLIENT_SECRET (OAuth2 client credentials)")
+	}
+	switch {
+	case c.PaymentNotifySecret == "" && !c.Auth.Disabled:
+		add("PAYMENT_NOTIFY_SECRET is required (at least %d bytes): it signs the payment provider's notify", MinNotifySecretBytes)
+	case c.PaymentNotifySecret != "" && len(c.PaymentNotifySecret) < MinNotifySecretBytes:
+		add("PAYMENT_NOTIFY_SECRET is %d bytes; at least %d are required", len(c.PaymentNotifySecret), MinNotifySecretBytes)
+	}
+	if c.RatePerUser < 0 {
+		add("ORDER_RATE_PER_USER must not be negative")
+	}
+	if c.RatePerUser > 0 && c.RateBurst < 1 {
+		add("ORDER_RATE_BURST must be at least 1")
+	}
+	if c.MaxUnpaid < 0 {
+		add("ORDER_MAX_UNPAID must not be negative")
+	}
+	return errs
 }

@@ -59,6 +59,8 @@ type orderJSON struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	PaidAt       *time.Time `json:"paid_at,omitempty"`
 	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	// Payments are the provider's recorded payments (GET /v1/orders/{order_sn} only).
+	Payments []paymentJSON `json:"payments,omitempty"`
 }
 
 type orderListJSON struct {
@@ -69,7 +71,8 @@ type orderListJSON struct {
 }
 
 type statusJSON struct {
-	Status string `json:"status"`
+	Status  string `json:"status"`
+	Warning string `json:"warning,omitempty"` // e.g. authentication is disabled
 }
 
 func toOrderJSON(o order.Order) orderJSON {

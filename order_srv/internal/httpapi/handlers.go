@@ -40,6 +40,11 @@ type handlers struct {
 	faults    bool
 	readiness []Check
 	log       *slog.Logger
+
+	warning      string // shown on /readyz (authentication disabled)
+	payments     PaymentService
+	notifySecret string
+	limits       OrderLimiter
 }
 
 func (h *handlers) healthz(c *gin.Context) {
@@ -54,7 +59,7 @@ func (h *handlers) readyz(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody{Error: errorJSON{Code: "not_ready", Message: strings.Join(failed, "; ")}})
 		return
 	}
-	c.JSON(http.StatusOK, statusJSON{Status: "ok"})
+	c.JSON(http.StatusOK, statusJSON{Status: "ok", Warning: h.warning})
 }
 
 func (h *handlers) putCartItem(c *gin.Context) {
@@ -114,6 +119,9 @@ func (h *handlers) createOrder(c *gin.Context) {
 		h.writeError(c, err)
 		return
 	}
+	if !h.authorizeOrder(c, &req) {
+		return
+	}
 	cmd := app.CreateOrder{
 		UserID: req.UserID,
 		Shipping: order.Shipping{
@@ -153,11 +161,19 @@ func (h *handlers) createOrder(c *gin.Context) {
 
 func (h *handlers) order(c *gin.Context) {
 	o, err := h.svc.Order(c.Request.Context(), c.Param("order_sn"))
+	if err == nil && !principal(c).MayActFor(o.UserID) {
+		err = fmt.Errorf("order %s: %w", o.SN, order.ErrNotFound) // another user's: existence does not leak
+	}
 	if err != nil {
 		h.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toOrderJSON(o))
+	out := toOrderJSON(o)
+	if err := h.withPayments(c, &out); err != nil {
+		h.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (h *handlers) ordersOfUser(c *gin.Context) {

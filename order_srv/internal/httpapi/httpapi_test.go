@@ -27,6 +27,7 @@ type service struct {
 	created  app.CreateOrder
 	page     app.Page
 	cartPut  [4]int64
+	notices  []app.PaymentNotice
 }
 
 func (s *service) anOrder() order.Order {
@@ -68,13 +69,21 @@ func (s *service) Timeline(_ context.Context, got string) ([]app.SagaStep, error
 	return timelineOf(got)
 }
 
+// ApplyPayment and Payments make service an httpapi.PaymentService for the payment simulator.
+func (s *service) ApplyPayment(_ context.Context, n app.PaymentNotice) (app.Payment, error) {
+	s.notices = append(s.notices, n)
+	return app.Payment{TradeNo: n.TradeNo, OrderSN: n.OrderSN, AmountCents: n.AmountCents, Status: app.PaymentApplied}, s.err
+}
+func (s *service) Payments(context.Context, string) ([]app.Payment, error) { return nil, nil }
+
 func serve(t *testing.T, svc *service, faults bool, ready error) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(httpapi.Router(svc, httpapi.Options{
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(svc, httpapi.Options{
+		Payments: svc, NotifySecret: "httpapi-test-notify-secret-0123456789", PaymentSimulator: true,
 		Faults:    faults,
 		Readiness: []httpapi.Check{{Name: "db", Func: func(context.Context) error { return ready }}},
 		Log:       slog.New(slog.DiscardHandler),
-	}))
+	})))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -9,6 +9,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"log/slog"
 	"net/http"
 
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/internal/httpmetrics"
 
@@ -56,6 +58,20 @@ type Options struct {
 	// (traceparent) through Propagator.
 	Tracer     trace.TracerProvider
 	Propagator propagation.TextMapPropagator
+
+	// Auth checks the bearer tokens (see security.go for who may call what). Without it every
+	// call is allowed, as with AUTH_DISABLED=1; the program always sets it. AuthWarning, when not
+	// empty (AUTH_DISABLED=1), is shown on /readyz.
+	Auth        *auth.Verifier
+	AuthWarning string
+	// Payments records the provider's notifies (POST /v1/payments/notify), signed with
+	// NotifySecret (HMAC-SHA256). PaymentSimulator (ORDER_PAYMENT_SIMULATOR=1) serves
+	// POST /v1/orders/{order_sn}/pay, which signs a notify for the owner and goes the same path.
+	Payments         PaymentService
+	NotifySecret     string
+	PaymentSimulator bool
+	// Limits, when set, decides whether a user may create an order (429, 409).
+	Limits OrderLimiter
 }
 
 // Router returns the HTTP API:
@@ -70,12 +86,17 @@ type Options struct {
 //	                                            {…, from_cart: true}; header Idempotency-Key
 //	GET    /v1/orders/{order_sn}                one order
 //	GET    /v1/orders?user_id=&page=&page_size= a user's orders, newest first
-//	POST   /v1/orders/{order_sn}/pay            simulated payment callback → TRADE_SUCCESS
+//	POST   /v1/orders/{order_sn}/pay            the payment simulator (ORDER_PAYMENT_SIMULATOR=1):
+//	                                            a signed notify for the order → TRADE_SUCCESS
+//	POST   /v1/payments/notify                  the provider's signed payment notify (form)
 //	GET    /v1/orders/{order_sn}/timeline       the steps of the order's saga {order_sn,
 //	                                            steps:[{step, detail, at}]}, also for an order
 //	                                            whose saga failed (no order, but steps)
 //	GET    /v1/orders/{order_sn}/timeline/page  the same as an HTML page
 //	GET    /metrics                             Prometheus metrics (when Options.Metrics is set)
+//	GET    /openapi.json                        the OpenAPI 3.1 document of this API
+//
+// Every /v1 route but the notify needs a bearer token (Options.Auth); see security.go.
 func Router(svc Service, opts Options) http.Handler {
 	// gin's mode is process-wide; release mode only silences its debug printing.
 	gin.SetMode(gin.ReleaseMode)
@@ -88,7 +109,13 @@ func Router(svc Service, opts Options) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &handlers{svc: svc, faults: opts.Faults, readiness: opts.Readiness, log: log}
+	h := &handlers{svc: svc, faults: opts.Faults, readiness: opts.Readiness, log: log,
+		warning: opts.AuthWarning, payments: opts.Payments, notifySecret: opts.NotifySecret, limits: opts.Limits}
+	verifier := opts.Auth
+	if verifier == nil {
+		verifier, _ = auth.NewVerifier(context.Background(), auth.Config{Disabled: true}) // cannot fail
+	}
+	authn := verifier.Authenticate()
 	if opts.Requests != nil {
 		r.Use(httpmetrics.Middleware(opts.Requests)) // outermost: it sees the 500 of a recovered panic
 	}
@@ -105,22 +132,33 @@ func Router(svc Service, opts Options) http.Handler {
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	if opts.Metrics != nil {
 		r.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
 
 	v1 := r.Group("/v1")
-	v1.PUT("/users/:uid/cart/:goods_id", h.putCartItem)
-	v1.GET("/users/:uid/cart", h.cart)
-	v1.DELETE("/users/:uid/cart/:goods_id", h.deleteCartItem)
-	v1.POST("/orders", h.createOrder)
-	v1.GET("/orders/:order_sn", h.order)
-	v1.GET("/orders", h.ordersOfUser)
-	v1.POST("/orders/:order_sn/pay", h.pay)
-	v1.GET("/orders/:order_sn/timeline", h.timeline)
-	v1.GET("/orders/:order_sn/timeline/page", h.timelinePage)
+	v1.PUT("/users/:uid/cart/:goods_id", authn, h.ownUserPath, h.putCartItem)
+	v1.GET("/users/:uid/cart", authn, h.ownUserPath, h.cart)
+	v1.DELETE("/users/:uid/cart/:goods_id", authn, h.ownUserPath, h.deleteCartItem)
+	v1.POST("/orders", authn, h.createOrder) // authorizeOrder: the body's user_id and the limits
+	v1.GET("/orders/:order_sn", authn, h.order)
+	v1.GET("/orders", authn, h.ownUserQuery, h.ordersOfUser)
+	if opts.PaymentSimulator {
+		v1.POST("/orders/:order_sn/pay", authn, h.ownOrderPath, h.simulatePay)
+	}
+	v1.POST("/payments/notify", h.paymentNotify)
+	v1.GET("/orders/:order_sn/timeline", authn, h.ownOrderPath, h.timeline)
+	// The page also takes ?access_token= (RFC 6750 §2.3), so a browser can open it from a link.
+	v1.GET("/orders/:order_sn/timeline/page", verifier.AuthenticateWithQuery("access_token"), h.ownOrderPath, h.timelinePage)
 	return r
 }
+
+// OpenAPI is the OpenAPI 3.1 document of the API, served at GET /openapi.json. The API tests
+// validate every exchange against it (internal/openapitest).
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // tracingMiddleware spans the API's requests; probes and scrapes are left out.
 func tracingMiddleware(tp trace.TracerProvider, prop propagation.TextMapPropagator) gin.HandlerFunc {

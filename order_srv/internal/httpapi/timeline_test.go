@@ -53,9 +53,9 @@ func serveWithMetrics(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.Router(&service{}, httpapi.Options{
+	srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(&service{}, httpapi.Options{
 		Requests: m, Metrics: httpmetrics.Handler(reg), Log: slog.New(slog.DiscardHandler),
-	}))
+	})))
 	t.Cleanup(srv.Close)
 	return srv
 }

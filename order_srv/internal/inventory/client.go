@@ -22,6 +22,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/oauth2"
 
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
@@ -41,13 +42,19 @@ var (
 	_ app.GoodsCatalog = (*Client)(nil)
 )
 
-// Option tunes a Client.
-type Option func(*http.Transport) http.RoundTripper
+// Option tunes a Client: it wraps the round tripper of the options before it.
+type Option func(http.RoundTripper) http.RoundTripper
+
+// WithToken sends a bearer token from ts with every call (order_srv's service token: minted
+// from AUTH_JWT_SECRET or fetched by OAuth2 client credentials; ts caches it).
+func WithToken(ts oauth2.TokenSource) Option {
+	return func(base http.RoundTripper) http.RoundTripper { return &oauth2.Transport{Source: ts, Base: base} }
+}
 
 // WithTracing makes every call a client span of tp and sends the trace context along
 // (traceparent), so inventory_srv continues the order's trace.
 func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Option {
-	return func(base *http.Transport) http.RoundTripper {
+	return func(base http.RoundTripper) http.RoundTripper {
 		return otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // metrics are Prometheus's job here
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "inventory " + r.Method + " " + r.URL.Path }))
@@ -66,7 +73,7 @@ func New(baseURL string, timeout time.Duration, opts ...Option) (*Client, error)
 	tr.MaxIdleConnsPerHost = 512 // every order in flight calls inventory: keep the connections
 	var rt http.RoundTripper = tr
 	for _, opt := range opts {
-		rt = opt(tr)
+		rt = opt(rt)
 	}
 	return &Client{
 		base: strings.TrimRight(u.String(), "/"),

@@ -10,6 +10,8 @@
 //	orders_closed_by_timeout_total                   unpaid orders closed by their timeout
 //	orders_paid_total                                orders paid (repeats not counted)
 //	check_backs_total{answer}                        check-backs, by answer
+//	payments_total{status}                           provider payments recorded: applied,
+//	                                                 duplicate_to_refund, to_refund
 //
 // Every label value of the saga counters is created at zero up front, so a dashboard sees the
 // series before the first event. The package must not import the transport or the adapters.
@@ -31,9 +33,13 @@ type Metrics struct {
 	closedByTimout        prometheus.Counter
 	paid                  prometheus.Counter
 	checkBacks            *prometheus.CounterVec
+	payments              *prometheus.CounterVec
 }
 
-var _ app.Metrics = (*Metrics)(nil)
+var (
+	_ app.Metrics        = (*Metrics)(nil)
+	_ app.PaymentMetrics = (*Metrics)(nil)
+)
 
 // New creates the collectors and registers them, with the Go runtime and process collectors,
 // on reg.
@@ -54,6 +60,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		checkBacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "check_backs_total", Help: "Check-backs of reback half messages answered, by answer.",
 		}, []string{"answer"}),
+		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payments_total", Help: "Payments of the provider's notify recorded, by what became of them (to_refund and duplicate_to_refund need a refund).",
+		}, []string{"status"}),
+	}
+	for _, s := range []app.PaymentStatus{app.PaymentApplied, app.PaymentDuplicate, app.PaymentToRefund} {
+		m.payments.WithLabelValues(string(s))
 	}
 	for _, r := range app.RollbackReasons {
 		m.rolledBack.WithLabelValues(string(r))
@@ -62,7 +74,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.checkBacks.WithLabelValues(a.String())
 	}
 	for _, c := range []prometheus.Collector{
-		m.created, m.rolledBack, m.closedByTimout, m.paid, m.checkBacks,
+		m.created, m.rolledBack, m.closedByTimout, m.paid, m.checkBacks, m.payments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
@@ -93,4 +105,9 @@ func (m *Metrics) OrderPaid() { m.paid.Inc() }
 // CheckBack implements app.Metrics.
 func (m *Metrics) CheckBack(answer app.HalfOutcome) {
 	m.checkBacks.WithLabelValues(answer.String()).Inc()
+}
+
+// PaymentRecorded implements app.PaymentMetrics.
+func (m *Metrics) PaymentRecorded(status app.PaymentStatus) {
+	m.payments.WithLabelValues(string(status)).Inc()
 }

@@ -1,6 +1,6 @@
 // Package sqlstore stores order_srv's data in SQL through gorm, on MySQL/MariaDB or on SQLite
 // (pure Go, one file; see internal/sqldb): orders and their items, carts, the check-back barrier
-// (tx_barriers), Idempotency-Keys and the saga timeline (order_saga_steps). It implements the
+// (tx_barriers), Idempotency-Keys, the saga timeline (order_saga_steps) and payments. It implements the
 // repositories of internal/app and applies migrations.Order (or migrations.OrderSQLite) with
 // goose. Every repository method is shared by both dialects; the one statement that differs
 // (the cart upsert) switches on the dialect in place, and errors are classified by
