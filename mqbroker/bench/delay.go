@@ -89,16 +89,21 @@ func (b *bench) delayRun(ctx context.Context, ns string, levels delay.Levels) (d
 		}
 		return consumer.ConsumeSuccess, nil
 	}
-	c, err := b.startConsumer(ns, topic, listen)
-	if err != nil {
-		return delayResult{}, err
-	}
-	defer c.Shutdown()
 	p, err := newProducer(ns, b.names)
 	if err != nil {
 		return delayResult{}, err
 	}
 	defer p.Shutdown()
+	// A route lookup does not create a topic (as on Apache RocketMQ), so the
+	// consumer could not start on a topic nothing was sent to: send first.
+	if err := sendOne(p, topic, []byte("create"))(ctx); err != nil {
+		return delayResult{}, fmt.Errorf("create topic: %w", err)
+	}
+	c, err := b.startConsumer(ns, topic, listen)
+	if err != nil {
+		return delayResult{}, err
+	}
+	defer c.Shutdown()
 
 	// Wait until the consumer is pulling: a plain message must come through.
 	if err := sendOne(p, topic, []byte("probe"))(ctx); err != nil {
