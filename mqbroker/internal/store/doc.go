@@ -97,6 +97,10 @@
 //	  ]
 //	}
 //
+// DeleteTopic fsyncs the commit log up to "before" before writing the file, so the cut never
+// lies above the durable end of the log (after a power loss, records of the re-created topic
+// would otherwise land below it).
+//
 // On Open the queues listed start at their minOffset (an emptied queue keeps its max offset, so
 // offsets never repeat), and a segment below minPhysicalOffset still present (a crash between
 // writing the file and unlinking) is deleted.
@@ -107,7 +111,9 @@
 // those whose newest record is older than Options.Retention, and more while the file system is
 // above Options.MaxDiskUsage percent. The active segment is never deleted. Options.BeforeDelete
 // runs first, with the first offset that survives: the broker re-appends there what it still
-// needs (undecided half messages, scheduled messages not yet due). Then the consume-queue entries
+// needs (undecided half messages, scheduled messages not yet due). The commit log is then
+// fsynced (whatever the flush mode; if that fails Retain fails and deletes nothing), so the
+// carried copies are durable before the originals' deletion is. Then the consume-queue entries
 // and key-index entries below that offset are dropped, the state file is written and the files
 // are unlinked; their descriptors are closed by the next Retain, so a read that loaded the segment
 // list just before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -329,4 +330,68 @@ func TestRetain_concurrentWithPutAndGet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Review finding 2: Retain must fsync the commit log after BeforeDelete carried records forward
+// and before the state file and the unlinks make the originals' deletion durable (FlushAsync).
+func TestRetain_carriedCopiesAreDurableBeforeTheOriginalsGo(t *testing.T) {
+	dir := t.TempDir()
+	var s *Store
+	var carriedEnd int64
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour, Flush: FlushAsync, FlushInterval: time.Hour,
+		BeforeDelete: func(upTo int64) error {
+			r, err := s.Put(newMsg("RMQ_SYS_TRANS_HALF_TOPIC", 0, "carried half", nil))
+			if err != nil {
+				return err
+			}
+			carriedEnd = r[0].PhysicalOffset + frameHeaderSize + int64(r[0].Size)
+			return nil
+		}})
+	if err := s.Flush(); err != nil { // everything written so far is durable
+		t.Fatal(err)
+	}
+	res, err := s.Retain(clk.Now())
+	if err != nil || res.Segments == 0 {
+		t.Fatalf("Retain = %+v, %v", res, err)
+	}
+	s.flushMu.Lock()
+	flushed := s.flushed
+	s.flushMu.Unlock()
+	if flushed < carriedEnd {
+		t.Errorf("segments below %d unlinked and state file fsynced, but the commit log is fsynced only to %d < %d (end of the carried copy)", res.UpTo, flushed, carriedEnd)
+	}
+}
+
+// Review finding 2: when that fsync fails, Retain fails and deletes nothing.
+func TestRetain_failsAndDeletesNothingWhenTheCarriedCopiesCannotBeFlushed(t *testing.T) {
+	dir := t.TempDir()
+	var s *Store
+	injected := errors.New("injected fsync failure")
+	s, clk, old, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour, Flush: FlushAsync, FlushInterval: time.Hour,
+		BeforeDelete: func(upTo int64) error {
+			if _, err := s.Put(newMsg("RMQ_SYS_TRANS_HALF_TOPIC", 0, "carried half", nil)); err != nil {
+				return err
+			}
+			s.flushMu.Lock()
+			s.flushErr = injected // as left by a failed fdatasync
+			s.flushMu.Unlock()
+			return nil
+		}})
+	segsBefore := len(segmentFiles(t, dir))
+	res, err := s.Retain(clk.Now())
+	if !errors.Is(err, injected) || res.Segments != 0 {
+		t.Fatalf("Retain = %+v, %v; want the flush error and nothing deleted", res, err)
+	}
+	if got := len(segmentFiles(t, dir)); got != segsBefore {
+		t.Fatalf("%d segment files after a failed Retain, want %d", got, segsBefore)
+	}
+	if _, err := s.Read(old[0].PhysicalOffset); err != nil {
+		t.Fatalf("first record after a failed Retain: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("state file written by a failed Retain: %v", err)
+	}
+	s.flushMu.Lock()
+	s.flushErr = nil // let Close succeed
+	s.flushMu.Unlock()
 }
