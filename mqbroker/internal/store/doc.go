@@ -122,7 +122,9 @@
 // # Recovery rule
 //
 // Open scans every segment in offset order and checks each frame: a complete header, a length of
-// at least message.MinRecordSize and at most MaxMessageSize that fits in the file, a matching
+// at least message.MinRecordSize and at most MaxRecordCeiling (128 MiB + 64 KiB, the largest record
+// any configuration writes; not the current MaxMessageSize, so lowering that between runs never
+// truncates or "repairs" records acknowledged under a higher one) that fits in the file, a matching
 // CRC-32C, a decodable record whose TOTALSIZE equals the frame length, whose PHYSICALOFFSET
 // equals the frame offset and whose QUEUEOFFSET is the next offset of its queue (or, for a
 // queue's first surviving record, any later offset: earlier ones were deleted by retention).

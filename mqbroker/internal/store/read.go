@@ -196,10 +196,11 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[:]))
-	if n > int64(s.opts.MaxMessageSize) {
-		// Never allocate what a crafted offset claims: a record is at most MaxMessageSize.
+	if limit := max(int64(s.opts.MaxMessageSize), s.maxRecovered); n > limit {
+		// Never allocate what a crafted offset claims: a record is at most MaxMessageSize, or
+		// as large as the largest one recovery found (written under a higher limit).
 		return nil, fmt.Errorf("%w: no record at offset %d (its length field says %d bytes, above the %d-byte message limit)",
-			ErrNotFound, off, n, s.opts.MaxMessageSize)
+			ErrNotFound, off, n, limit)
 	}
 	if n < message.MinRecordSize || off+frameHeaderSize+n > end {
 		return nil, fmt.Errorf("%w: no record at offset %d", ErrNotFound, off)
@@ -247,7 +248,7 @@ func (s *Store) Scan(from int64, fn func(m *message.Message) error) error {
 				continue
 			}
 			n := int64(binary.BigEndian.Uint32(hdr[:]))
-			if n < message.MinRecordSize || n > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+n > segEnd {
+			if n < message.MinRecordSize || n > MaxRecordCeiling || pos+frameHeaderSize+n > segEnd {
 				return fmt.Errorf("%w: scan at %d: no frame starts there", ErrNotFound, pos)
 			}
 			if int64(cap(payload)) < n {

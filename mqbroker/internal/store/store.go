@@ -58,8 +58,13 @@ const (
 	DefaultSegmentSize    = 64 << 20
 	DefaultFlushInterval  = 200 * time.Millisecond
 	DefaultMaxMessageSize = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
-	frameHeaderSize       = 8
-	maxScanPerGet         = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
+	// MaxRecordCeiling is the largest record any configuration may write (the broker's 128 MiB
+	// body limit plus 64 KiB of header room). Recovery checks frame lengths against it, not
+	// against the current MaxMessageSize, so lowering the limit never truncates or "repairs"
+	// records acknowledged under a higher one.
+	MaxRecordCeiling = 128<<20 + 64<<10
+	frameHeaderSize  = 8
+	maxScanPerGet    = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
 )
 
 // Options configures a Store. Zero values take the documented defaults.
@@ -69,7 +74,10 @@ type Options struct {
 	Flush         FlushMode
 	FlushInterval time.Duration // FlushAsync period; default 200ms
 	// MaxMessageSize is the largest encoded record Put accepts (ErrMessageTooLarge beyond);
-	// default min(4 MiB + 64 KiB, SegmentSize-8). A Put's whole batch must also fit in one segment.
+	// default min(4 MiB + 64 KiB, SegmentSize-8), at most MaxRecordCeiling. A Put's whole batch
+	// must also fit in one segment. It also bounds Read (offsets callers pass in); recovery and
+	// Get, which only meet frames the store wrote, accept records up to MaxRecordCeiling, so it
+	// may be lowered between runs.
 	MaxMessageSize int
 	Now            func() time.Time // default time.Now; StoreTimestamp comes from it
 	Logger         *slog.Logger     // default: discard
@@ -141,9 +149,10 @@ func (o *Options) Validate() error {
 	if o.MaxDiskUsage < 0 || o.MaxDiskUsage > 100 {
 		errs = append(errs, fmt.Errorf("store: MaxDiskUsage %d%% out of range [0, 100]", o.MaxDiskUsage))
 	}
-	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize {
-		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, SegmentSize-%d]",
-			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize))
+	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize ||
+		o.MaxMessageSize > MaxRecordCeiling {
+		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, min(SegmentSize-%d, %d)]",
+			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize, MaxRecordCeiling))
 	}
 	return errors.Join(errs...)
 }
@@ -169,8 +178,11 @@ type Store struct {
 	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
 	closed      bool
-	holes       int   // hole frames seen by recovery (Options.Repair); recovery only
-	baseEnd     int64 // commit-log end recorded in the state file; recovery only
+	holes       int // hole frames seen by recovery (Options.Repair); recovery only
+	// maxRecovered is the largest frame length recovery indexed (written by Open, read-only
+	// after): Read accepts records up to max(MaxMessageSize, maxRecovered).
+	maxRecovered int64
+	baseEnd      int64 // commit-log end recorded in the state file; recovery only
 	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
 	stateMinPhys int64
 	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
