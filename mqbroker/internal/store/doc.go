@@ -117,7 +117,8 @@
 // and key-index entries below that offset are dropped, the state file is written and the files
 // are unlinked; their descriptors are closed by the next Retain, so a read that loaded the segment
 // list just before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with
-// NextBeginOffset = the min. DiskFull reports the file system above DiskFullPercent (95).
+// NextBeginOffset = the min; so does a Get racing the Retain that deletes the records it picked
+// (it retries; if Retain keeps winning, its error wraps ErrRetained, never ErrCorrupt). DiskFull reports the file system above DiskFullPercent (95).
 //
 // # Recovery rule
 //

@@ -68,6 +68,18 @@ type GetResult struct {
 // per call. match is called with the index read-locked: it must be fast and must not call the
 // Store.
 func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxBytes int, match func(tagsHash int64) bool) (GetResult, error) {
+	// A Retain that deletes the picked records between reading the index and reading the
+	// segments makes readRecords fail with ErrRetained; by then the index has dropped them, so
+	// a second attempt answers OffsetTooSmall (or reads what survived).
+	for attempt := 0; ; attempt++ {
+		res, err := s.get(topic, queueID, offset, maxMsgs, maxBytes, match)
+		if err == nil || !errors.Is(err, ErrRetained) || attempt == 2 {
+			return res, err
+		}
+	}
+}
+
+func (s *Store) get(topic string, queueID int32, offset int64, maxMsgs int, maxBytes int, match func(tagsHash int64) bool) (GetResult, error) {
 	var picked []cqEntry
 	var res GetResult
 	s.idxMu.RLock()
@@ -113,6 +125,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 	if len(picked) == 0 {
 		return res, nil
 	}
+	if s.testHookBeforeReadRecords != nil {
+		s.testHookBeforeReadRecords()
+	}
 	recs, err := s.readRecords(picked)
 	if err != nil {
 		return GetResult{}, fmt.Errorf("store: get %s/%d@%d: %w", topic, queueID, offset, err)
@@ -135,7 +150,8 @@ func (s *Store) readRecords(es []cqEntry) ([][]byte, error) {
 	for i := 0; i < len(es); {
 		si := segmentIndex(segs, es[i].phys)
 		if si < 0 {
-			return nil, fmt.Errorf("%w: no segment for offset %d", ErrCorrupt, es[i].phys)
+			// Below the first segment: Retain deleted it after the entries were picked.
+			return nil, fmt.Errorf("%w: offset %d is below the first segment at %d", ErrRetained, es[i].phys, segs[0].start)
 		}
 		seg, segEnd := segs[si], int64(math.MaxInt64)
 		if si+1 < len(segs) {
@@ -149,6 +165,10 @@ func (s *Store) readRecords(es []cqEntry) ([][]byte, error) {
 		}
 		if _, err := seg.f.ReadAt(buf[at:at+runLen], es[i].phys-seg.start); err != nil {
 			if errors.Is(err, os.ErrClosed) {
+				if es[i].phys < s.FirstOffset() {
+					// A later Retain closed the deleted segment this read had loaded.
+					return nil, fmt.Errorf("%w: offset %d is below the first segment", ErrRetained, es[i].phys)
+				}
 				return nil, ErrClosed
 			}
 			return nil, fmt.Errorf("read at %d: %w", es[i].phys, err)

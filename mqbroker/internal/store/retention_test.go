@@ -395,3 +395,46 @@ func TestRetain_failsAndDeletesNothingWhenTheCarriedCopiesCannotBeFlushed(t *tes
 	s.flushErr = nil // let Close succeed
 	s.flushMu.Unlock()
 }
+
+// Review finding 10: a Get whose entries Retain deletes between the index read and the segment
+// reads answered ErrCorrupt ("no segment"), which the broker turned into SYSTEM_ERROR. It now
+// answers OffsetTooSmall with the new min, as a Get that came after the Retain.
+func TestGet_racingRetainAnswersOffsetTooSmallNotCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour})
+	var retained RetainResult
+	var retainErr error
+	ran := false
+	s.testHookBeforeReadRecords = func() {
+		if !ran {
+			ran = true
+			retained, retainErr = s.Retain(clk.Now())
+		}
+	}
+	res, err := s.Get("t", 0, 0, 32, 1<<20, nil)
+	if retainErr != nil || retained.Segments == 0 {
+		t.Fatalf("Retain in the hook = %+v, %v", retained, retainErr)
+	}
+	if err != nil {
+		t.Fatalf("Get racing Retain: %v", err)
+	}
+	if min := s.MinOffset("t", 0); res.Status != OffsetTooSmall || res.NextBeginOffset != min || min == 0 {
+		t.Fatalf("Get racing Retain = %v next %d, want OffsetTooSmall next %d (> 0)", res.Status, res.NextBeginOffset, min)
+	}
+}
+
+// Review finding 10: readRecords names the race with ErrRetained, not ErrCorrupt.
+func TestReadRecords_belowTheFirstSegmentIsErrRetained(t *testing.T) {
+	dir := t.TempDir()
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour})
+	s.idxMu.RLock()
+	e := *s.queueLocked("t", 0).at(0)
+	s.idxMu.RUnlock()
+	if res, err := s.Retain(clk.Now()); err != nil || e.phys >= res.UpTo {
+		t.Fatalf("Retain = %+v, %v (entry at %d)", res, err, e.phys)
+	}
+	_, err := s.readRecords([]cqEntry{e})
+	if !errors.Is(err, ErrRetained) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("readRecords below the first segment: %v, want ErrRetained", err)
+	}
+}

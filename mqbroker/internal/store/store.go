@@ -21,6 +21,9 @@ var (
 	ErrNotFound        = errors.New("store: not found")
 	ErrMessageTooLarge = errors.New("store: message too large")
 	ErrInvalidMessage  = errors.New("store: invalid message")
+	// ErrRetained: the records asked for were deleted by retention while being read (Get
+	// retries first; callers answer as for OffsetTooSmall, continuing at MinOffset).
+	ErrRetained = errors.New("store: deleted by retention")
 )
 
 // FlushMode says when appended data is fsynced (see the package documentation).
@@ -224,6 +227,9 @@ type Store struct {
 	bufPool sync.Pool // *[]byte encode buffers
 
 	testHookBeforeSync func() // set by tests before the first Put; called by syncOnce before fsync
+	// testHookBeforeReadRecords, set by tests before the first Get, runs between Get's index
+	// read and its segment reads.
+	testHookBeforeReadRecords func()
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
