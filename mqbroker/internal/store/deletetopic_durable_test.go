@@ -65,7 +65,7 @@ func TestDeleteTopic_cutNeverLiesAboveTheDurableEnd(t *testing.T) {
 	if _, err := s2.Put(newMsg("x", 0, "c: acknowledged after the restart", map[string]string{message.PropKeys: "kc"})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s2.LookupKey("kc")); n != 1 {
+	if n := len(s2.LookupKey("kc", 0, nil)); n != 1 {
 		t.Errorf("LookupKey of the new record = %d results, want 1", n)
 	}
 	if err := s2.Close(); err != nil {

@@ -76,7 +76,8 @@
 //	                            previous entry of the same slot uint32 (1-based; 0 = none)
 //
 // A lookup walks the key's slot chain in every file whose max phys is at or above the first
-// stored offset and confirms each candidate by reading its record and comparing the keys.
+// stored offset and confirms each candidate by reading its record and comparing the keys, in
+// commit-log order, until the caller's limit of records matching its predicate is reached.
 // Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
 // first offset.
 //

@@ -360,9 +360,12 @@ func (s *Store) Queues() []QueueStat {
 	return out
 }
 
-// LookupKey returns, in commit-log order, the physical offsets of records whose UNIQ_KEY or one
-// of whose KEYS equals key.
-func (s *Store) LookupKey(key string) []int64 {
+// LookupKey returns, in commit-log order, the physical offsets of the first limit records
+// (limit <= 0: all) whose UNIQ_KEY or one of whose KEYS equals key and for which match (nil =
+// all) returns true. Candidates are read in commit-log order and the lookup stops at limit, so
+// a request costs at most limit matching reads plus the non-matching candidates before them.
+// match is called with no lock held and may call the Store's read methods.
+func (s *Store) LookupKey(key string, limit int, match func(m *message.Message) bool) []int64 {
 	if key == "" {
 		return nil
 	}
@@ -371,8 +374,13 @@ func (s *Store) LookupKey(key string) []int64 {
 	s.idxMu.RLock()
 	cands := s.keys.lookup(h, first)
 	s.idxMu.RUnlock()
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
 	var out []int64
 	for _, off := range cands {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 		m, err := s.Read(off)
 		if err != nil {
 			continue
@@ -380,10 +388,9 @@ func (s *Store) LookupKey(key string) []int64 {
 		s.idxMu.RLock()
 		ok := s.reachableLocked(m.Topic, off)
 		s.idxMu.RUnlock()
-		if ok && (m.UniqKey() == key || slices.Contains(m.Keys(), key)) {
+		if ok && (m.UniqKey() == key || slices.Contains(m.Keys(), key)) && (match == nil || match(m)) {
 			out = append(out, off)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }

@@ -59,12 +59,12 @@ func TestRetain_deletesSegmentsOlderThanRetentionAndMovesMinOffsets(t *testing.T
 		if gone := r.PhysicalOffset < res.UpTo; gone != errors.Is(err, ErrNotFound) {
 			t.Fatalf("old %d at %d (upTo %d): Read err %v", i, r.PhysicalOffset, res.UpTo, err)
 		}
-		if gone := r.PhysicalOffset < res.UpTo; gone && len(s.LookupKey(fmt.Sprintf("old%d", i))) != 0 {
+		if gone := r.PhysicalOffset < res.UpTo; gone && len(s.LookupKey(fmt.Sprintf("old%d", i), 0, nil)) != 0 {
 			t.Fatalf("key old%d still found after retention", i)
 		}
 	}
 	for i := range fresh {
-		if offs := s.LookupKey(fmt.Sprintf("new%d", i)); len(offs) != 1 {
+		if offs := s.LookupKey(fmt.Sprintf("new%d", i), 0, nil); len(offs) != 1 {
 			t.Fatalf("LookupKey(new%d) = %v", i, offs)
 		}
 	}
@@ -188,10 +188,10 @@ func TestDeleteTopic_dropsQueuesAndKeysAndSurvivesRestart(t *testing.T) {
 				t.Fatalf("queue %+v of the deleted topic still listed", q)
 			}
 		}
-		if offs := s.LookupKey("g3"); len(offs) != 0 {
+		if offs := s.LookupKey("g3", 0, nil); len(offs) != 0 {
 			t.Fatalf("key of the deleted topic found: %v", offs)
 		}
-		if offs := s.LookupKey("k3"); len(offs) != 1 || s.MaxOffset("kept", 0) != 30 {
+		if offs := s.LookupKey("k3", 0, nil); len(offs) != 1 || s.MaxOffset("kept", 0) != 30 {
 			t.Fatalf("other topic damaged: %v, max %d", offs, s.MaxOffset("kept", 0))
 		}
 	}
@@ -204,7 +204,7 @@ func TestDeleteTopic_dropsQueuesAndKeysAndSurvivesRestart(t *testing.T) {
 	if s2.MaxOffset("gone", 0) != 1 || s2.MaxOffset("gone", 1) != 0 {
 		t.Fatalf("after restart gone/0 has %d, gone/1 %d entries, want 1 and 0", s2.MaxOffset("gone", 0), s2.MaxOffset("gone", 1))
 	}
-	if offs := s2.LookupKey("g3"); len(offs) != 0 {
+	if offs := s2.LookupKey("g3", 0, nil); len(offs) != 0 {
 		t.Fatalf("key of the deleted topic found after restart: %v", offs)
 	}
 	if err := s2.DeleteTopic(""); err == nil {
@@ -313,7 +313,7 @@ func TestRetain_concurrentWithPutAndGet(t *testing.T) {
 			if g.Status == Found || g.Status == OffsetTooSmall || g.Status == NoMatchedMessage {
 				off = g.NextBeginOffset
 			}
-			s.LookupKey(fmt.Sprintf("k%d", off))
+			s.LookupKey(fmt.Sprintf("k%d", off), 0, nil)
 		}
 	}()
 	deleted := 0
