@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/console"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
@@ -91,12 +90,16 @@ func (b *Broker) messageView(m *message.Message, d deliveries) MessageView {
 	return v
 }
 
+// maxTraceRecords bounds a key lookup of the admin HTTP API and console: a message's whole trace
+// (original, half, scheduled, 16 retries, dead letter) fits many times; a key shared by many
+// messages answers its oldest records only.
+const maxTraceRecords = 256
+
 // lookup returns every stored record (the original, its half, scheduled,
 // retried and dead-lettered copies) whose UNIQ_KEY or KEYS equals key, in
-// commit-log order: the message's trace through the broker.
+// commit-log order, at most maxTraceRecords: the message's trace through the broker.
 func (b *Broker) lookup(key string) []MessageView {
-	offs := b.store.LookupKey(key)
-	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	offs := b.store.LookupKey(key, maxTraceRecords, nil)
 	d := b.deliveries()
 	out := make([]MessageView, 0, len(offs))
 	for _, o := range offs {

@@ -526,8 +526,11 @@ func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
 	if maxNum <= 0 || maxNum > 64 {
 		maxNum = 64 // Java's maxQueryMessageNum default
 	}
-	offs := b.store.LookupKey(key)
-	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	// The store stops after maxNum records of this topic in the time range (review finding 8).
+	offs := b.store.LookupKey(key, int(maxNum), func(m *message.Message) bool {
+		return m.Topic == topic && m.StoreTimestamp >= begin && m.StoreTimestamp <= end &&
+			(!uniq || m.UniqKey() == key) && (uniq || containsKey(m.Keys(), key))
+	})
 	var body []byte
 	var last *message.Message
 	n := 0

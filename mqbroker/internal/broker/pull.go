@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
@@ -69,6 +70,10 @@ func (b *Broker) handlePull(ctx context.Context, req *remoting.Command) *remotin
 	for {
 		wake := b.waiters.wait(queueKey{topic, queueID})
 		res, err := b.store.Get(topic, queueID, offset, int(maxMsgs), maxPullBytes, match)
+		if errors.Is(err, store.ErrRetained) {
+			// Retention deleted the entries while Get read them (and again on its retries).
+			res, err = store.GetResult{Status: store.OffsetTooSmall, MinOffset: b.store.MinOffset(topic, queueID)}, nil
+		}
 		if err == nil && res.Status == store.OffsetTooSmall {
 			// Retention deleted what the consumer had not read yet: continue
 			// at the new minimum right away (Apache RocketMQ answers

@@ -77,7 +77,7 @@ func TestRecover_stopsWithFileAndOffsetOnADamagedRecordFollowedByValidOnes(t *te
 			}
 			for _, i := range []int{rec + 1, n - 1} {
 				key := fmt.Sprintf("k%d", i)
-				if offs := s.LookupKey(key); len(offs) != 1 || offs[0] != res[i].PhysicalOffset {
+				if offs := s.LookupKey(key, 0, nil); len(offs) != 1 || offs[0] != res[i].PhysicalOffset {
 					t.Fatalf("LookupKey(%s) = %v, want [%d]", key, offs, res[i].PhysicalOffset)
 				}
 			}

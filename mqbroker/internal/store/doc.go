@@ -52,7 +52,9 @@
 //
 // <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
 // a 20-digit sequence number, removed and rebuilt by every Open, allocated in full (fallocate)
-// and mapped shared. A chunk file is the chunk's array of 24-byte entries in native byte order
+// and mapped shared. A queue's first chunk starts with 128 entries (3 KiB) and doubles as it
+// fills (the file extended with fallocate and mapped again) until it holds 32768, so an idle
+// queue reserves 3 KiB, not 768 KiB; later chunks are allocated in full. A chunk file is the chunk's array of 24-byte entries in native byte order
 // (phys int64 | store timestamp int64 | size int32 | tags hash int32; size 0 = a placeholder for a
 // record lost to a repaired hole): the files are never read by another process or after a
 // restart, so they need no portable encoding and no golden bytes. Retention and DeleteTopic
@@ -76,7 +78,8 @@
 //	                            previous entry of the same slot uint32 (1-based; 0 = none)
 //
 // A lookup walks the key's slot chain in every file whose max phys is at or above the first
-// stored offset and confirms each candidate by reading its record and comparing the keys.
+// stored offset and confirms each candidate by reading its record and comparing the keys, in
+// commit-log order, until the caller's limit of records matching its predicate is reached.
 // Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
 // first offset.
 //
@@ -97,6 +100,10 @@
 //	  ]
 //	}
 //
+// DeleteTopic fsyncs the commit log up to "before" before writing the file, so the cut never
+// lies above the durable end of the log (after a power loss, records of the re-created topic
+// would otherwise land below it).
+//
 // On Open the queues listed start at their minOffset (an emptied queue keeps its max offset, so
 // offsets never repeat), and a segment below minPhysicalOffset still present (a crash between
 // writing the file and unlinking) is deleted.
@@ -107,16 +114,21 @@
 // those whose newest record is older than Options.Retention, and more while the file system is
 // above Options.MaxDiskUsage percent. The active segment is never deleted. Options.BeforeDelete
 // runs first, with the first offset that survives: the broker re-appends there what it still
-// needs (undecided half messages, scheduled messages not yet due). Then the consume-queue entries
+// needs (undecided half messages, scheduled messages not yet due). The commit log is then
+// fsynced (whatever the flush mode; if that fails Retain fails and deletes nothing), so the
+// carried copies are durable before the originals' deletion is. Then the consume-queue entries
 // and key-index entries below that offset are dropped, the state file is written and the files
 // are unlinked; their descriptors are closed by the next Retain, so a read that loaded the segment
 // list just before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with
-// NextBeginOffset = the min. DiskFull reports the file system above DiskFullPercent (95).
+// NextBeginOffset = the min; so does a Get racing the Retain that deletes the records it picked
+// (it retries; if Retain keeps winning, its error wraps ErrRetained, never ErrCorrupt). DiskFull reports the file system above DiskFullPercent (95).
 //
 // # Recovery rule
 //
 // Open scans every segment in offset order and checks each frame: a complete header, a length of
-// at least message.MinRecordSize and at most MaxMessageSize that fits in the file, a matching
+// at least message.MinRecordSize and at most MaxRecordCeiling (128 MiB + 64 KiB, the largest record
+// any configuration writes; not the current MaxMessageSize, so lowering that between runs never
+// truncates or "repairs" records acknowledged under a higher one) that fits in the file, a matching
 // CRC-32C, a decodable record whose TOTALSIZE equals the frame length, whose PHYSICALOFFSET
 // equals the frame offset and whose QUEUEOFFSET is the next offset of its queue (or, for a
 // queue's first surviving record, any later offset: earlier ones were deleted by retention).

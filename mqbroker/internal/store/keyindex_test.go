@@ -92,12 +92,12 @@ func TestKeyIndex_rollsFilesFindsEveryKeyAndRetentionDropsOldFiles(t *testing.T)
 	}
 	for i, r := range res {
 		for _, k := range []string{fmt.Sprintf("u%d", i), fmt.Sprintf("k%d", i)} {
-			if offs := s.LookupKey(k); len(offs) != 1 || offs[0] != r.PhysicalOffset {
+			if offs := s.LookupKey(k, 0, nil); len(offs) != 1 || offs[0] != r.PhysicalOffset {
 				t.Fatalf("LookupKey(%s) = %v, want [%d]", k, offs, r.PhysicalOffset)
 			}
 		}
 	}
-	if offs := s.LookupKey("shared"); len(offs) != 200 {
+	if offs := s.LookupKey("shared", 0, nil); len(offs) != 200 {
 		t.Fatalf("LookupKey(shared) found %d records, want 200", len(offs))
 	}
 	rr, err := s.Retain(clk.Now())
@@ -108,7 +108,7 @@ func TestKeyIndex_rollsFilesFindsEveryKeyAndRetentionDropsOldFiles(t *testing.T)
 		t.Fatalf("%d index files after retention, %d before", after, before)
 	}
 	for i, r := range res {
-		offs := s.LookupKey(fmt.Sprintf("u%d", i))
+		offs := s.LookupKey(fmt.Sprintf("u%d", i), 0, nil)
 		if kept := r.PhysicalOffset >= rr.UpTo; kept != (len(offs) == 1) {
 			t.Fatalf("after retention LookupKey(u%d) = %v (record at %d, first offset %d)", i, offs, r.PhysicalOffset, rr.UpTo)
 		}
@@ -132,7 +132,7 @@ func TestKeyIndex_lookupsConcurrentWithPutsAndClose(t *testing.T) {
 					return
 				default:
 				}
-				s.LookupKey(fmt.Sprintf("k%d", i%50))
+				s.LookupKey(fmt.Sprintf("k%d", i%50), 0, nil)
 			}
 		}()
 	}
@@ -141,7 +141,7 @@ func TestKeyIndex_lookupsConcurrentWithPutsAndClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if offs := s.LookupKey("k7"); len(offs) != 6 {
+	if offs := s.LookupKey("k7", 0, nil); len(offs) != 6 {
 		t.Fatalf("LookupKey(k7) = %v, want 6 records", offs)
 	}
 	if err := s.Close(); err != nil { // unmaps while lookups may still run
@@ -149,7 +149,7 @@ func TestKeyIndex_lookupsConcurrentWithPutsAndClose(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if offs := s.LookupKey("k7"); offs != nil {
+	if offs := s.LookupKey("k7", 0, nil); offs != nil {
 		t.Fatalf("LookupKey after Close = %v", offs)
 	}
 }

@@ -68,6 +68,18 @@ type GetResult struct {
 // per call. match is called with the index read-locked: it must be fast and must not call the
 // Store.
 func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxBytes int, match func(tagsHash int64) bool) (GetResult, error) {
+	// A Retain that deletes the picked records between reading the index and reading the
+	// segments makes readRecords fail with ErrRetained; by then the index has dropped them, so
+	// a second attempt answers OffsetTooSmall (or reads what survived).
+	for attempt := 0; ; attempt++ {
+		res, err := s.get(topic, queueID, offset, maxMsgs, maxBytes, match)
+		if err == nil || !errors.Is(err, ErrRetained) || attempt == 2 {
+			return res, err
+		}
+	}
+}
+
+func (s *Store) get(topic string, queueID int32, offset int64, maxMsgs int, maxBytes int, match func(tagsHash int64) bool) (GetResult, error) {
 	var picked []cqEntry
 	var res GetResult
 	s.idxMu.RLock()
@@ -113,6 +125,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, maxB
 	if len(picked) == 0 {
 		return res, nil
 	}
+	if s.testHookBeforeReadRecords != nil {
+		s.testHookBeforeReadRecords()
+	}
 	recs, err := s.readRecords(picked)
 	if err != nil {
 		return GetResult{}, fmt.Errorf("store: get %s/%d@%d: %w", topic, queueID, offset, err)
@@ -135,7 +150,8 @@ func (s *Store) readRecords(es []cqEntry) ([][]byte, error) {
 	for i := 0; i < len(es); {
 		si := segmentIndex(segs, es[i].phys)
 		if si < 0 {
-			return nil, fmt.Errorf("%w: no segment for offset %d", ErrCorrupt, es[i].phys)
+			// Below the first segment: Retain deleted it after the entries were picked.
+			return nil, fmt.Errorf("%w: offset %d is below the first segment at %d", ErrRetained, es[i].phys, segs[0].start)
 		}
 		seg, segEnd := segs[si], int64(math.MaxInt64)
 		if si+1 < len(segs) {
@@ -149,6 +165,10 @@ func (s *Store) readRecords(es []cqEntry) ([][]byte, error) {
 		}
 		if _, err := seg.f.ReadAt(buf[at:at+runLen], es[i].phys-seg.start); err != nil {
 			if errors.Is(err, os.ErrClosed) {
+				if es[i].phys < s.FirstOffset() {
+					// A later Retain closed the deleted segment this read had loaded.
+					return nil, fmt.Errorf("%w: offset %d is below the first segment", ErrRetained, es[i].phys)
+				}
 				return nil, ErrClosed
 			}
 			return nil, fmt.Errorf("read at %d: %w", es[i].phys, err)
@@ -196,10 +216,11 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[:]))
-	if n > int64(s.opts.MaxMessageSize) {
-		// Never allocate what a crafted offset claims: a record is at most MaxMessageSize.
+	if limit := max(int64(s.opts.MaxMessageSize), s.maxRecovered); n > limit {
+		// Never allocate what a crafted offset claims: a record is at most MaxMessageSize, or
+		// as large as the largest one recovery found (written under a higher limit).
 		return nil, fmt.Errorf("%w: no record at offset %d (its length field says %d bytes, above the %d-byte message limit)",
-			ErrNotFound, off, n, s.opts.MaxMessageSize)
+			ErrNotFound, off, n, limit)
 	}
 	if n < message.MinRecordSize || off+frameHeaderSize+n > end {
 		return nil, fmt.Errorf("%w: no record at offset %d", ErrNotFound, off)
@@ -247,7 +268,7 @@ func (s *Store) Scan(from int64, fn func(m *message.Message) error) error {
 				continue
 			}
 			n := int64(binary.BigEndian.Uint32(hdr[:]))
-			if n < message.MinRecordSize || n > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+n > segEnd {
+			if n < message.MinRecordSize || n > MaxRecordCeiling || pos+frameHeaderSize+n > segEnd {
 				return fmt.Errorf("%w: scan at %d: no frame starts there", ErrNotFound, pos)
 			}
 			if int64(cap(payload)) < n {
@@ -339,9 +360,12 @@ func (s *Store) Queues() []QueueStat {
 	return out
 }
 
-// LookupKey returns, in commit-log order, the physical offsets of records whose UNIQ_KEY or one
-// of whose KEYS equals key.
-func (s *Store) LookupKey(key string) []int64 {
+// LookupKey returns, in commit-log order, the physical offsets of the first limit records
+// (limit <= 0: all) whose UNIQ_KEY or one of whose KEYS equals key and for which match (nil =
+// all) returns true. Candidates are read in commit-log order and the lookup stops at limit, so
+// a request costs at most limit matching reads plus the non-matching candidates before them.
+// match is called with no lock held and may call the Store's read methods.
+func (s *Store) LookupKey(key string, limit int, match func(m *message.Message) bool) []int64 {
 	if key == "" {
 		return nil
 	}
@@ -350,8 +374,13 @@ func (s *Store) LookupKey(key string) []int64 {
 	s.idxMu.RLock()
 	cands := s.keys.lookup(h, first)
 	s.idxMu.RUnlock()
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
 	var out []int64
 	for _, off := range cands {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 		m, err := s.Read(off)
 		if err != nil {
 			continue
@@ -359,10 +388,9 @@ func (s *Store) LookupKey(key string) []int64 {
 		s.idxMu.RLock()
 		ok := s.reachableLocked(m.Topic, off)
 		s.idxMu.RUnlock()
-		if ok && (m.UniqKey() == key || slices.Contains(m.Keys(), key)) {
+		if ok && (m.UniqKey() == key || slices.Contains(m.Keys(), key)) && (match == nil || match(m)) {
 			out = append(out, off)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }

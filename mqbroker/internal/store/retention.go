@@ -204,6 +204,11 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 			return RetainResult{}, fmt.Errorf("store: retention: before deleting segments below %d: %w", upTo, err)
 		}
 	}
+	// The copies BeforeDelete carried forward must be durable before the state file and the
+	// unlinks make the originals' deletion durable (FlushAsync: they may be in the page cache only).
+	if err := s.Flush(); err != nil {
+		return RetainResult{}, fmt.Errorf("store: retention: flush before deleting segments below %d: %w", upTo, err)
+	}
 
 	res := RetainResult{Segments: k, UpTo: upTo, Reason: reason}
 	for i := range k {
@@ -321,6 +326,11 @@ func (s *Store) DeleteTopic(topic string) error {
 	st := s.stateLocked((*s.segs.Load())[0].start, end)
 	s.idxMu.Unlock()
 	s.appendMu.Unlock()
+	// The cut must not lie above the durable end of the log: after a power loss that lost the
+	// unflushed tail, records of the re-created topic would land below it and be dropped.
+	if err := s.waitFlushed(end); err != nil {
+		return fmt.Errorf("store: delete topic %s: flush: %w", topic, err)
+	}
 	return s.writeState(st)
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,12 +59,12 @@ func TestRetain_deletesSegmentsOlderThanRetentionAndMovesMinOffsets(t *testing.T
 		if gone := r.PhysicalOffset < res.UpTo; gone != errors.Is(err, ErrNotFound) {
 			t.Fatalf("old %d at %d (upTo %d): Read err %v", i, r.PhysicalOffset, res.UpTo, err)
 		}
-		if gone := r.PhysicalOffset < res.UpTo; gone && len(s.LookupKey(fmt.Sprintf("old%d", i))) != 0 {
+		if gone := r.PhysicalOffset < res.UpTo; gone && len(s.LookupKey(fmt.Sprintf("old%d", i), 0, nil)) != 0 {
 			t.Fatalf("key old%d still found after retention", i)
 		}
 	}
 	for i := range fresh {
-		if offs := s.LookupKey(fmt.Sprintf("new%d", i)); len(offs) != 1 {
+		if offs := s.LookupKey(fmt.Sprintf("new%d", i), 0, nil); len(offs) != 1 {
 			t.Fatalf("LookupKey(new%d) = %v", i, offs)
 		}
 	}
@@ -187,10 +188,10 @@ func TestDeleteTopic_dropsQueuesAndKeysAndSurvivesRestart(t *testing.T) {
 				t.Fatalf("queue %+v of the deleted topic still listed", q)
 			}
 		}
-		if offs := s.LookupKey("g3"); len(offs) != 0 {
+		if offs := s.LookupKey("g3", 0, nil); len(offs) != 0 {
 			t.Fatalf("key of the deleted topic found: %v", offs)
 		}
-		if offs := s.LookupKey("k3"); len(offs) != 1 || s.MaxOffset("kept", 0) != 30 {
+		if offs := s.LookupKey("k3", 0, nil); len(offs) != 1 || s.MaxOffset("kept", 0) != 30 {
 			t.Fatalf("other topic damaged: %v, max %d", offs, s.MaxOffset("kept", 0))
 		}
 	}
@@ -203,7 +204,7 @@ func TestDeleteTopic_dropsQueuesAndKeysAndSurvivesRestart(t *testing.T) {
 	if s2.MaxOffset("gone", 0) != 1 || s2.MaxOffset("gone", 1) != 0 {
 		t.Fatalf("after restart gone/0 has %d, gone/1 %d entries, want 1 and 0", s2.MaxOffset("gone", 0), s2.MaxOffset("gone", 1))
 	}
-	if offs := s2.LookupKey("g3"); len(offs) != 0 {
+	if offs := s2.LookupKey("g3", 0, nil); len(offs) != 0 {
 		t.Fatalf("key of the deleted topic found after restart: %v", offs)
 	}
 	if err := s2.DeleteTopic(""); err == nil {
@@ -312,7 +313,7 @@ func TestRetain_concurrentWithPutAndGet(t *testing.T) {
 			if g.Status == Found || g.Status == OffsetTooSmall || g.Status == NoMatchedMessage {
 				off = g.NextBeginOffset
 			}
-			s.LookupKey(fmt.Sprintf("k%d", off))
+			s.LookupKey(fmt.Sprintf("k%d", off), 0, nil)
 		}
 	}()
 	deleted := 0
@@ -328,5 +329,112 @@ func TestRetain_concurrentWithPutAndGet(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Review finding 2: Retain must fsync the commit log after BeforeDelete carried records forward
+// and before the state file and the unlinks make the originals' deletion durable (FlushAsync).
+func TestRetain_carriedCopiesAreDurableBeforeTheOriginalsGo(t *testing.T) {
+	dir := t.TempDir()
+	var s *Store
+	var carriedEnd int64
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour, Flush: FlushAsync, FlushInterval: time.Hour,
+		BeforeDelete: func(upTo int64) error {
+			r, err := s.Put(newMsg("RMQ_SYS_TRANS_HALF_TOPIC", 0, "carried half", nil))
+			if err != nil {
+				return err
+			}
+			carriedEnd = r[0].PhysicalOffset + frameHeaderSize + int64(r[0].Size)
+			return nil
+		}})
+	if err := s.Flush(); err != nil { // everything written so far is durable
+		t.Fatal(err)
+	}
+	res, err := s.Retain(clk.Now())
+	if err != nil || res.Segments == 0 {
+		t.Fatalf("Retain = %+v, %v", res, err)
+	}
+	s.flushMu.Lock()
+	flushed := s.flushed
+	s.flushMu.Unlock()
+	if flushed < carriedEnd {
+		t.Errorf("segments below %d unlinked and state file fsynced, but the commit log is fsynced only to %d < %d (end of the carried copy)", res.UpTo, flushed, carriedEnd)
+	}
+}
+
+// Review finding 2: when that fsync fails, Retain fails and deletes nothing.
+func TestRetain_failsAndDeletesNothingWhenTheCarriedCopiesCannotBeFlushed(t *testing.T) {
+	dir := t.TempDir()
+	var s *Store
+	injected := errors.New("injected fsync failure")
+	s, clk, old, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour, Flush: FlushAsync, FlushInterval: time.Hour,
+		BeforeDelete: func(upTo int64) error {
+			if _, err := s.Put(newMsg("RMQ_SYS_TRANS_HALF_TOPIC", 0, "carried half", nil)); err != nil {
+				return err
+			}
+			s.flushMu.Lock()
+			s.flushErr = injected // as left by a failed fdatasync
+			s.flushMu.Unlock()
+			return nil
+		}})
+	segsBefore := len(segmentFiles(t, dir))
+	res, err := s.Retain(clk.Now())
+	if !errors.Is(err, injected) || res.Segments != 0 {
+		t.Fatalf("Retain = %+v, %v; want the flush error and nothing deleted", res, err)
+	}
+	if got := len(segmentFiles(t, dir)); got != segsBefore {
+		t.Fatalf("%d segment files after a failed Retain, want %d", got, segsBefore)
+	}
+	if _, err := s.Read(old[0].PhysicalOffset); err != nil {
+		t.Fatalf("first record after a failed Retain: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("state file written by a failed Retain: %v", err)
+	}
+	s.flushMu.Lock()
+	s.flushErr = nil // let Close succeed
+	s.flushMu.Unlock()
+}
+
+// Review finding 10: a Get whose entries Retain deletes between the index read and the segment
+// reads answered ErrCorrupt ("no segment"), which the broker turned into SYSTEM_ERROR. It now
+// answers OffsetTooSmall with the new min, as a Get that came after the Retain.
+func TestGet_racingRetainAnswersOffsetTooSmallNotCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour})
+	var retained RetainResult
+	var retainErr error
+	ran := false
+	s.testHookBeforeReadRecords = func() {
+		if !ran {
+			ran = true
+			retained, retainErr = s.Retain(clk.Now())
+		}
+	}
+	res, err := s.Get("t", 0, 0, 32, 1<<20, nil)
+	if retainErr != nil || retained.Segments == 0 {
+		t.Fatalf("Retain in the hook = %+v, %v", retained, retainErr)
+	}
+	if err != nil {
+		t.Fatalf("Get racing Retain: %v", err)
+	}
+	if min := s.MinOffset("t", 0); res.Status != OffsetTooSmall || res.NextBeginOffset != min || min == 0 {
+		t.Fatalf("Get racing Retain = %v next %d, want OffsetTooSmall next %d (> 0)", res.Status, res.NextBeginOffset, min)
+	}
+}
+
+// Review finding 10: readRecords names the race with ErrRetained, not ErrCorrupt.
+func TestReadRecords_belowTheFirstSegmentIsErrRetained(t *testing.T) {
+	dir := t.TempDir()
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour})
+	s.idxMu.RLock()
+	e := *s.queueLocked("t", 0).at(0)
+	s.idxMu.RUnlock()
+	if res, err := s.Retain(clk.Now()); err != nil || e.phys >= res.UpTo {
+		t.Fatalf("Retain = %+v, %v (entry at %d)", res, err, e.phys)
+	}
+	_, err := s.readRecords([]cqEntry{e})
+	if !errors.Is(err, ErrRetained) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("readRecords below the first segment: %v, want ErrRetained", err)
 	}
 }

@@ -259,7 +259,7 @@ func (s *Store) scanFrames(seg *segment, r *bufio.Reader, pos, fileSize int64, p
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[0:]))
 		sum := binary.BigEndian.Uint32(hdr[4:])
-		if n < message.MinRecordSize || n > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+n > fileSize {
+		if n < message.MinRecordSize || n > MaxRecordCeiling || pos+frameHeaderSize+n > fileSize {
 			return pos, fmt.Errorf("frame at %d: length %d with %d bytes left", pos, n, fileSize-pos-frameHeaderSize)
 		}
 		if int64(cap(*payload)) < n {
@@ -275,6 +275,7 @@ func (s *Store) scanFrames(seg *segment, r *bufio.Reader, pos, fileSize int64, p
 		if err := s.indexRecovered(seg, seg.start+pos, p); err != nil {
 			return pos, fmt.Errorf("record at %d: %w", pos, err)
 		}
+		s.maxRecovered = max(s.maxRecovered, n)
 		pos += frameHeaderSize + n
 	}
 	return pos, nil
@@ -293,7 +294,7 @@ func (s *Store) findNextFrame(seg *segment, from, fileSize int64, payload *[]byt
 			h := buf[i:]
 			l := int64(binary.BigEndian.Uint32(h))
 			pos := base + int64(i)
-			if l < message.MinRecordSize || l > int64(s.opts.MaxMessageSize) || pos+frameHeaderSize+l > fileSize ||
+			if l < message.MinRecordSize || l > MaxRecordCeiling || pos+frameHeaderSize+l > fileSize ||
 				int32(binary.BigEndian.Uint32(h[frameHeaderSize+message.PosMagic:])) != message.MagicV1 ||
 				int64(binary.BigEndian.Uint64(h[frameHeaderSize+message.PosPhysicalOffset:])) != seg.start+pos {
 				continue

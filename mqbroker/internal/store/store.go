@@ -21,6 +21,9 @@ var (
 	ErrNotFound        = errors.New("store: not found")
 	ErrMessageTooLarge = errors.New("store: message too large")
 	ErrInvalidMessage  = errors.New("store: invalid message")
+	// ErrRetained: the records asked for were deleted by retention while being read (Get
+	// retries first; callers answer as for OffsetTooSmall, continuing at MinOffset).
+	ErrRetained = errors.New("store: deleted by retention")
 )
 
 // FlushMode says when appended data is fsynced (see the package documentation).
@@ -58,8 +61,13 @@ const (
 	DefaultSegmentSize    = 64 << 20
 	DefaultFlushInterval  = 200 * time.Millisecond
 	DefaultMaxMessageSize = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
-	frameHeaderSize       = 8
-	maxScanPerGet         = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
+	// MaxRecordCeiling is the largest record any configuration may write (the broker's 128 MiB
+	// body limit plus 64 KiB of header room). Recovery checks frame lengths against it, not
+	// against the current MaxMessageSize, so lowering the limit never truncates or "repairs"
+	// records acknowledged under a higher one.
+	MaxRecordCeiling = 128<<20 + 64<<10
+	frameHeaderSize  = 8
+	maxScanPerGet    = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
 )
 
 // Options configures a Store. Zero values take the documented defaults.
@@ -69,7 +77,10 @@ type Options struct {
 	Flush         FlushMode
 	FlushInterval time.Duration // FlushAsync period; default 200ms
 	// MaxMessageSize is the largest encoded record Put accepts (ErrMessageTooLarge beyond);
-	// default min(4 MiB + 64 KiB, SegmentSize-8). A Put's whole batch must also fit in one segment.
+	// default min(4 MiB + 64 KiB, SegmentSize-8), at most MaxRecordCeiling. A Put's whole batch
+	// must also fit in one segment. It also bounds Read (offsets callers pass in); recovery and
+	// Get, which only meet frames the store wrote, accept records up to MaxRecordCeiling, so it
+	// may be lowered between runs.
 	MaxMessageSize int
 	Now            func() time.Time // default time.Now; StoreTimestamp comes from it
 	Logger         *slog.Logger     // default: discard
@@ -141,9 +152,10 @@ func (o *Options) Validate() error {
 	if o.MaxDiskUsage < 0 || o.MaxDiskUsage > 100 {
 		errs = append(errs, fmt.Errorf("store: MaxDiskUsage %d%% out of range [0, 100]", o.MaxDiskUsage))
 	}
-	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize {
-		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, SegmentSize-%d]",
-			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize))
+	if o.MaxMessageSize < message.MinRecordSize || int64(o.MaxMessageSize)+frameHeaderSize > o.SegmentSize ||
+		o.MaxMessageSize > MaxRecordCeiling {
+		errs = append(errs, fmt.Errorf("store: MaxMessageSize %d must be in [%d, min(SegmentSize-%d, %d)]",
+			o.MaxMessageSize, message.MinRecordSize, frameHeaderSize, MaxRecordCeiling))
 	}
 	return errors.Join(errs...)
 }
@@ -169,8 +181,11 @@ type Store struct {
 	noFallocate bool   // fallocate is not supported here: extend with zeros
 	zeros       []byte // preallocateLocked's buffer
 	closed      bool
-	holes       int   // hole frames seen by recovery (Options.Repair); recovery only
-	baseEnd     int64 // commit-log end recorded in the state file; recovery only
+	holes       int // hole frames seen by recovery (Options.Repair); recovery only
+	// maxRecovered is the largest frame length recovery indexed (written by Open, read-only
+	// after): Read accepts records up to max(MaxMessageSize, maxRecovered).
+	maxRecovered int64
+	baseEnd      int64 // commit-log end recorded in the state file; recovery only
 	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
 	stateMinPhys int64
 	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
@@ -212,15 +227,19 @@ type Store struct {
 	bufPool sync.Pool // *[]byte encode buffers
 
 	testHookBeforeSync func() // set by tests before the first Put; called by syncOnce before fsync
+	// testHookBeforeReadRecords, set by tests before the first Get, runs between Get's index
+	// read and its segment reads.
+	testHookBeforeReadRecords func()
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
 // i, for min <= i < n. Entries live in chunks of cqChunk, so a busy queue grows without copying
-// (and without the up-to-2x spare capacity of one growing slice); only the first chunk grows
-// gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
-// hold idxMu, readers idxMu.RLock.
+// (and without the up-to-2x spare capacity of one growing slice). Only the first chunk grows
+// gradually: it starts with cqFirstChunk entries and doubles (its file extended and mapped
+// again) until it holds cqChunk, so an idle queue costs a few KiB of memory and disk. Retention
+// drops whole chunks from the front. Writers hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	chunks [][]cqEntry    // all full (len cqChunk) except the last
+	chunks [][]cqEntry    // all full (len cqChunk) except the last; only a sole chunk has cap < cqChunk
 	files  []*cqChunkFile // the mapping behind each chunk (nil: heap), cqfile.go
 	al     *cqAlloc       // where chunks come from (nil: heap)
 	first  int64          // queue offset of chunks[0][0]
@@ -228,8 +247,12 @@ type consumeQueue struct {
 	n      int64          // next offset to write
 }
 
-// cqChunk is the number of entries per consume-queue chunk (768 KiB).
-const cqChunk = 32768
+// cqChunk is the number of entries per consume-queue chunk (768 KiB); a queue's first chunk
+// starts with cqFirstChunk (3 KiB) and doubles up to it (a power of two, so it reaches cqChunk).
+const (
+	cqChunk      = 32768
+	cqFirstChunk = 128
+)
 
 // cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
 // entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
@@ -265,14 +288,18 @@ func (q *consumeQueue) skipTo(off int64) {
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
-	if last < 0 || len(q.chunks[last]) == cqChunk {
-		c, cf := q.al.chunk()
-		if last < 0 {
-			q.first = q.n
-		}
-		q.chunks = append(q.chunks, c)
-		q.files = append(q.files, cf)
+	switch {
+	case last < 0:
+		c, cf := q.al.chunk(cqFirstChunk)
+		q.first = q.n
+		q.chunks, q.files = append(q.chunks, c), append(q.files, cf)
+		last = 0
+	case len(q.chunks[last]) == cqChunk:
+		c, cf := q.al.chunk(cqChunk)
+		q.chunks, q.files = append(q.chunks, c), append(q.files, cf)
 		last++
+	case len(q.chunks[last]) == cap(q.chunks[last]): // the first chunk, still growing
+		q.chunks[last], q.files[last] = q.al.grow(q.chunks[last], q.files[last])
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++

@@ -316,7 +316,7 @@ func TestLookupKey_findsUniqKeyAndKeysAfterReopen(t *testing.T) {
 			"U1": {r1[0].PhysicalOffset}, "user-9": {r1[0].PhysicalOffset},
 			"order-1": {r1[0].PhysicalOffset, r2[0].PhysicalOffset}, "nope": nil, "": nil,
 		} {
-			if got := s.LookupKey(key); !reflect.DeepEqual(got, want) {
+			if got := s.LookupKey(key, 0, nil); !reflect.DeepEqual(got, want) {
 				t.Errorf("LookupKey(%q) = %v, want %v", key, got, want)
 			}
 		}
@@ -390,7 +390,7 @@ func TestLookupKey_keysSplitOnAnyWhitespace_sameAfterRestart(t *testing.T) {
 	check := func(s *Store) {
 		t.Helper()
 		for _, k := range []string{"a", "b", "c", "d"} {
-			if offs := s.LookupKey(k); len(offs) != 1 || offs[0] != m.PhysicalOffset {
+			if offs := s.LookupKey(k, 0, nil); len(offs) != 1 || offs[0] != m.PhysicalOffset {
 				t.Errorf("LookupKey(%q) = %v, want [%d]", k, offs, m.PhysicalOffset)
 			}
 		}
