@@ -228,7 +228,7 @@ func (cr *connReader) next() (cmd *Command, h held, err error) {
 	}
 	cr.s.reading.Add(1)
 	defer cr.s.reading.Add(-1)
-	fr := &frameReader{cr: cr, length: int(length), deadline: deadline, small: length <= int64(o.SmallFrame)}
+	fr := frameReader{cr: cr, length: int(length), deadline: deadline, small: length <= int64(o.SmallFrame)}
 	cmd, err = fr.read()
 	if err != nil {
 		cr.release(fr.held)
