@@ -173,3 +173,32 @@ func TestValidateLimits_perIPAndReserve(t *testing.T) {
 		}
 	}
 }
+
+// One peer IP may hold at most an eighth of the small-frame reserve, so
+// a peer trickling small frames cannot take it from the others.
+func TestServer_smallFrameReserve_perIPShare_leavesTheReserveToOthers(t *testing.T) {
+	const frame, small = 1 << 20, 64 << 10
+	addr, srv := startServer(t, handlerFunc(echo), remoting.Options{MaxFrame: frame, MaxInflightBytes: frame,
+		MaxInflightBytesPerIP: 2 * frame, MaxInflightBytesTotal: 2 * frame, SmallFrameReserve: frame, FrameTimeout: time.Hour})
+	// The general budget (1 MiB) held by one large frame, then three small
+	// frames of the same IP: two take its share (128 KiB) of the reserve,
+	// the third waits.
+	trickle(dialFrom(t, addr, "127.0.0.11"), frame, frame-1)
+	await(t, "large frame reserved", func() bool { return srv.Stats().InflightBytes == frame })
+	for i := range 3 {
+		before := srv.Stats()
+		trickle(dialFrom(t, addr, "127.0.0.11"), small, small-1)
+		await(t, "small frame reserved or waiting", func() bool {
+			s := srv.Stats()
+			return s.ReadingFrames == int64(i+2) && (s.ReserveBytes == before.ReserveBytes+small || s.Waiting > before.Waiting)
+		})
+	}
+	if s := srv.Stats(); s.ReserveBytes != 2*small || s.Waiting != 1 {
+		t.Fatalf("one IP holds %d bytes of the reserve with %d frames waiting, want %d (an eighth of it) and 1", s.ReserveBytes, s.Waiting, 2*small)
+	}
+	good := dialFrom(t, addr, "127.0.0.2")
+	good.send(&remoting.Command{Code: 34, Opaque: 9, Body: make([]byte, 16<<10)})
+	if resp := good.read(); resp.Opaque != 9 {
+		t.Fatalf("heartbeat of another IP: opaque %d, want 9", resp.Opaque)
+	}
+}
