@@ -73,6 +73,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	maxInflightTotal := fs.String("max-inflight", env("MQ_MAX_INFLIGHT", strconv.Itoa(cfg.MaxInflightTotal)), "requests served at once over all connections of a listener (MQ_MAX_INFLIGHT)")
 	maxBytes := fs.String("max-inflight-bytes-per-conn", env("MQ_MAX_INFLIGHT_BYTES_PER_CONN", strconv.FormatInt(cfg.MaxInflightBytesPerConn, 10)), "bytes of frames being read or served per connection (MQ_MAX_INFLIGHT_BYTES_PER_CONN)")
 	maxBytesTotal := fs.String("max-inflight-bytes", env("MQ_MAX_INFLIGHT_BYTES", strconv.FormatInt(cfg.MaxInflightBytesTotal, 10)), "bytes of frames being read or served over all connections of a listener (MQ_MAX_INFLIGHT_BYTES)")
+	connsPerIP := fs.String("max-conns-per-ip", env("MQ_MAX_CONNS_PER_IP", strconv.Itoa(cfg.MaxConnsPerIP)), "connections of one peer IP per listener; more are closed at once (MQ_MAX_CONNS_PER_IP)")
+	inflightPerIP := fs.String("max-inflight-per-ip", env("MQ_MAX_INFLIGHT_PER_IP", "0"), "requests served at once for all connections of one peer IP; 0: a quarter of --max-inflight (MQ_MAX_INFLIGHT_PER_IP)")
+	bytesPerIP := fs.String("max-inflight-bytes-per-ip", env("MQ_MAX_INFLIGHT_BYTES_PER_IP", "0"), "bytes of frames being read or served for all connections of one peer IP; 0: a quarter of --max-inflight-bytes (MQ_MAX_INFLIGHT_BYTES_PER_IP)")
+	smallReserve := fs.String("small-frame-reserve", env("MQ_SMALL_FRAME_RESERVE", "0"), "bytes of --max-inflight-bytes only frames ≤ 64 KiB (heartbeats, offset commits, pulls) may use; 0: a sixteenth, -1: none (MQ_SMALL_FRAME_RESERVE)")
 	idle := fs.String("conn-idle-timeout", env("MQ_CONN_IDLE_TIMEOUT", cfg.ConnIdleTimeout.String()), "close a connection silent this long with nothing in flight (MQ_CONN_IDLE_TIMEOUT)")
 	frameTimeout := fs.String("frame-read-timeout", env("MQ_FRAME_READ_TIMEOUT", cfg.FrameReadTimeout.String()), "close a connection whose begun frame has not arrived in this time (MQ_FRAME_READ_TIMEOUT)")
 	timeline := fs.String("order-timeline-url", env("MQ_ORDER_TIMELINE_URL", "http://localhost:8081/v1/orders/{key}/timeline/page"),
@@ -159,6 +163,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	cfg.MaxInflightBytesPerConn = int64(atoi("max-inflight-bytes-per-conn", *maxBytes, int(cfg.MaxInflightBytesPerConn)))
 	cfg.MaxInflightBytesTotal = int64(atoi("max-inflight-bytes", *maxBytesTotal, int(cfg.MaxInflightBytesTotal)))
 	cfg.ConnIdleTimeout = dur("conn-idle-timeout", *idle, cfg.ConnIdleTimeout)
+	cfg.MaxConnsPerIP = atoi("max-conns-per-ip", *connsPerIP, cfg.MaxConnsPerIP)
+	cfg.MaxInflightPerIP = atoi("max-inflight-per-ip", *inflightPerIP, cfg.MaxInflightPerIP)
+	cfg.MaxInflightBytesPerIP = int64(atoi("max-inflight-bytes-per-ip", *bytesPerIP, int(cfg.MaxInflightBytesPerIP)))
+	cfg.SmallFrameReserve = int64(atoi("small-frame-reserve", *smallReserve, int(cfg.SmallFrameReserve)))
 	cfg.FrameReadTimeout = dur("frame-read-timeout", *frameTimeout, cfg.FrameReadTimeout)
 	if lv, err := delay.ParseLevels(*levels); err != nil {
 		errs = append(errs, err)

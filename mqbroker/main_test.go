@@ -84,3 +84,33 @@ func TestLoadConfig_badStoreFlagsAreAllReported(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfig_perIPLimitsAndSmallFrameReserve(t *testing.T) {
+	cfg, _, err := loadConfig([]string{"--max-inflight-per-ip", "2048"}, envOf(map[string]string{
+		"MQ_MAX_CONNS_PER_IP": "16", "MQ_MAX_INFLIGHT_BYTES_PER_IP": "134217728", "MQ_SMALL_FRAME_RESERVE": "-1",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnsPerIP != 16 || cfg.MaxInflightPerIP != 2048 || cfg.MaxInflightBytesPerIP != 128<<20 || cfg.SmallFrameReserve != -1 {
+		t.Fatalf("config %+v does not reflect the flags and environment", cfg)
+	}
+	cfg, _, err = loadConfig(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnsPerIP != 4096 || cfg.MaxInflightPerIP != 0 || cfg.MaxInflightBytesPerIP != 0 || cfg.SmallFrameReserve != 0 {
+		t.Fatalf("defaults: conns/IP %d, in-flight/IP %d, bytes/IP %d, reserve %d; want 4096 and derived (0)",
+			cfg.MaxConnsPerIP, cfg.MaxInflightPerIP, cfg.MaxInflightBytesPerIP, cfg.SmallFrameReserve)
+	}
+	_, _, err = loadConfig([]string{"--max-conns-per-ip", "0", "--max-inflight-per-ip", "5", "--max-inflight-bytes-per-ip", "x",
+		"--small-frame-reserve", "1073741824"}, envOf(nil), io.Discard)
+	if err == nil {
+		t.Fatal("bad per-IP limits accepted")
+	}
+	for _, want := range []string{"max-conns-per-ip", "per peer IP", "max-inflight-bytes-per-ip", "small-frame reserve"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}

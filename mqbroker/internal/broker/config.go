@@ -64,6 +64,14 @@ type Config struct {
 	MaxInflightBytesTotal   int64
 	ConnIdleTimeout         time.Duration
 	FrameReadTimeout        time.Duration
+	// Per peer IP (so one peer cannot starve the others): connections, and
+	// in-flight requests and bytes of all its connections (0: a quarter of
+	// the totals); SmallFrameReserve is the part of MaxInflightBytesTotal
+	// only frames ≤ 64 KiB may use (0: a sixteenth; negative: none).
+	MaxConnsPerIP         int
+	MaxInflightPerIP      int
+	MaxInflightBytesPerIP int64
+	SmallFrameReserve     int64
 	// AdminToken, when set, is the bearer token every admin HTTP request
 	// but /healthz must carry.
 	AdminToken string
@@ -118,6 +126,7 @@ func DefaultConfig() Config {
 		MaxInflightBytesTotal:   remoting.DefaultMaxInflightBytesTotal,
 		ConnIdleTimeout:         remoting.DefaultIdleTimeout,
 		FrameReadTimeout:        remoting.DefaultFrameTimeout,
+		MaxConnsPerIP:           remoting.DefaultMaxConnsPerIP,
 		EnablePropertyFilter:    true,
 	}
 }
@@ -185,6 +194,12 @@ func (c Config) Validate() error {
 	if c.BrokerName == "" || c.Cluster == "" {
 		bad("broker name and cluster must not be empty")
 	}
+	if c.MaxConnsPerIP < 1 {
+		bad("max-conns-per-ip %d: must be positive", c.MaxConnsPerIP)
+	}
+	if c.MaxInflightPerIP < 0 || c.MaxInflightBytesPerIP < 0 {
+		bad("max-inflight-per-ip %d and max-inflight-bytes-per-ip %d: must not be negative (0: a quarter of the totals)", c.MaxInflightPerIP, c.MaxInflightBytesPerIP)
+	}
 	if c.ConnIdleTimeout <= 0 {
 		bad("conn-idle-timeout %v: must be positive", c.ConnIdleTimeout)
 	}
@@ -204,6 +219,10 @@ func (c Config) remotingOptions() remoting.Options {
 		MaxInflightBytesTotal: c.MaxInflightBytesTotal,
 		IdleTimeout:           c.ConnIdleTimeout,
 		FrameTimeout:          c.FrameReadTimeout,
+		MaxConnsPerIP:         c.MaxConnsPerIP,
+		MaxInflightPerIP:      c.MaxInflightPerIP,
+		MaxInflightBytesPerIP: c.MaxInflightBytesPerIP,
+		SmallFrameReserve:     c.SmallFrameReserve,
 		Logger:                c.Logger,
 	}
 }

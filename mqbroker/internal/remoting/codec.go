@@ -4,7 +4,12 @@
 // responses, and server-initiated one-way requests on a connection. The
 // server bounds what a peer can make it hold (limits.go): frames are
 // reserved as they arrive, in-flight requests and bytes are budgeted per
-// connection and in total, idle and slow connections are closed.
+// connection, per peer IP and in total, idle and slow connections are
+// closed. So that no peer starves the others, a peer IP has at most
+// MaxConnsPerIP connections (more are closed at once) and a share of the
+// request and byte totals, and a part of the byte total (SmallFrameReserve)
+// is kept for frames of at most SmallFrame bytes — heartbeats, offset
+// commits, pulls — which are thus read while large frames hold the rest.
 //
 // It knows nothing about request codes or message semantics (package protocol
 // and package broker own those) and must not import them.

@@ -113,7 +113,7 @@ func TestServer_closesSlowSender(t *testing.T) {
 
 func TestServer_boundsInflightRequestsInTotal(t *testing.T) {
 	h := newPeakHandler()
-	addr, _ := startServer(t, h, remoting.Options{MaxInflight: 2, MaxInflightTotal: 3})
+	addr, _ := startServer(t, h, remoting.Options{MaxInflight: 2, MaxInflightTotal: 3, MaxInflightPerIP: 3}) // both connections come from 127.0.0.1
 	conns := []*testConn{dial(t, addr), dial(t, addr)}
 	for _, c := range conns {
 		var frames []byte

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,7 +36,10 @@ type ConnObserver interface {
 // (limits.go). Together they bound what a peer can make the server hold:
 // a frame's bytes are reserved only as they arrive (never its declared
 // length up front), and while a budget is exhausted the reader stops
-// reading (back-pressure) rather than failing requests.
+// reading (back-pressure) rather than failing requests. Budgets are kept
+// per connection, per peer IP and in total, and a share of the total byte
+// budget is reserved for small frames, so that no peer can starve the
+// others of requests, bytes or heartbeats.
 type Options struct {
 	// MaxFrame bounds one frame (header plus body); larger frames close the
 	// connection.
@@ -49,6 +53,20 @@ type Options struct {
 	// Each holds at least one MaxFrame.
 	MaxInflightBytes      int64
 	MaxInflightBytesTotal int64
+	// MaxConnsPerIP bounds the open connections of one peer IP; more are
+	// closed at once (logged). MaxInflightPerIP and MaxInflightBytesPerIP
+	// bound the requests and bytes of all connections of one peer IP
+	// (default: a quarter of the totals, at least one connection's).
+	MaxConnsPerIP         int
+	MaxInflightPerIP      int
+	MaxInflightBytesPerIP int64
+	// SmallFrameReserve is the part of MaxInflightBytesTotal that only
+	// frames of at most SmallFrame bytes (heartbeats, offset commits,
+	// pulls, small sends) may use, so they are read while large frames
+	// hold the rest; each peer IP may hold an eighth of it. Default: a
+	// sixteenth of the total; negative: none.
+	SmallFrame        int
+	SmallFrameReserve int64
 	// IdleTimeout closes a connection that sent nothing for this long while
 	// none of its requests was in flight; negative disables.
 	IdleTimeout time.Duration
@@ -64,16 +82,21 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu     sync.Mutex // guards lns, conns, closed
+	mu     sync.Mutex // guards lns, conns, ips (and each peerIP.conns), closed
 	lns    []net.Listener
 	conns  map[*Conn]struct{}
+	ips    map[netip.Addr]*peerIP
 	closed bool
 
 	wg     sync.WaitGroup // connection loops
 	nextID atomic.Uint64
 
 	reqs          *semaphore.Weighted // MaxInflightTotal
-	bytes         *semaphore.Weighted // MaxInflightBytesTotal
+	bytes         *semaphore.Weighted // MaxInflightBytesTotal - SmallFrameReserve
+	reserve       *semaphore.Weighted // SmallFrameReserve; nil if none
+	reserveBytes  atomic.Int64
+	refused       atomic.Int64
+	waiting       atomic.Int64
 	inflight      atomic.Int64
 	inflightBytes atomic.Int64
 	reading       atomic.Int64
@@ -87,8 +110,13 @@ func NewServer(h Handler, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{h: h, opts: opts, log: opts.Logger, conns: make(map[*Conn]struct{}),
-		reqs: semaphore.NewWeighted(int64(opts.MaxInflightTotal)), bytes: semaphore.NewWeighted(opts.MaxInflightBytesTotal)}
+	s := &Server{h: h, opts: opts, log: opts.Logger, conns: make(map[*Conn]struct{}), ips: make(map[netip.Addr]*peerIP),
+		reqs:  semaphore.NewWeighted(int64(opts.MaxInflightTotal)),
+		bytes: semaphore.NewWeighted(opts.MaxInflightBytesTotal - opts.SmallFrameReserve)}
+	if opts.SmallFrameReserve > 0 {
+		s.reserve = semaphore.NewWeighted(opts.SmallFrameReserve)
+	}
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil after Shutdown.
@@ -120,7 +148,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := s.newConn(nc)
+		c, err := s.newConn(nc)
+		if errors.Is(err, ErrTooManyConns) {
+			s.refused.Add(1)
+			s.log.Warn("refusing connection", "remote", nc.RemoteAddr().String(), "err", err, "limit", s.opts.MaxConnsPerIP)
+			nc.Close()
+			continue
+		}
 		if c == nil {
 			nc.Close()
 			return nil
@@ -129,18 +163,30 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func (s *Server) newConn(nc net.Conn) *Conn {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Conn{id: s.nextID.Add(1), nc: nc, ctx: ctx, cancel: cancel, log: s.log, peer: peerAddr(nc)}
+// newConn registers a connection with its peer IP's budget; it returns
+// nil after Shutdown and ErrTooManyConns over MaxConnsPerIP.
+func (s *Server) newConn(nc net.Conn) (*Conn, error) {
+	peer := peerAddr(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		cancel()
-		return nil
+		return nil, nil
 	}
+	ip := s.ips[peer.Addr()]
+	if ip == nil {
+		ip = &peerIP{addr: peer.Addr(), reqs: semaphore.NewWeighted(int64(s.opts.MaxInflightPerIP)),
+			bytes: semaphore.NewWeighted(s.opts.MaxInflightBytesPerIP)}
+		s.ips[peer.Addr()] = ip
+	}
+	if ip.conns >= s.opts.MaxConnsPerIP {
+		return nil, fmt.Errorf("%w: %v has %d", ErrTooManyConns, peer.Addr(), ip.conns)
+	}
+	ip.conns++
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{id: s.nextID.Add(1), nc: nc, ctx: ctx, cancel: cancel, log: s.log, peer: peer, ip: ip}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return c
+	return c, nil
 }
 
 // maxIdleWorkers bounds the handler goroutines a connection keeps waiting
@@ -185,6 +231,11 @@ func (s *Server) serveConn(c *Conn) {
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
+	// Every request of c was released (w.stop), so a budget without
+	// connections holds nothing.
+	if c.ip.conns--; c.ip.conns == 0 {
+		delete(s.ips, c.ip.addr)
+	}
 	s.mu.Unlock()
 }
 
@@ -194,27 +245,36 @@ func (s *Server) serveConn(c *Conn) {
 type workers struct {
 	s       *Server
 	c       *Conn
-	work    chan request      // unbuffered: a send succeeds only into an idle worker
-	sem     chan struct{}     // one token per request being served
-	idle    atomic.Int32      // workers waiting on work
-	release func(bytes int64) // returns a request's bytes to the budgets
+	work    chan request  // unbuffered: a send succeeds only into an idle worker
+	sem     chan struct{} // one token per request being served
+	idle    atomic.Int32  // workers waiting on work
+	release func(held)    // returns a request's bytes to the budgets
 	wg      sync.WaitGroup
 }
 
 // request is a frame read and the bytes reserved for it.
 type request struct {
 	cmd  *Command
-	size int64
+	size held
 }
 
 // dispatch hands req to an idle worker or starts one; it blocks while
-// MaxInflight requests of the connection or MaxInflightTotal of the server
-// are being served (back-pressure on the reader). It reports false if the
-// connection closed meanwhile.
+// MaxInflight requests of the connection, MaxInflightPerIP of its peer IP
+// or MaxInflightTotal of the server are being served (back-pressure on
+// the reader). It reports false if the connection closed meanwhile.
 func (w *workers) dispatch(req request) bool {
 	w.sem <- struct{}{}
+	ip := w.c.ip
+	if !ip.reqs.TryAcquire(1) {
+		if err := ip.reqs.Acquire(w.c.ctx, 1); err != nil {
+			<-w.sem
+			w.release(req.size)
+			return false
+		}
+	}
 	if !w.s.reqs.TryAcquire(1) {
 		if err := w.s.reqs.Acquire(w.c.ctx, 1); err != nil {
+			ip.reqs.Release(1)
 			<-w.sem
 			w.release(req.size)
 			return false
@@ -245,6 +305,7 @@ func (w *workers) run(req request) {
 		w.release(req.size)
 		w.s.inflight.Add(-1)
 		w.s.reqs.Release(1)
+		w.c.ip.reqs.Release(1)
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			<-w.sem
@@ -309,6 +370,7 @@ type Conn struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	peer   netip.AddrPort
+	ip     *peerIP // budgets shared with the peer IP's other connections
 
 	wmu  sync.Mutex // guards writes to nc and buf
 	buf  []byte
