@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -50,7 +51,7 @@ func (b *Broker) serveAdmin(c *remoting.Conn, req *remoting.Command) (*remoting.
 	case protocol.QueryTopicConsumeByWho:
 		return b.handleConsumeByWho(req), true
 	case protocol.ViewMessageByID:
-		return b.handleViewMessage(req), true
+		return b.handleViewMessage(c, req), true
 	case protocol.QueryMessage:
 		return b.handleQueryMessage(req), true
 	case protocol.UpdateAndCreateSubscriptionGroup:
@@ -495,7 +496,7 @@ func (b *Broker) handleConsumeByWho(req *remoting.Command) *remoting.Command {
 
 // handleViewMessage serves VIEW_MESSAGE_BY_ID: the stored record at a
 // commit-log offset, in the message encoding of a pull response.
-func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleViewMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	off := f.Int64("offset")
 	if err := f.Err(); err != nil {
@@ -504,6 +505,9 @@ func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
 	m, err := b.store.Read(off)
 	if err != nil {
 		return errResponse(req, protocol.SystemError, "can not find message by the offset, %d", off)
+	}
+	if resp := b.permitResolved(c, req, acl.Resource{Name: visibleTopic(m), Perm: acl.Sub}); resp != nil {
+		return resp
 	}
 	return bodyResponse(req, m.Encode())
 }

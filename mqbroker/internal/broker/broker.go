@@ -366,7 +366,7 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case protocol.UnlockBatchMQ:
 		return b.handleUnlock(req)
 	case protocol.EndTransaction:
-		return b.handleEndTransaction(req)
+		return b.handleEndTransaction(c, req)
 	case protocol.ConsumerSendMsgBack:
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:

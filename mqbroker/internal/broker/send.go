@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
@@ -147,7 +148,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 			}
 			// The connection a half message arrives on can be checked back
 			// even before its producer heart-beats (see touchProducer).
-			b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
+			b.clients.touchProducer(h.ProducerGroup, c, req.Ext(acl.AccessKeyField), b.clock.Now())
 			toHalf(m)
 			half = true
 		case strings.HasPrefix(m.Topic, retryPrefix) && h.ReconsumeTimes > h.MaxReconsumeTimes && h.MaxReconsumeTimes >= 0:

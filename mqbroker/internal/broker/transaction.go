@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -157,7 +158,7 @@ func (t *txnService) unclaim(p *pendingHalf) {
 	t.mu.Unlock()
 }
 
-func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleEndTransaction(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	group := f.String("producerGroup")
 	queueOffset := f.Int64("tranStateTableOffset")
@@ -179,6 +180,13 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		b.log.Warn("end transaction ignored", "err", err, "from_check", fromCheck)
 		return errResponse(req, protocol.SystemError, "%v", err)
+	}
+	// Only an account that may publish to the half's topic decides it
+	// (ACL, acl.Resources): checked once the half is known, before the
+	// decision is applied.
+	if resp := b.permitResolved(c, req, acl.Resource{Name: p.realTopic, Perm: acl.Pub}); resp != nil {
+		b.txn.unclaim(p)
+		return resp
 	}
 	if err := b.decide(p, typ == txCommit); err != nil {
 		b.txn.unclaim(p)
@@ -294,7 +302,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 			"offset", p.phys, "group", p.group, "topic", p.realTopic, "msg_id", p.uniqKey, "checks", got.checks)
 		return time.Time{}
 	}
-	conn, ok := b.clients.producerConn(p.group)
+	conn, ok := b.clients.producerConn(p.group, b.checkBackAllowed(p))
 	if !ok {
 		return now.Add(noProducerRetry)
 	}
