@@ -287,7 +287,12 @@ func (t *txnService) checkDue(now time.Time) time.Time {
 // act checks or discards one due half; it returns a retry time if it could not.
 func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	b := t.b
-	if p.checks >= t.cfg.MaxChecks {
+	// at moves when retention carries the half forward (carry, under t.mu):
+	// snapshot what may change under the lock (review finding 9).
+	t.mu.Lock()
+	at, checksSoFar := p.at, p.checks
+	t.mu.Unlock()
+	if checksSoFar >= t.cfg.MaxChecks {
 		got, err := t.claim(p.phys, p.queueOffset, p.group)
 		if err != nil {
 			return time.Time{} // decided meanwhile
@@ -306,12 +311,12 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	if !ok {
 		return now.Add(noProducerRetry)
 	}
-	half, err := b.store.Read(p.at)
+	half, err := b.store.Read(at)
 	if err != nil {
 		b.log.Error("read half message for check", "offset", p.phys, "err", err)
 		return now.Add(noProducerRetry)
 	}
-	checks := p.checks + 1
+	checks := checksSoFar + 1
 	// The body is the message as its producer sent it, so the listener sees
 	// its real topic; UNIQ_KEY and __transactionId__ must be there because
 	// v2.1.2 mis-decodes the header's ids (PROTOCOL.md §2.3.3).
