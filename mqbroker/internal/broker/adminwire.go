@@ -244,7 +244,8 @@ func (b *Broker) brokerProperties() map[string]string {
 		"transactionCheckMax":      strconv.Itoa(b.cfg.TxCheckMax),
 		"longPollingEnable":        "true", "autoCreateTopicEnable": "true", "autoCreateSubscriptionGroup": "true",
 		"clientChannelMaxIdleTimeSeconds": strconv.FormatInt(int64(b.cfg.ClientExpiry.Seconds()), 10),
-		"aclEnable":                       "false", "messageIndexEnable": "true", "enablePropertyFilter": "false",
+		"aclEnable":                       strconv.FormatBool(b.acl != nil), "messageIndexEnable": "true",
+		"enablePropertyFilter": strconv.FormatBool(b.cfg.EnablePropertyFilter),
 	}
 }
 
