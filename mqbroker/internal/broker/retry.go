@@ -54,7 +54,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	}
 	if out.Properties[message.PropOriginMessageID] == "" {
 		id := originMsgID
-		if id == "" {
+		if id == "" || len(id) > maxOriginMsgIDLen {
 			id = orig.MsgID()
 		}
 		out.SetProperty(message.PropOriginMessageID, id)

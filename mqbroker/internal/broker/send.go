@@ -121,6 +121,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 		if err := m.Validate(); err != nil {
 			return errResponse(req, protocol.MessageIllegal, "%v", err)
 		}
+		if err := checkPropsRoom(m); err != nil {
+			return errResponse(req, protocol.MessageIllegal, "%v", err)
+		}
 	}
 
 	// What the producer is told: the requested queue; the offsets of the
@@ -193,7 +196,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 
 func isSystemTopic(t string) bool {
 	switch t {
-	case defaultTopic, delay.ScheduleTopic, halfTopic, opTopic:
+	case defaultTopic, delay.ScheduleTopic, halfTopic, opTopic, deadLetterTopic:
 		return true
 	}
 	return false
