@@ -13,6 +13,8 @@ import (
 	"github.com/shopsaga/shopsaga/mqbroker/internal/clock"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
+	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 )
 
 // legacyRecord is a message stored before sends reserved room for the
@@ -136,5 +138,32 @@ func TestRetention_anEntryThatCannotBeCarried_isSetAsideAndRetentionGoesOn(t *te
 	}
 	if n := b.store.MaxOffset(deadLetterTopic, 0); n != 3 {
 		t.Fatalf("%s holds %d entries, want 3", deadLetterTopic, n)
+	}
+}
+
+// Review finding 1, send-back: a message stored before sends reserved room
+// for the retry properties goes to the group's DLQ at once instead of a
+// retry copy that can never be stored (the connection was closed, and the
+// client re-consumed it, forever).
+func TestSendBack_aMessageWithoutRoomForRetryProperties_goesToTheDLQ(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	m := legacyRecord(b, "RevRetry", "legacy-retry")
+	padTo(t, m, message.MaxPropertiesLen-5)
+	if _, err := b.store.Put(m); err != nil {
+		t.Fatal(err)
+	}
+	resp := b.handleSendBack(nil, &remoting.Command{Code: int16(protocol.ConsumerSendMsgBack), ExtFields: map[string]string{
+		"group": "rev_cg", "offset": strconv.FormatInt(m.PhysicalOffset, 10), "delayLevel": "0", "maxReconsumeTimes": "16"}})
+	if resp == nil || resp.Code != int16(protocol.Success) {
+		t.Fatalf("send-back: %+v, want success", resp)
+	}
+	if n := b.store.MaxOffset(dlqPrefix+"rev_cg", 0); n != 1 {
+		t.Fatalf("%%DLQ%%rev_cg holds %d messages, want 1", n)
 	}
 }
