@@ -46,6 +46,12 @@ accounts:
       - order_reback=SUB
     groupPerms:
       - order_srv_tx=PUB
+  - accessKey: reader_srv
+    secretKey: reader-secret-1
+    defaultTopicPerm: SUB
+    defaultGroupPerm: DENY
+    topicPerms:
+      - order_timeout=DENY
 `
 
 func startResolvedACLBroker(t *testing.T, opts ...brokertest.Option) *brokertest.Broker {
@@ -155,5 +161,26 @@ func TestACL_checkBack_goesOnlyToProducersAllowedOnTheHalfsTopic(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no check-back of order_srv's half reached order_srv within 10 s")
 		}
+	}
+}
+
+// Review finding 3, by key: with SUB on every topic but order_timeout, an
+// account's QUERY_MESSAGE of the half topic must not return order_timeout's
+// halves (the ACL checked only the system topic the request names).
+func TestACL_queryMessageOfTheHalfTopic_needsSUBOnTheRealTopic(t *testing.T) {
+	b := startResolvedACLBroker(t)
+	c := dialWire(t, b.BrokerAddr())
+	signedHalf(t, c, "order_srv", "order-secret-1", "order_timeout", "order_srv_tx", "q-timeout")
+	signedHalf(t, c, "order_srv", "order-secret-1", "order_reback", "order_srv_tx", "q-reback")
+	query := func(key string) *remoting.Command {
+		return c.signedCall(t, protocol.QueryMessage, "reader_srv", "reader-secret-1", map[string]string{
+			"topic": "RMQ_SYS_TRANS_HALF_TOPIC", "key": key, "maxNum": "32", "beginTimestamp": "0",
+			"endTimestamp": strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10), "_UNIQUE_KEY_QUERY": "true"}, nil)
+	}
+	if r := query("q-timeout"); r.Code == int16(protocol.Success) {
+		t.Fatalf("reader_srv found a half of order_timeout by key (%d bytes)", len(r.Body))
+	}
+	if r := query("q-reback"); r.Code != int16(protocol.Success) || len(r.Body) == 0 {
+		t.Fatalf("reader_srv looks up a half of order_reback it may read: %s %q", protocol.ResponseCode(r.Code), r.Remark)
 	}
 }

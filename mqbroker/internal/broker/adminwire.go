@@ -53,7 +53,7 @@ func (b *Broker) serveAdmin(c *remoting.Conn, req *remoting.Command) (*remoting.
 	case protocol.ViewMessageByID:
 		return b.handleViewMessage(c, req), true
 	case protocol.QueryMessage:
-		return b.handleQueryMessage(req), true
+		return b.handleQueryMessage(c, req), true
 	case protocol.UpdateAndCreateSubscriptionGroup:
 		return b.handleUpdateSubGroup(req), true
 	case protocol.GetAllSubscriptionGroupConfig:
@@ -517,7 +517,7 @@ func (b *Broker) handleViewMessage(c *remoting.Conn, req *remoting.Command) *rem
 // KEYS (or, with _UNIQUE_KEY_QUERY, whose UNIQ_KEY) contain key and whose
 // store time is in [beginTimestamp, endTimestamp], at most maxNum, their
 // encodings concatenated as in a pull response.
-func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleQueryMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	topic := f.String("topic")
 	key := f.String("key")
@@ -545,6 +545,11 @@ func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
 			continue
 		}
 		if (uniq && m.UniqKey() != key) || (!uniq && !containsKey(m.Keys(), key)) {
+			continue
+		}
+		// A half or scheduled record is read as its real topic: the ACL
+		// checked SUB on the system topic named in the request only.
+		if vt := visibleTopic(m); vt != m.Topic && b.permitResolved(c, req, acl.Resource{Name: vt, Perm: acl.Sub}) != nil {
 			continue
 		}
 		body = append(body, m.Encode()...)
