@@ -68,6 +68,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	advertise := fs.String("advertise-addr", env("MQ_ADVERTISE_ADDR", "auto"), "broker address given to clients: host:port, or auto = listen IP or first non-loopback IPv4 (MQ_ADVERTISE_ADDR)")
 	admin := fs.String("admin-addr", env("MQ_ADMIN_ADDR", "127.0.0.1:8080"), "HTTP admin API address (console, /api, /metrics), empty to disable; loopback by default (MQ_ADMIN_ADDR)")
 	adminToken := fs.String("admin-token", getenv("MQ_ADMIN_TOKEN"), "bearer token the admin HTTP API requires, empty: none; prefer the environment variable, flags show in ps (MQ_ADMIN_TOKEN)")
+	insecureDefault, _ := strconv.ParseBool(env("MQ_INSECURE_ADMIN", "false"))
+	insecureAdmin := fs.Bool("insecure-admin", insecureDefault, "allow ACL on with the admin HTTP API on a non-loopback address and no admin-token (refused otherwise; logged loudly) (MQ_INSECURE_ADMIN=true)")
 	aclFile := fs.String("acl-file", getenv("MQ_ACL_FILE"), "plain_acl.yml-style ACL file, reloaded when it changes; empty: ACL off (MQ_ACL_FILE)")
 	maxInflight := fs.String("max-inflight-per-conn", env("MQ_MAX_INFLIGHT_PER_CONN", strconv.Itoa(cfg.MaxInflightPerConn)), "requests served at once per connection (MQ_MAX_INFLIGHT_PER_CONN)")
 	maxInflightTotal := fs.String("max-inflight", env("MQ_MAX_INFLIGHT", strconv.Itoa(cfg.MaxInflightTotal)), "requests served at once over all connections of a listener (MQ_MAX_INFLIGHT)")
@@ -109,6 +111,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	cfg.NamesrvAddr, cfg.BrokerAddr, cfg.AdminAddr, cfg.DataDir = *namesrv, *brokerAddr, *admin, *dataDir
 	cfg.OrderTimelineURL = *timeline
 	cfg.AdminToken, cfg.ACLFile, cfg.ACLGetenv = *adminToken, *aclFile, getenv
+	cfg.InsecureAdmin = *insecureAdmin
 	if *advertise != "auto" {
 		cfg.AdvertiseAddr = *advertise
 	}

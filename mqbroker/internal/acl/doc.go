@@ -49,6 +49,11 @@
 //  6. Every resource the request names (see Resources) needs its permission:
 //     listed topics and groups their own, others the default. Retry topics
 //     (%RETRY%group) are the group's resource.
+//  7. What only the broker's state names is decided by Policy.Permits once
+//     the broker looked it up: PUB on the topic of the half message an
+//     END_TRANSACTION decides, SUB on the topic of the record a
+//     VIEW_MESSAGE_BY_ID reads, and whether a registered producer may be
+//     sent a check-back (see Resources for how this deviates from Apache).
 //
 // A refusal is an *Error naming what was refused; the broker answers it
 // with NO_PERMISSION (16).

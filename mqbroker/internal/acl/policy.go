@@ -238,6 +238,39 @@ func (p *Policy) Check(req Request) error {
 	if err != nil {
 		return deny("request code %d: %v", req.Code, err)
 	}
+	return a.permits(res)
+}
+
+// Permits decides resources the broker resolved from its own state after
+// a request passed Check (the topic of the half message an
+// END_TRANSACTION names, of the record a VIEW_MESSAGE_BY_ID reads), and
+// whether a registered producer may receive a transaction check-back:
+// accessKey is the request's (or the registration's) AccessKey, already
+// verified. The white lists apply as in Check. nil means allowed, else an
+// *Error naming what was refused.
+func (p *Policy) Permits(accessKey string, peer netip.Addr, res ...Resource) error {
+	peer = peer.Unmap()
+	for _, m := range p.globalWhite {
+		if m(peer) {
+			return nil
+		}
+	}
+	if accessKey == "" {
+		return deny("no AccessKey: %v needs a signed request (ACL is on)", res)
+	}
+	a, ok := p.accounts[accessKey]
+	if !ok {
+		return deny("no ACL account for accessKey %s", accessKey)
+	}
+	if a.white != nil && a.white(peer) {
+		return nil
+	}
+	return a.permits(res)
+}
+
+// permits checks res against the account's permissions.
+func (a *account) permits(res []Resource) error {
+	ak := a.accessKey
 	if a.admin && len(a.topics) == 0 && len(a.groups) == 0 {
 		return nil // Apache: an admin without resource permissions is not checked per resource
 	}

@@ -14,10 +14,14 @@ const (
 	codeUpdateConsumerOffset   = 15
 	codeUpdateAndCreateTopic   = 17
 	codeUpdateBrokerConfig     = 25
+	codeViewMessageByID        = 33
 	codeHeartBeat              = 34
 	codeUnregisterClient       = 35
 	codeConsumerSendMsgBack    = 36
+	codeEndTransaction         = 37
 	codeGetConsumerListByGroup = 38
+	codeLockBatchMQ            = 41
+	codeUnlockBatchMQ          = 42
 	codeUpdateAndCreateGroup   = 200
 	codeDeleteSubscriptionGrp  = 207
 	codeDeleteTopicInBroker    = 215
@@ -25,6 +29,10 @@ const (
 	codeSendMessageV2          = 310
 	codeSendBatchMessage       = 320
 )
+
+// clientInnerProducer is the producer group every Java client registers
+// for its own use (MixAll.CLIENT_INNER_PRODUCER_GROUP); it sends no halves.
+const clientInnerProducer = "CLIENT_INNER_PRODUCER"
 
 // isAdminCode reports the request codes that need an admin account:
 // Apache's Permission.ADMIN_CODE, and INVOKE_BROKER_TO_RESET_OFFSET (which
@@ -41,6 +49,9 @@ func isAdminCode(code int16) bool {
 
 // heartbeat is the part of a HEART_BEAT body the policy reads.
 type heartbeat struct {
+	ProducerDataSet []struct {
+		GroupName string `json:"groupName"`
+	} `json:"producerDataSet"`
 	ConsumerDataSet []struct {
 		GroupName           string `json:"groupName"`
 		SubscriptionDataSet []struct {
@@ -58,6 +69,22 @@ type heartbeat struct {
 // origin topic), so it publishes nothing new; and with PUB required, a
 // subscribe-only account's refused send-back is taken by the Go client as
 // done (it checks only the transport error) — the message would be lost.
+//
+// Further differences close holes Apache 4.9 leaves open (a subscribe-only
+// account could otherwise forge a saga's stock return):
+//   - END_TRANSACTION needs PUB on its producerGroup here, and the broker
+//     checks PUB on the half message's real topic (Permits) once it found
+//     the half, before it applies the decision. Apache checks nothing.
+//   - HEART_BEAT needs PUB on every producer group it registers (a
+//     producer of a transaction group receives its check-backs and answers
+//     them), except the Java client's built-in CLIENT_INNER_PRODUCER.
+//     Apache checks only the consumer part.
+//   - LOCK_BATCH_MQ / UNLOCK_BATCH_MQ need SUB on the body's consumer
+//     group. Apache checks nothing.
+//   - VIEW_MESSAGE_BY_ID names only a commit-log offset: the broker checks
+//     SUB on the record's topic (its REAL_TOPIC for a half or scheduled
+//     message) after reading it (Permits). Apache checks nothing.
+//
 // Codes not listed need only a valid signature.
 func Resources(code int16, ext map[string]string, body []byte) ([]Resource, error) {
 	topic := func(k string) Resource { return Resource{Name: ext[k], Perm: Pub} }
@@ -80,6 +107,11 @@ func Resources(code int16, ext map[string]string, body []byte) ([]Resource, erro
 			return nil, fmt.Errorf("heartbeat body: %w", err)
 		}
 		var res []Resource
+		for _, pd := range hb.ProducerDataSet {
+			if pd.GroupName != "" && pd.GroupName != clientInnerProducer {
+				res = append(res, Resource{Name: RetryPrefix + pd.GroupName, Perm: Pub})
+			}
+		}
 		for _, cd := range hb.ConsumerDataSet {
 			res = append(res, sub(RetryPrefix+cd.GroupName))
 			for _, sd := range cd.SubscriptionDataSet {
@@ -92,6 +124,19 @@ func Resources(code int16, ext map[string]string, body []byte) ([]Resource, erro
 			return nil, nil // a producer unregistering
 		}
 		return []Resource{group("consumerGroup")}, nil
+	case codeEndTransaction:
+		return []Resource{{Name: RetryPrefix + ext["producerGroup"], Perm: Pub}}, nil
+	case codeLockBatchMQ, codeUnlockBatchMQ:
+		var lb struct {
+			ConsumerGroup string `json:"consumerGroup"`
+		}
+		if err := json.Unmarshal(body, &lb); err != nil {
+			return nil, fmt.Errorf("lock body: %w", err)
+		}
+		if lb.ConsumerGroup == "" {
+			return nil, fmt.Errorf("lock body: consumerGroup missing")
+		}
+		return []Resource{sub(RetryPrefix + lb.ConsumerGroup)}, nil
 	case codeUpdateConsumerOffset:
 		return []Resource{group("consumerGroup"), sub(ext["topic"])}, nil
 	}

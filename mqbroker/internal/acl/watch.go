@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -144,4 +145,9 @@ func ExpandEnv(data []byte, getenv func(string) string) ([]byte, error) {
 		return nil, fmt.Errorf("acl: the file refers to unset environment variables %s", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// Permits is Policy.Permits with the current policy.
+func (w *Watcher) Permits(accessKey string, peer netip.Addr, res ...Resource) error {
+	return w.Policy().Permits(accessKey, peer, res...)
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -50,9 +51,9 @@ func (b *Broker) serveAdmin(c *remoting.Conn, req *remoting.Command) (*remoting.
 	case protocol.QueryTopicConsumeByWho:
 		return b.handleConsumeByWho(req), true
 	case protocol.ViewMessageByID:
-		return b.handleViewMessage(req), true
+		return b.handleViewMessage(c, req), true
 	case protocol.QueryMessage:
-		return b.handleQueryMessage(req), true
+		return b.handleQueryMessage(c, req), true
 	case protocol.UpdateAndCreateSubscriptionGroup:
 		return b.handleUpdateSubGroup(req), true
 	case protocol.GetAllSubscriptionGroupConfig:
@@ -243,7 +244,8 @@ func (b *Broker) brokerProperties() map[string]string {
 		"transactionCheckMax":      strconv.Itoa(b.cfg.TxCheckMax),
 		"longPollingEnable":        "true", "autoCreateTopicEnable": "true", "autoCreateSubscriptionGroup": "true",
 		"clientChannelMaxIdleTimeSeconds": strconv.FormatInt(int64(b.cfg.ClientExpiry.Seconds()), 10),
-		"aclEnable":                       "false", "messageIndexEnable": "true", "enablePropertyFilter": "false",
+		"aclEnable":                       strconv.FormatBool(b.acl != nil), "messageIndexEnable": "true",
+		"enablePropertyFilter": strconv.FormatBool(b.cfg.EnablePropertyFilter),
 	}
 }
 
@@ -495,7 +497,7 @@ func (b *Broker) handleConsumeByWho(req *remoting.Command) *remoting.Command {
 
 // handleViewMessage serves VIEW_MESSAGE_BY_ID: the stored record at a
 // commit-log offset, in the message encoding of a pull response.
-func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleViewMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	off := f.Int64("offset")
 	if err := f.Err(); err != nil {
@@ -505,6 +507,9 @@ func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		return errResponse(req, protocol.SystemError, "can not find message by the offset, %d", off)
 	}
+	if resp := b.permitResolved(c, req, acl.Resource{Name: visibleTopic(m), Perm: acl.Sub}); resp != nil {
+		return resp
+	}
 	return bodyResponse(req, m.Encode())
 }
 
@@ -512,7 +517,7 @@ func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
 // KEYS (or, with _UNIQUE_KEY_QUERY, whose UNIQ_KEY) contain key and whose
 // store time is in [beginTimestamp, endTimestamp], at most maxNum, their
 // encodings concatenated as in a pull response.
-func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleQueryMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	topic := f.String("topic")
 	key := f.String("key")
@@ -543,6 +548,11 @@ func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
 			continue
 		}
 		if (uniq && m.UniqKey() != key) || (!uniq && !containsKey(m.Keys(), key)) {
+			continue
+		}
+		// A half or scheduled record is read as its real topic: the ACL
+		// checked SUB on the system topic named in the request only.
+		if vt := visibleTopic(m); vt != m.Topic && b.permitResolved(c, req, acl.Resource{Name: vt, Perm: acl.Sub}) != nil {
 			continue
 		}
 		body = append(body, m.Encode()...)

@@ -167,6 +167,10 @@ func Open(cfg Config) (_ *Broker, err error) {
 		if b.acl, err = acl.Open(cfg.ACLFile, acl.Options{Interval: cfg.ACLReloadInterval, Logger: cfg.Logger, Getenv: cfg.ACLGetenv}); err != nil {
 			return nil, err
 		}
+		if cfg.openAdminWithACL() {
+			b.log.Warn("!!! INSECURE: ACL is on but the admin HTTP API on " + cfg.AdminAddr +
+				" has no token (--insecure-admin): anyone who reaches it reads every message; set --admin-token (MQ_ADMIN_TOKEN)")
+		}
 	}
 	b.ns = namesrv.New(routes{b}, cfg.Cluster, cfg.BrokerName, b.advertise)
 	ropts := cfg.remotingOptions()
@@ -366,7 +370,7 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case protocol.UnlockBatchMQ:
 		return b.handleUnlock(req)
 	case protocol.EndTransaction:
-		return b.handleEndTransaction(req)
+		return b.handleEndTransaction(c, req)
 	case protocol.ConsumerSendMsgBack:
 		return b.handleSendBack(c, req)
 	case protocol.UpdateAndCreateTopic:

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -95,9 +96,10 @@ type consumerGroup struct {
 }
 
 type producerClient struct {
-	id       string
-	conn     *remoting.Conn
-	lastSeen time.Time
+	id        string
+	conn      *remoting.Conn
+	lastSeen  time.Time
+	accessKey string // the AccessKey it registered with ("" unsigned)
 }
 
 // clientTable registers producers and consumers from heartbeats and drops
@@ -117,7 +119,7 @@ func newClientTable() *clientTable {
 
 // register applies a heartbeat; it returns the consumer groups whose
 // membership changed (their members must be notified).
-func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (changed []string) {
+func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, accessKey string, now time.Time) (changed []string) {
 	// Compile the subscriptions before locking (the cache makes a repeated
 	// expression cheap; heartbeats repeat them every 30 s).
 	subs := make([][]*subscription, len(hb.ConsumerDataSet))
@@ -137,7 +139,7 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 			g = make(map[string]*producerClient)
 			t.producers[p.GroupName] = g
 		}
-		g[hb.ClientID] = &producerClient{id: hb.ClientID, conn: c, lastSeen: now}
+		g[hb.ClientID] = &producerClient{id: hb.ClientID, conn: c, lastSeen: now, accessKey: accessKey}
 	}
 	for i, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {
@@ -166,7 +168,7 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, now time.Time) (
 // may be the only way to reach a freshly restarted transaction producer for
 // a check-back. (Plain sends skip this: it would put a shared lock on every
 // send for nothing.)
-func (t *clientTable) touchProducer(group string, c *remoting.Conn, now time.Time) {
+func (t *clientTable) touchProducer(group string, c *remoting.Conn, accessKey string, now time.Time) {
 	if group == "" {
 		return
 	}
@@ -178,13 +180,13 @@ func (t *clientTable) touchProducer(group string, c *remoting.Conn, now time.Tim
 		t.producers[group] = g
 	}
 	for _, p := range g {
-		if p.conn == c {
+		if p.conn == c && p.accessKey == accessKey {
 			p.lastSeen = now
 			return
 		}
 	}
 	id := fmt.Sprintf("conn#%d", c.ID())
-	g[id] = &producerClient{id: id, conn: c, lastSeen: now}
+	g[id] = &producerClient{id: id, conn: c, lastSeen: now, accessKey: accessKey}
 }
 
 // unregister removes one client from one group (UNREGISTER_CLIENT).
@@ -276,13 +278,14 @@ func (t *clientTable) subscription(group, topic string) *subscription {
 }
 
 // producerConn returns a live connection of a producer of group, preferring
-// the most recently seen one; ok is false when none is registered.
-func (t *clientTable) producerConn(group string) (*remoting.Conn, bool) {
+// the most recently seen one among those allowed (nil: all); ok is false
+// when none is registered.
+func (t *clientTable) producerConn(group string, allowed func(accessKey string, peer netip.Addr) bool) (*remoting.Conn, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var best *producerClient
 	for _, p := range t.producers[group] {
-		if p.conn.Context().Err() != nil {
+		if p.conn.Context().Err() != nil || (allowed != nil && !allowed(p.accessKey, p.conn.Peer().Addr())) {
 			continue
 		}
 		if best == nil || p.lastSeen.After(best.lastSeen) {

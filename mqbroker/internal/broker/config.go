@@ -75,6 +75,11 @@ type Config struct {
 	// AdminToken, when set, is the bearer token every admin HTTP request
 	// but /healthz must carry.
 	AdminToken string
+	// InsecureAdmin lets the broker start with ACL on and the admin HTTP
+	// on a non-loopback address without AdminToken — where anyone who
+	// reaches it reads every message the ACL protects. Refused otherwise
+	// (Validate); logged loudly when used.
+	InsecureAdmin bool
 	// ACLFile, when set, turns Apache RocketMQ's plain ACL on (package acl):
 	// a plain_acl.yml-style file, re-read every ACLReloadInterval when it
 	// changed.
@@ -144,6 +149,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("admin-addr %q: want host:port", c.AdminAddr)
 		}
+	}
+	if c.openAdminWithACL() && !c.InsecureAdmin {
+		bad("admin-addr %q serves every message without a token while ACL is on (acl-file): set admin-token (MQ_ADMIN_TOKEN), listen on 127.0.0.1, or pass --insecure-admin", c.AdminAddr)
 	}
 	if err := console.ValidateTimelineURL(c.OrderTimelineURL); err != nil {
 		bad("order-timeline-url: %w", err)
@@ -270,4 +278,22 @@ func firstIPv4() netip.Addr {
 		}
 	}
 	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// openAdminWithACL reports ACL on with the admin HTTP on a non-loopback
+// address and no token: the admin API (console, /api/messages) would hand
+// anyone who reaches it what the ACL refuses them.
+func (c Config) openAdminWithACL() bool {
+	if c.ACLFile == "" || c.AdminAddr == "" || c.AdminToken != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.AdminAddr)
+	if err != nil {
+		return false // reported as a bad address
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.IsLoopback()
 }

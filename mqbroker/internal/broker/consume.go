@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
 )
@@ -21,7 +22,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			}
 		}
 	}
-	changed := b.clients.register(hb, c, b.clock.Now())
+	changed := b.clients.register(hb, c, req.Ext(acl.AccessKeyField), b.clock.Now())
 	if err := b.clients.sqlGroups.remember(hb); err != nil {
 		b.log.Error("heartbeat", "err", err)
 	}

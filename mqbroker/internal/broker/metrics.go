@@ -26,6 +26,7 @@ type metrics struct {
 	fsync                              prometheus.Histogram
 	aclDenied                          *prometheus.CounterVec // by request code
 	movedToMin                         prometheus.Counter     // pulls below a queue's min offset, continued at the min
+	setAside                           *prometheus.CounterVec // by kind: entries retention or the scheduler could not re-put (setaside.go)
 
 	// Totals across topics, for the rates (cheaper than gathering).
 	totalIn, totalOut, totalBytesIn, totalBytesOut atomic.Int64
@@ -52,7 +53,9 @@ func newMetrics(b *Broker) *metrics {
 		Help: "Requests refused by the ACL with NO_PERMISSION, by request code."}, []string{"code"})
 	m.movedToMin = prometheus.NewCounter(prometheus.CounterOpts{Name: "mqbroker_pull_offset_moved_to_min_total",
 		Help: "Pulls whose offset was below the queue's min offset (deleted by retention), continued at the min."})
-	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.aclDenied, m.movedToMin, newGaugeCollector(b), newStoreCollector(b),
+	m.setAside = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqbroker_set_aside_total",
+		Help: "Half or scheduled messages that could not be carried forward or delivered, moved to topic " + deadLetterTopic + " (or lost, if unreadable), by kind."}, []string{"kind"})
+	m.reg.MustRegister(m.msgsIn, m.bytesIn, m.msgsOut, m.bytesOut, m.fsync, m.aclDenied, m.movedToMin, m.setAside, newGaugeCollector(b), newStoreCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sample(m.started) // the zero point of the rates
 	return m

@@ -97,28 +97,47 @@ func (t *txnService) carryForward(upTo int64) error {
 	return err
 }
 
-// carry re-appends one claimed half and points it at the copy.
+// carry re-appends one claimed half and points it at the copy. A half that
+// cannot be re-appended (unreadable, or its properties no longer fit with
+// the marks: stored before sends reserved room for them) is set aside: its
+// record goes to deadLetterTopic, a discard op record ends it, and it is
+// counted and logged with its group, topic and msg id — it never stops
+// retention, and never disappears without a trace. Only an I/O failure
+// returns an error (retention tries again on its next tick).
 func (t *txnService) carry(p *pendingHalf) error {
-	half, err := t.b.store.Read(p.at)
-	if err != nil {
-		return fmt.Errorf("carry forward half message %d: %w", p.phys, err)
-	}
 	t.mu.Lock()
-	checks, stored := p.checks, p.stored
+	at, checks, stored := p.at, p.checks, p.stored
 	t.mu.Unlock()
+	half, err := t.b.store.Read(at)
+	if err != nil {
+		return t.setAside(p, nil, fmt.Errorf("read: %w", err))
+	}
 	c := half.Clone()
 	c.SetProperty(propCarriedFrom, strconv.FormatInt(p.phys, 10))
 	c.SetProperty(propCarriedQueueOffset, strconv.FormatInt(p.queueOffset, 10))
 	c.SetProperty(propCarriedChecks, strconv.Itoa(checks))
 	c.SetProperty(propCarriedStoreTs, strconv.FormatInt(stored.UnixMilli(), 10))
 	if _, err := t.b.store.Put(c); err != nil {
-		return fmt.Errorf("carry forward half message %d: %w", p.phys, err)
+		return t.setAside(p, half, err)
 	}
 	t.b.log.Info("retention: carried an undecided half message forward", "id", p.phys, "from", p.at, "to", c.PhysicalOffset)
 	t.mu.Lock()
 	p.at = c.PhysicalOffset
 	t.carried++
 	t.mu.Unlock()
+	return nil
+}
+
+// setAside ends a claimed half that cannot be carried forward (see carry).
+func (t *txnService) setAside(p *pendingHalf, half *message.Message, why error) error {
+	if err := t.b.setAside(asideHalf, p.phys, half, "", why, "group", p.group, "topic", p.realTopic,
+		"msg_id", p.uniqKey, "undecided", true); err != nil {
+		return err
+	}
+	if err := t.b.putOp(p, opDiscard, strconv.Itoa(p.checks)); err != nil {
+		return fmt.Errorf("set aside half message %d: %w", p.phys, err)
+	}
+	t.decided(p)
 	return nil
 }
 
@@ -167,23 +186,9 @@ func (s *scheduler) carryForward(upTo int64) error {
 				break
 			}
 			if phys >= 0 {
-				m, err := st.Read(phys)
-				if err != nil {
-					return fmt.Errorf("carry forward scheduled message %d: %w", phys, err)
+				if err := s.carry(lvl, off, phys, storeTs); err != nil {
+					return err
 				}
-				if orig, ok := s.dueTs(lvl, off); ok {
-					storeTs = orig
-				}
-				c := m.Clone()
-				c.SetProperty(propCarriedSrc, strconv.Itoa(lvl)+":"+strconv.FormatInt(off, 10))
-				c.SetProperty(propCarriedStoreTs, strconv.FormatInt(storeTs, 10))
-				if _, err := st.Put(c); err != nil {
-					return fmt.Errorf("carry forward scheduled message %d: %w", phys, err)
-				}
-				s.mu.Lock()
-				s.carriedTs[schedKey{lvl, c.QueueOffset}] = storeTs
-				s.carried++
-				s.mu.Unlock()
 			}
 			off++
 			s.mu.Lock()
@@ -191,6 +196,33 @@ func (s *scheduler) carryForward(upTo int64) error {
 			s.mu.Unlock()
 		}
 	}
+	return nil
+}
+
+// carry re-appends one pending scheduled entry (runMu held). One that
+// cannot be re-appended (unreadable, or its properties no longer fit with
+// the marks) is set aside to deadLetterTopic, counted and logged; it never
+// stops retention. Only an I/O failure returns an error.
+func (s *scheduler) carry(lvl int, off, phys, storeTs int64) error {
+	st := s.b.store
+	m, err := st.Read(phys)
+	if err != nil {
+		return s.b.setAside(asideScheduled, phys, nil, "", fmt.Errorf("read: %w", err), "level", lvl, "queue_offset", off)
+	}
+	if orig, ok := s.dueTs(lvl, off); ok {
+		storeTs = orig
+	}
+	c := m.Clone()
+	c.SetProperty(propCarriedSrc, strconv.Itoa(lvl)+":"+strconv.FormatInt(off, 10))
+	c.SetProperty(propCarriedStoreTs, strconv.FormatInt(storeTs, 10))
+	if _, err := st.Put(c); err != nil {
+		return s.b.setAside(asideScheduled, phys, m, "", err, "level", lvl, "queue_offset", off,
+			"topic", m.Properties[message.PropRealTopic], "msg_id", m.UniqKey())
+	}
+	s.mu.Lock()
+	s.carriedTs[schedKey{lvl, c.QueueOffset}] = storeTs
+	s.carried++
+	s.mu.Unlock()
 	return nil
 }
 

@@ -49,12 +49,15 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	delete(out.Properties, propScheduleSrc)
 	deleteCarried(out)
 	delete(out.Properties, message.PropDelayTimeLevel)
+	var added []string // properties this send-back adds (dropped again if a DLQ copy would not fit)
 	if out.Properties[message.PropRetryTopic] == "" {
 		out.SetProperty(message.PropRetryTopic, orig.Topic)
+		added = append(added, message.PropRetryTopic)
 	}
 	if out.Properties[message.PropOriginMessageID] == "" {
+		added = append(added, message.PropOriginMessageID)
 		id := originMsgID
-		if id == "" {
+		if id == "" || len(id) > maxOriginMsgIDLen {
 			id = orig.MsgID()
 		}
 		out.SetProperty(message.PropOriginMessageID, id)
@@ -81,6 +84,28 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 		}
 		out.SetProperty(message.PropMaxReconsumeTimes, strconv.Itoa(int(maxTimes)))
 		b.toSchedule(out, level)
+	}
+	if !toDLQ && out.Validate() != nil {
+		// Stored before sends reserved room for the retry properties (review
+		// finding 1): a retry copy would never fit, so it goes to the DLQ
+		// now rather than failing (and being re-consumed) forever.
+		b.log.Warn("send back: the retry copy's properties do not fit; moving it to the dead-letter queue",
+			"group", group, "msg_id", orig.MsgID())
+		toDLQ, topic = true, dlqPrefix+group
+		if _, _, err := b.topics.get(topic, true); err != nil {
+			b.log.Error("send back: create topic", "topic", topic, "err", err)
+			c.Close()
+			return nil
+		}
+		out.Topic, out.QueueID = topic, 0
+		for _, k := range []string{message.PropRealTopic, message.PropRealQueueID, message.PropDelayTimeLevel, message.PropMaxReconsumeTimes} {
+			delete(out.Properties, k)
+		}
+		if out.Validate() != nil {
+			for _, k := range added { // then it is no larger than the stored original
+				delete(out.Properties, k)
+			}
+		}
 	}
 	if _, err := b.store.Put(out); err != nil {
 		b.log.Error("send back: store", "group", group, "err", err)

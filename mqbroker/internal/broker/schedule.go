@@ -170,16 +170,28 @@ func (s *scheduler) deliverDue(now time.Time) (next time.Time, ok bool) {
 	return next, ok
 }
 
+// deliver stores a due entry's message in its real topic. One that cannot
+// be (unreadable, or its properties do not fit with __SCHEDULE_SRC: stored
+// before sends reserved room for it) is set aside to deadLetterTopic,
+// counted and logged, and the level moves on; only an I/O failure returns
+// an error (retried a second later).
 func (s *scheduler) deliver(level int, off, phys int64) error {
+	src := strconv.Itoa(level) + ":" + strconv.FormatInt(off, 10)
 	m, err := s.b.store.Read(phys)
 	if err != nil {
-		return fmt.Errorf("read scheduled message at %d: %w", phys, err)
-	}
-	out := s.b.realMessage(m)
-	delete(out.Properties, message.PropDelayTimeLevel)
-	out.SetProperty(propScheduleSrc, strconv.Itoa(level)+":"+strconv.FormatInt(off, 10))
-	if _, err := s.b.store.Put(out); err != nil {
-		return fmt.Errorf("store delivered message: %w", err)
+		if err := s.b.setAside(asideDelivery, phys, nil, src, fmt.Errorf("read: %w", err), "level", level, "queue_offset", off); err != nil {
+			return err
+		}
+	} else {
+		out := s.b.realMessage(m)
+		delete(out.Properties, message.PropDelayTimeLevel)
+		out.SetProperty(propScheduleSrc, src)
+		if _, err := s.b.store.Put(out); err != nil {
+			if err := s.b.setAside(asideDelivery, phys, m, src, err, "level", level, "queue_offset", off,
+				"topic", out.Topic, "msg_id", m.UniqKey()); err != nil {
+				return err
+			}
+		}
 	}
 	s.mu.Lock()
 	s.progress[level-1] = off + 1

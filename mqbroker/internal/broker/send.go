@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/delay"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
@@ -120,6 +121,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 		if err := m.Validate(); err != nil {
 			return errResponse(req, protocol.MessageIllegal, "%v", err)
 		}
+		if err := checkPropsRoom(m); err != nil {
+			return errResponse(req, protocol.MessageIllegal, "%v", err)
+		}
 	}
 
 	// What the producer is told: the requested queue; the offsets of the
@@ -147,7 +151,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 			}
 			// The connection a half message arrives on can be checked back
 			// even before its producer heart-beats (see touchProducer).
-			b.clients.touchProducer(h.ProducerGroup, c, b.clock.Now())
+			b.clients.touchProducer(h.ProducerGroup, c, req.Ext(acl.AccessKeyField), b.clock.Now())
 			toHalf(m)
 			half = true
 		case strings.HasPrefix(m.Topic, retryPrefix) && h.ReconsumeTimes > h.MaxReconsumeTimes && h.MaxReconsumeTimes >= 0:
@@ -192,7 +196,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 
 func isSystemTopic(t string) bool {
 	switch t {
-	case defaultTopic, delay.ScheduleTopic, halfTopic, opTopic:
+	case defaultTopic, delay.ScheduleTopic, halfTopic, opTopic, deadLetterTopic:
 		return true
 	}
 	return false

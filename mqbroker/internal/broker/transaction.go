@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopsaga/shopsaga/mqbroker/internal/acl"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/protocol"
 	"github.com/shopsaga/shopsaga/mqbroker/internal/remoting"
@@ -157,7 +158,7 @@ func (t *txnService) unclaim(p *pendingHalf) {
 	t.mu.Unlock()
 }
 
-func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleEndTransaction(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := protocol.FieldsOf(req)
 	group := f.String("producerGroup")
 	queueOffset := f.Int64("tranStateTableOffset")
@@ -179,6 +180,13 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		b.log.Warn("end transaction ignored", "err", err, "from_check", fromCheck)
 		return errResponse(req, protocol.SystemError, "%v", err)
+	}
+	// Only an account that may publish to the half's topic decides it
+	// (ACL, acl.Resources): checked once the half is known, before the
+	// decision is applied.
+	if resp := b.permitResolved(c, req, acl.Resource{Name: p.realTopic, Perm: acl.Pub}); resp != nil {
+		b.txn.unclaim(p)
+		return resp
 	}
 	if err := b.decide(p, typ == txCommit); err != nil {
 		b.txn.unclaim(p)
@@ -279,7 +287,12 @@ func (t *txnService) checkDue(now time.Time) time.Time {
 // act checks or discards one due half; it returns a retry time if it could not.
 func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 	b := t.b
-	if p.checks >= t.cfg.MaxChecks {
+	// at moves when retention carries the half forward (carry, under t.mu):
+	// snapshot what may change under the lock (review finding 9).
+	t.mu.Lock()
+	at, checksSoFar := p.at, p.checks
+	t.mu.Unlock()
+	if checksSoFar >= t.cfg.MaxChecks {
 		got, err := t.claim(p.phys, p.queueOffset, p.group)
 		if err != nil {
 			return time.Time{} // decided meanwhile
@@ -294,16 +307,16 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 			"offset", p.phys, "group", p.group, "topic", p.realTopic, "msg_id", p.uniqKey, "checks", got.checks)
 		return time.Time{}
 	}
-	conn, ok := b.clients.producerConn(p.group)
+	conn, ok := b.clients.producerConn(p.group, b.checkBackAllowed(p))
 	if !ok {
 		return now.Add(noProducerRetry)
 	}
-	half, err := b.store.Read(p.at)
+	half, err := b.store.Read(at)
 	if err != nil {
 		b.log.Error("read half message for check", "offset", p.phys, "err", err)
 		return now.Add(noProducerRetry)
 	}
-	checks := p.checks + 1
+	checks := checksSoFar + 1
 	// The body is the message as its producer sent it, so the listener sees
 	// its real topic; UNIQ_KEY and __transactionId__ must be there because
 	// v2.1.2 mis-decodes the header's ids (PROTOCOL.md §2.3.3).
