@@ -43,86 +43,51 @@ func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
 	return &cqAlloc{dir: dir, log: log}, nil
 }
 
-// chunk returns an empty chunk of the given capacity (cqFirstChunk or cqChunk entries): mapped
-// from a new, fully allocated file, or, if that fails (no mmap here, no room), from the heap.
-func (a *cqAlloc) chunk(capacity int) ([]cqEntry, *cqChunkFile) {
+// chunk returns an empty chunk of capacity cqChunk: mapped from a new, fully allocated file, or,
+// if that fails (no mmap here, no room), from the heap.
+func (a *cqAlloc) chunk() ([]cqEntry, *cqChunkFile) {
 	if a != nil {
-		if c, cf, err := a.mapChunk(capacity); err == nil {
+		if c, cf, err := a.mapChunk(); err == nil {
 			return c, cf
 		} else if !errors.Is(err, errUnsupported) {
-			a.mapFailed(err)
+			a.failed++
+			if a.failed == 1 || a.failed%1000 == 0 {
+				a.log.Warn("store: consume-queue chunk kept in memory", "failures", a.failed, "err", err)
+			}
 		}
 	}
-	return make([]cqEntry, 0, capacity), nil
+	return make([]cqEntry, 0, cqChunk), nil
 }
 
-func (a *cqAlloc) mapFailed(err error) {
-	a.failed++
-	if a.failed == 1 || a.failed%1000 == 0 {
-		a.log.Warn("store: consume-queue chunk kept in memory", "failures", a.failed, "err", err)
-	}
-}
-
-func (a *cqAlloc) mapChunk(capacity int) ([]cqEntry, *cqChunkFile, error) {
+func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
+	size := int64(cqChunk) * int64(unsafe.Sizeof(cqEntry{}))
 	path := filepath.Join(a.dir, fmt.Sprintf("%020d", a.seq))
 	a.seq++
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, nil, err
 	}
-	cf := &cqChunkFile{path: path, f: f}
-	c, err := cf.mapCap(nil, capacity)
-	if err != nil {
+	fail := func(err error) ([]cqEntry, *cqChunkFile, error) {
 		f.Close()
 		os.Remove(path)
 		return nil, nil, err
 	}
-	return c, cf, nil
-}
-
-// mapCap extends cf's file to capacity entries, maps it and returns the chunk, with the entries
-// of c (the chunk of the previous, smaller mapping, which it unmaps).
-func (cf *cqChunkFile) mapCap(c []cqEntry, capacity int) ([]cqEntry, error) {
-	size := int64(capacity) * int64(unsafe.Sizeof(cqEntry{}))
 	// Allocated now, so a full file system fails here rather than as a SIGBUS on a store into
 	// a mapped hole.
-	if err := fallocate(cf.f, 0, size); err != nil {
+	if err := fallocate(f, 0, size); err != nil {
 		if !errors.Is(err, errUnsupported) {
-			return nil, err
+			return fail(err)
 		}
-		if err := cf.f.Truncate(size); err != nil {
-			return nil, err
+		if err := f.Truncate(size); err != nil {
+			return fail(err)
 		}
 	}
-	b, err := mmap(cf.f, 0, size)
+	b, err := mmap(f, 0, size)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	if cf.b != nil {
-		_ = munmap(cf.b) // a shared mapping: its entries are in the file, seen by the new one
-	}
-	cf.b = b
-	return unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), capacity)[:len(c)], nil
-}
-
-// grow returns c with twice its capacity (at most cqChunk) and its entries: the same file mapped
-// larger, or a heap copy if that fails (the file is then released). idxMu held exclusively: no
-// reader uses the old mapping.
-func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
-	capacity := min(2*cap(c), cqChunk)
-	if cf != nil {
-		nc, err := cf.mapCap(c, capacity)
-		if err == nil {
-			return nc, cf
-		}
-		if a != nil {
-			a.mapFailed(err)
-		}
-	}
-	h := make([]cqEntry, len(c), capacity)
-	copy(h, c)
-	_ = cf.release() // derived data: a leftover file is removed by the next Open
-	return h, nil
+	c := unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), cqChunk)[:0]
+	return c, &cqChunkFile{path: path, f: f, b: b}, nil
 }
 
 // release unmaps, closes and deletes a chunk's file.

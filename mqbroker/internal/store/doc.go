@@ -52,9 +52,7 @@
 //
 // <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
 // a 20-digit sequence number, removed and rebuilt by every Open, allocated in full (fallocate)
-// and mapped shared. A queue's first chunk starts with 128 entries (3 KiB) and doubles as it
-// fills (the file extended with fallocate and mapped again) until it holds 32768, so an idle
-// queue reserves 3 KiB, not 768 KiB; later chunks are allocated in full. A chunk file is the chunk's array of 24-byte entries in native byte order
+// and mapped shared. A chunk file is the chunk's array of 24-byte entries in native byte order
 // (phys int64 | store timestamp int64 | size int32 | tags hash int32; size 0 = a placeholder for a
 // record lost to a repaired hole): the files are never read by another process or after a
 // restart, so they need no portable encoding and no golden bytes. Retention and DeleteTopic

@@ -234,12 +234,11 @@ type Store struct {
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
 // i, for min <= i < n. Entries live in chunks of cqChunk, so a busy queue grows without copying
-// (and without the up-to-2x spare capacity of one growing slice). Only the first chunk grows
-// gradually: it starts with cqFirstChunk entries and doubles (its file extended and mapped
-// again) until it holds cqChunk, so an idle queue costs a few KiB of memory and disk. Retention
-// drops whole chunks from the front. Writers hold idxMu, readers idxMu.RLock.
+// (and without the up-to-2x spare capacity of one growing slice); only the first chunk grows
+// gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
+// hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	chunks [][]cqEntry    // all full (len cqChunk) except the last; only a sole chunk has cap < cqChunk
+	chunks [][]cqEntry    // all full (len cqChunk) except the last
 	files  []*cqChunkFile // the mapping behind each chunk (nil: heap), cqfile.go
 	al     *cqAlloc       // where chunks come from (nil: heap)
 	first  int64          // queue offset of chunks[0][0]
@@ -247,12 +246,8 @@ type consumeQueue struct {
 	n      int64          // next offset to write
 }
 
-// cqChunk is the number of entries per consume-queue chunk (768 KiB); a queue's first chunk
-// starts with cqFirstChunk (3 KiB) and doubles up to it (a power of two, so it reaches cqChunk).
-const (
-	cqChunk      = 32768
-	cqFirstChunk = 128
-)
+// cqChunk is the number of entries per consume-queue chunk (768 KiB).
+const cqChunk = 32768
 
 // cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
 // entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
@@ -288,18 +283,14 @@ func (q *consumeQueue) skipTo(off int64) {
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
-	switch {
-	case last < 0:
-		c, cf := q.al.chunk(cqFirstChunk)
-		q.first = q.n
-		q.chunks, q.files = append(q.chunks, c), append(q.files, cf)
-		last = 0
-	case len(q.chunks[last]) == cqChunk:
-		c, cf := q.al.chunk(cqChunk)
-		q.chunks, q.files = append(q.chunks, c), append(q.files, cf)
+	if last < 0 || len(q.chunks[last]) == cqChunk {
+		c, cf := q.al.chunk()
+		if last < 0 {
+			q.first = q.n
+		}
+		q.chunks = append(q.chunks, c)
+		q.files = append(q.files, cf)
 		last++
-	case len(q.chunks[last]) == cap(q.chunks[last]): // the first chunk, still growing
-		q.chunks[last], q.files[last] = q.al.grow(q.chunks[last], q.files[last])
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++
