@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/maphash"
 	"io"
 	"math"
 	"os"
@@ -345,7 +344,7 @@ func (s *Store) LookupKey(key string) []int64 {
 	if key == "" {
 		return nil
 	}
-	h := maphash.String(s.seed, key)
+	h := hashKey(s.hashSeed, key)
 	first := s.FirstOffset()
 	s.idxMu.RLock()
 	cands := s.keys.lookup(h, first)

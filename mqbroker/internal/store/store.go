@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"os"
 	"strings"
@@ -55,11 +54,13 @@ func ParseFlushMode(s string) (FlushMode, error) {
 
 // Defaults.
 const (
-	DefaultSegmentSize    = 64 << 20
-	DefaultFlushInterval  = 200 * time.Millisecond
-	DefaultMaxMessageSize = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
-	frameHeaderSize       = 8
-	maxScanPerGet         = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
+	DefaultSegmentSize   = 64 << 20
+	DefaultFlushInterval = 200 * time.Millisecond
+	// DefaultCheckpointInterval is Options.CheckpointInterval's default.
+	DefaultCheckpointInterval = time.Second
+	DefaultMaxMessageSize     = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
+	frameHeaderSize           = 8
+	maxScanPerGet             = 16000 // entries a filtered Get examines at most (Java maxFilterMessageCount)
 )
 
 // Options configures a Store. Zero values take the documented defaults.
@@ -96,6 +97,20 @@ type Options struct {
 	// offset upTo, with no lock held, so that the caller can carry records it still needs
 	// forward (Put them again). An error aborts that deletion.
 	BeforeDelete func(upTo int64) error
+	// CheckpointInterval is how often the flusher writes a checkpoint (doc.go "Checkpoint");
+	// default 1s. Close, Retain and DeleteTopic write one too.
+	CheckpointInterval time.Duration
+	// SaveState, if set, is called by every checkpoint with no store lock held. It returns the
+	// caller's own state derived from the commit log and the offset below which every record is
+	// reflected in it (at most the commit-log end at the time of the call; records at or above
+	// it may be reflected too: replaying them through OnRecover must be idempotent). Open hands
+	// the state back to LoadState and calls OnRecover only for the records from that offset on.
+	SaveState func() (upTo int64, state []byte, err error)
+	// LoadState, if set, is called by Open, before any OnRecover call, with the state SaveState
+	// returned for the checkpoint Open recovers from. It is not called when Open rebuilds from
+	// the start of the log (no or a bad checkpoint): OnRecover then sees every record. An error
+	// makes Open fall back to that full rebuild; LoadState must then have changed nothing.
+	LoadState func(state []byte) error
 
 	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
 	// tests: key-index file geometry (0: the defaults of keyindex.go)
@@ -108,6 +123,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if o.MaxMessageSize == 0 {
 		o.MaxMessageSize = int(min(int64(DefaultMaxMessageSize), o.SegmentSize-frameHeaderSize))
@@ -132,6 +150,9 @@ func (o *Options) Validate() error {
 	if o.Flush != FlushAsync && o.Flush != FlushSync {
 		errs = append(errs, fmt.Errorf("store: unknown flush mode %d", int(o.Flush)))
 	}
+	if o.CheckpointInterval < 0 {
+		errs = append(errs, fmt.Errorf("store: negative CheckpointInterval %v", o.CheckpointInterval))
+	}
 	if o.FlushInterval < 0 {
 		errs = append(errs, fmt.Errorf("store: negative FlushInterval %v", o.FlushInterval))
 	}
@@ -153,7 +174,15 @@ type Store struct {
 	opts Options
 	dir  string // <Dir>/commitlog
 	log  *slog.Logger
-	seed maphash.Seed // key-index hashing
+	// hashSeed keys the key-index hash; random per store, kept in the checkpoint (the index
+	// files outlive the process). Set by recovery only.
+	hashSeed uint64
+	// ckptMu serializes checkpoints, and Retain and DeleteTopic with them (taken before appendMu).
+	ckptMu     sync.Mutex
+	ckptWarned bool         // guarded by ckptMu
+	ckptOffset atomic.Int64 // offset of the last checkpoint written or recovered from
+	stateCRC   uint32       // CRC-32C of state.json as last read or written; guarded by ckptMu (recovery: no lock)
+	ckptStats  RecoveryStats
 
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
@@ -173,6 +202,10 @@ type Store struct {
 	baseEnd     int64 // commit-log end recorded in the state file; recovery only
 	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
 	stateMinPhys int64
+	stateQueues  []stateQueue // the state file's queues; recovery only
+	// indexFrom: records below it are in the derived files (the checkpoint); appFrom: records
+	// below it are in the state LoadState got. Recovery only.
+	indexFrom, appFrom int64
 	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
 	// read that loaded the segment snapshot just before a deletion still finds its file open.
 	retired []*os.File
@@ -329,7 +362,6 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		opts:          opts,
 		log:           opts.Logger,
-		seed:          maphash.MakeSeed(),
 		topics:        make(map[string]map[int32]*consumeQueue),
 		deletedTopics: make(map[string]int64),
 		done:          make(chan struct{}),
@@ -372,6 +404,9 @@ func (s *Store) Close() error {
 	s.flushMu.Lock()
 	err := s.flushErr
 	s.flushMu.Unlock()
+	if err == nil {
+		err = s.Checkpoint()
+	}
 	s.appendMu.Lock()
 	if terr := s.trimPreallocLocked(); err == nil {
 		err = terr
@@ -406,7 +441,12 @@ func (s *Store) closeFiles() error {
 	}
 	for _, qs := range s.topics {
 		for _, q := range qs {
-			q.releaseAll()
+			for _, cf := range q.files {
+				if err := cf.close(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			q.chunks, q.files = nil, nil
 		}
 	}
 	s.topics = map[string]map[int32]*consumeQueue{}
