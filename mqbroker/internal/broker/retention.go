@@ -111,6 +111,8 @@ func (t *txnService) carry(p *pendingHalf) error {
 	c.SetProperty(propCarriedQueueOffset, strconv.FormatInt(p.queueOffset, 10))
 	c.SetProperty(propCarriedChecks, strconv.Itoa(checks))
 	c.SetProperty(propCarriedStoreTs, strconv.FormatInt(stored.UnixMilli(), 10))
+	t.b.stateMu.RLock()
+	defer t.b.stateMu.RUnlock()
 	if _, err := t.b.store.Put(c); err != nil {
 		return fmt.Errorf("carry forward half message %d: %w", p.phys, err)
 	}
@@ -177,17 +179,21 @@ func (s *scheduler) carryForward(upTo int64) error {
 				c := m.Clone()
 				c.SetProperty(propCarriedSrc, strconv.Itoa(lvl)+":"+strconv.FormatInt(off, 10))
 				c.SetProperty(propCarriedStoreTs, strconv.FormatInt(storeTs, 10))
+				s.b.stateMu.RLock()
 				if _, err := st.Put(c); err != nil {
+					s.b.stateMu.RUnlock()
 					return fmt.Errorf("carry forward scheduled message %d: %w", phys, err)
 				}
 				s.mu.Lock()
 				s.carriedTs[schedKey{lvl, c.QueueOffset}] = storeTs
 				s.carried++
+				s.progress[lvl-1] = off + 1
 				s.mu.Unlock()
+				s.b.stateMu.RUnlock()
 			}
 			off++
 			s.mu.Lock()
-			s.progress[lvl-1] = off
+			s.progress[lvl-1] = max(s.progress[lvl-1], off)
 			s.mu.Unlock()
 		}
 	}

@@ -178,6 +178,8 @@ func (s *scheduler) deliver(level int, off, phys int64) error {
 	out := s.b.realMessage(m)
 	delete(out.Properties, message.PropDelayTimeLevel)
 	out.SetProperty(propScheduleSrc, strconv.Itoa(level)+":"+strconv.FormatInt(off, 10))
+	s.b.stateMu.RLock()
+	defer s.b.stateMu.RUnlock()
 	if _, err := s.b.store.Put(out); err != nil {
 		return fmt.Errorf("store delivered message: %w", err)
 	}

@@ -205,7 +205,7 @@ func (s *Store) checkpointLocked() error {
 	appOffset := int64(-1)
 	if s.opts.SaveState != nil {
 		var err error
-		if appOffset, app, err = s.opts.SaveState(); err != nil {
+		if appOffset, app, err = s.opts.SaveState(s); err != nil {
 			return fmt.Errorf("store: checkpoint: save state: %w", err)
 		}
 	}

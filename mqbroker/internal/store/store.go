@@ -105,7 +105,7 @@ type Options struct {
 	// reflected in it (at most the commit-log end at the time of the call; records at or above
 	// it may be reflected too: replaying them through OnRecover must be idempotent). Open hands
 	// the state back to LoadState and calls OnRecover only for the records from that offset on.
-	SaveState func() (upTo int64, state []byte, err error)
+	SaveState func(s *Store) (upTo int64, state []byte, err error)
 	// LoadState, if set, is called by Open, before any OnRecover call, with the state SaveState
 	// returned for the checkpoint Open recovers from. It is not called when Open rebuilds from
 	// the start of the log (no or a bad checkpoint): OnRecover then sees every record. An error
@@ -388,6 +388,9 @@ func Open(opts Options) (*Store, error) {
 	go s.flushLoop()
 	return s, nil
 }
+
+// End is the commit-log end: every record below it is written and indexed.
+func (s *Store) End() int64 { return s.written.Load() }
 
 // Close flushes, stops the flusher and closes the files. Put after Close returns ErrClosed.
 func (s *Store) Close() error {
