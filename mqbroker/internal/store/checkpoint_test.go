@@ -366,3 +366,61 @@ func TestCheckpoint_retentionIsInTheCheckpoint(t *testing.T) {
 	}
 	_ = old
 }
+
+// TestCheckpoint_applicationStateAndOnRecoverFromItsOffset: LoadState gets what SaveState
+// returned, OnRecover sees exactly the records from SaveState's offset on (also those below the
+// derived files' offset), and a LoadState error falls back to a full rebuild in which OnRecover
+// sees every record.
+func TestCheckpoint_applicationStateAndOnRecoverFromItsOffset(t *testing.T) {
+	dir := t.TempDir()
+	var upTo int64
+	o := Options{Dir: dir, SegmentSize: 4096, CheckpointInterval: 1 << 40,
+		SaveState: func(*Store) (int64, []byte, error) { return upTo, []byte("state"), nil }}
+	s := mustOpen(t, o)
+	defer s.Close()
+	ckFill(t, s, 0, 40)
+	upTo = entryPhys(t, s, 1, 5) // message 16
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	ckFill(t, s, 40, 10)
+	crashed := copyDir(t, dir)
+	for _, fail := range []bool{false, true} {
+		var loaded string
+		var seen []int64
+		c := mustOpen(t, Options{Dir: copyDir(t, crashed), SegmentSize: 4096,
+			LoadState: func(b []byte) error {
+				if fail {
+					return errors.New("no")
+				}
+				loaded = string(b)
+				return nil
+			},
+			OnRecover: func(h message.Header, _ []byte) { seen = append(seen, h.PhysicalOffset) }})
+		rs := c.RecoveryStats()
+		ckVerify(t, c, 50)
+		c.Close()
+		if fail {
+			if rs.FromCheckpoint || len(seen) != 50 {
+				t.Fatalf("LoadState failed: recovery %+v, OnRecover saw %d records, want a full rebuild and 50", rs, len(seen))
+			}
+			continue
+		}
+		if !rs.FromCheckpoint || loaded != "state" {
+			t.Fatalf("recovery %+v, LoadState got %q", rs, loaded)
+		}
+		if len(seen) != 50-16 || seen[0] != upTo {
+			t.Fatalf("OnRecover saw %d records from %v, want %d from %d", len(seen), seen[:1], 50-16, upTo)
+		}
+	}
+}
+
+// entryPhys is the physical offset of topic "t", queue q, offset off.
+func entryPhys(t testing.TB, s *Store, q int32, off int64) int64 {
+	t.Helper()
+	phys, _, ok := s.QueueEntry("t", q, off)
+	if !ok {
+		t.Fatalf("no entry t/%d/%d", q, off)
+	}
+	return phys
+}

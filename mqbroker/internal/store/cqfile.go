@@ -11,8 +11,8 @@ import (
 
 // Consume-queue chunks live in mapped files (doc.go "Consume-queue files"): the entries are
 // file-backed pages, which the kernel may write back and evict, not anonymous memory that grows
-// with every stored message. Like the key index they are derived data, removed and rebuilt by
-// Open from the commit log, unless a checkpoint (checkpoint.go) says up to where they hold; their
+// with every stored message. Like the key index they are derived data, kept up to the checkpoint
+// (checkpoint.go) and rebuilt from the commit log when there is no usable one; their
 // layout is simply the in-memory cqEntry array (native byte order).
 const cqDirName = "consumequeue"
 

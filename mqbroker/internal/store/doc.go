@@ -41,9 +41,10 @@
 //
 // Consume queues (per topic and queue: physical offset, size, tags hash, store timestamp of each
 // record, in queue-offset order) and the key index (UNIQ_KEY and each KEYS entry -> physical
-// offsets) are derived data. Both live in mapped files (below), kept across restarts up to the
-// checkpoint (below) and rebuilt from the whole commit log only when there is no usable one; whose pages are file-backed and evictable, not anonymous memory: what the
-// broker holds per queue is a few words plus one slice header per chunk of 32768 entries. Queue
+// offsets) are derived data, kept across restarts up to the checkpoint (below) and rebuilt from
+// the whole commit log only when there is no usable one. Both live in mapped files (below), whose
+// pages are file-backed and evictable, not anonymous memory: what the broker holds per queue is a
+// few words plus one slice header per chunk of 32768 entries. Queue
 // offsets start at 0; a queue's min offset is its first entry that retention has not deleted.
 //
 // # Consume-queue files

@@ -203,7 +203,7 @@ func (s *Store) useCheckpoint(starts []int64) (*checkpoint, error) {
 	default:
 		if err := s.loadCheckpoint(ck); err != nil {
 			reason = "derived files do not match the checkpoint: " + err.Error()
-		} else if s.opts.OnRecover != nil && s.opts.LoadState != nil {
+		} else if s.opts.LoadState != nil {
 			if err := s.opts.LoadState(ck.app); err != nil {
 				reason = "the checkpoint's application state does not load: " + err.Error()
 			}
