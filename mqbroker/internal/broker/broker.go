@@ -70,6 +70,11 @@ type Broker struct {
 	subGroups *subGroupTable // subscription groups created by mqadmin (adminwire.go)
 	metas     clientMetas    // language/version of client connections (adminwire.go)
 
+	// stateMu makes the services' state and the commit log agree for a
+	// checkpoint (state.go): held shared across every Put that changes that
+	// state together with the in-memory change, exclusively by saveState.
+	stateMu sync.RWMutex
+
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: stops background loops
 	wg        sync.WaitGroup
@@ -156,6 +161,8 @@ func Open(cfg Config) (_ *Broker, err error) {
 		MaxDiskUsage:   cfg.MaxDiskUsage,
 		BeforeDelete:   b.carryForward,
 		OnRecover:      b.recoverRecord,
+		SaveState:      b.saveState,
+		LoadState:      b.loadState,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -180,10 +187,13 @@ func Open(cfg Config) (_ *Broker, err error) {
 }
 
 // recoverServices reports the scheduler's and the transaction service's
-// state, rebuilt from the commit log by recoverRecord while the store
-// recovered it (see schedule.go and transaction.go).
+// state: loaded from the store's checkpoint (state.go) and brought up to
+// date by recoverRecord from the records after it, or rebuilt from the whole
+// commit log without a usable checkpoint (see schedule.go and transaction.go).
 func (b *Broker) recoverServices() error {
-	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(b.openedAt))
+	rs := b.store.RecoveryStats()
+	b.log.Info("state recovered", "pending_half", b.txn.pendingCount(), "took", time.Since(b.openedAt),
+		"from_checkpoint", rs.FromCheckpoint, "skipped_bytes", rs.SkippedBytes, "scanned_bytes", rs.ScannedBytes)
 	return nil
 }
 

@@ -54,6 +54,9 @@ func TestProcess(t *testing.T) {
 	t.Run("torn commit-log tail after kill -9 is truncated on restart", func(t *testing.T) {
 		testTornTail(t, bin)
 	})
+	t.Run("kill -9 after a checkpoint: pending half and delayed messages decided and delivered exactly once", func(t *testing.T) {
+		testKillAfterCheckpoint(t, bin)
+	})
 	t.Run("healthcheck exits 0 while serving and non-zero when down", func(t *testing.T) {
 		testHealthcheck(t, bin)
 	})

@@ -108,6 +108,10 @@ func (t *txnService) carry(p *pendingHalf) error {
 	t.mu.Lock()
 	at, checks, stored := p.at, p.checks, p.stored
 	t.mu.Unlock()
+	// The copy (or the set-aside and its discard op) and the half's new
+	// place change together under stateMu, as the checkpoint needs (state.go).
+	t.b.stateMu.RLock()
+	defer t.b.stateMu.RUnlock()
 	half, err := t.b.store.Read(at)
 	if err != nil {
 		return t.setAside(p, nil, fmt.Errorf("read: %w", err))
@@ -186,13 +190,23 @@ func (s *scheduler) carryForward(upTo int64) error {
 				break
 			}
 			if phys >= 0 {
-				if err := s.carry(lvl, off, phys, storeTs); err != nil {
+				// The copy, its due time and the level's progress change
+				// together under stateMu, as the checkpoint needs (state.go).
+				s.b.stateMu.RLock()
+				err := s.carry(lvl, off, phys, storeTs)
+				if err == nil {
+					s.mu.Lock()
+					s.progress[lvl-1] = max(s.progress[lvl-1], off+1)
+					s.mu.Unlock()
+				}
+				s.b.stateMu.RUnlock()
+				if err != nil {
 					return err
 				}
 			}
 			off++
 			s.mu.Lock()
-			s.progress[lvl-1] = off
+			s.progress[lvl-1] = max(s.progress[lvl-1], off)
 			s.mu.Unlock()
 		}
 	}

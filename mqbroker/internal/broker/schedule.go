@@ -177,6 +177,10 @@ func (s *scheduler) deliverDue(now time.Time) (next time.Time, ok bool) {
 // an error (retried a second later).
 func (s *scheduler) deliver(level int, off, phys int64) error {
 	src := strconv.Itoa(level) + ":" + strconv.FormatInt(off, 10)
+	// The delivered copy (or the set-aside) and the level's progress change
+	// together under stateMu, as the checkpoint needs (state.go).
+	s.b.stateMu.RLock()
+	defer s.b.stateMu.RUnlock()
 	m, err := s.b.store.Read(phys)
 	if err != nil {
 		if err := s.b.setAside(asideDelivery, phys, nil, src, fmt.Errorf("read: %w", err), "level", level, "queue_offset", off); err != nil {

@@ -168,7 +168,16 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 			}
 		}
 	}
+	if half { // a state change: the checkpoint must see the half with its record (state.go)
+		b.stateMu.RLock()
+	}
 	res, err := b.store.Put(msgs...)
+	if half {
+		if err == nil {
+			b.txn.added(msgs[0])
+		}
+		b.stateMu.RUnlock()
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrMessageTooLarge) {
 			return errResponse(req, protocol.MessageIllegal, "%v", err)
@@ -177,9 +186,6 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 		return errResponse(req, protocol.SystemError, "store: %v", err)
 	}
 	b.metrics.sent(h.Topic, res)
-	if half {
-		b.txn.added(msgs[0])
-	}
 	resp := okResponse(req)
 	ids := make([]string, len(res))
 	for i, r := range res {

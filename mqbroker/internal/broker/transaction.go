@@ -188,12 +188,15 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *remoting.Command) *
 		b.txn.unclaim(p)
 		return resp
 	}
+	b.stateMu.RLock()
 	if err := b.decide(p, typ == txCommit); err != nil {
 		b.txn.unclaim(p)
+		b.stateMu.RUnlock()
 		b.log.Error("end transaction", "offset", phys, "err", err)
 		return errResponse(req, protocol.SystemError, "%v", err)
 	}
 	b.txn.decided(p)
+	b.stateMu.RUnlock()
 	b.log.Debug("transaction decided", "offset", phys, "commit", typ == txCommit, "from_check", fromCheck)
 	return okResponse(req)
 }
@@ -297,12 +300,15 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 		if err != nil {
 			return time.Time{} // decided meanwhile
 		}
+		b.stateMu.RLock()
 		if err := b.putOp(got, opDiscard, strconv.Itoa(got.checks)); err != nil {
 			t.unclaim(got)
+			b.stateMu.RUnlock()
 			b.log.Error("discard half message", "offset", p.phys, "err", err)
 			return now.Add(noProducerRetry)
 		}
 		t.decided(got)
+		b.stateMu.RUnlock()
 		b.log.Warn("half message discarded after the maximum number of checks",
 			"offset", p.phys, "group", p.group, "topic", p.realTopic, "msg_id", p.uniqKey, "checks", got.checks)
 		return time.Time{}
@@ -338,7 +344,9 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 		"topic":                p.realTopic,
 		"brokerName":           b.cfg.BrokerName,
 	}
+	b.stateMu.RLock()
 	if err := b.putOp(p, opChecked, strconv.Itoa(checks)); err != nil {
+		b.stateMu.RUnlock()
 		b.log.Error("record check", "offset", p.phys, "err", err)
 		return now.Add(noProducerRetry)
 	}
@@ -347,6 +355,7 @@ func (t *txnService) act(p *pendingHalf, now time.Time) time.Time {
 		p.checks, p.lastCheck = checks, now
 	}
 	t.mu.Unlock()
+	b.stateMu.RUnlock()
 	// Asynchronous for the same reason as notifyChanged: one producer that
 	// stopped reading must not stall every other check.
 	frame := body.Encode()

@@ -11,9 +11,9 @@ import (
 
 // Consume-queue chunks live in mapped files (doc.go "Consume-queue files"): the entries are
 // file-backed pages, which the kernel may write back and evict, not anonymous memory that grows
-// with every stored message. Like the key index they are derived data, removed and rebuilt by
-// every Open from the commit log, so they need no recovery rule and their layout is simply the
-// in-memory cqEntry array (native byte order).
+// with every stored message. Like the key index they are derived data, kept up to the checkpoint
+// (checkpoint.go) and rebuilt from the commit log when there is no usable one; their
+// layout is simply the in-memory cqEntry array (native byte order).
 const cqDirName = "consumequeue"
 
 // cqAlloc hands out consume-queue chunks; the Store's idxMu guards it (chunks are allocated and
@@ -28,15 +28,16 @@ type cqAlloc struct {
 // cqChunkFile is the mapping behind one chunk (nil for a heap chunk).
 type cqChunkFile struct {
 	path string
+	seq  int64 // the file's name
 	f    *os.File
 	b    []byte
+	// clean: synced by a checkpoint while full, so it never needs another fsync. fullAtSnap is
+	// the checkpoint's note of fullness. Both guarded by the Store's appendMu.
+	clean, fullAtSnap bool
 }
 
 func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
 	dir := filepath.Join(storeDir, cqDirName)
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("store: reset consume queues: %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: create consume queues: %w", err)
 	}
@@ -61,7 +62,8 @@ func (a *cqAlloc) chunk() ([]cqEntry, *cqChunkFile) {
 
 func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 	size := int64(cqChunk) * int64(unsafe.Sizeof(cqEntry{}))
-	path := filepath.Join(a.dir, fmt.Sprintf("%020d", a.seq))
+	seq := int64(a.seq)
+	path := filepath.Join(a.dir, fmt.Sprintf("%020d", seq))
 	a.seq++
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -87,7 +89,7 @@ func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 		return fail(err)
 	}
 	c := unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), cqChunk)[:0]
-	return c, &cqChunkFile{path: path, f: f, b: b}, nil
+	return c, &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
 }
 
 // release unmaps, closes and deletes a chunk's file.
@@ -96,6 +98,19 @@ func (cf *cqChunkFile) release() error {
 		return nil
 	}
 	err := errors.Join(munmap(cf.b), cf.f.Close(), os.Remove(cf.path))
+	cf.b = nil
+	if err != nil {
+		return fmt.Errorf("store: consume-queue chunk %s: %w", cf.path, err)
+	}
+	return nil
+}
+
+// close unmaps and closes a chunk's file, keeping it (a checkpoint may name it).
+func (cf *cqChunkFile) close() error {
+	if cf == nil || cf.b == nil {
+		return nil
+	}
+	err := errors.Join(munmap(cf.b), cf.f.Close())
 	cf.b = nil
 	if err != nil {
 		return fmt.Errorf("store: consume-queue chunk %s: %w", cf.path, err)

@@ -41,28 +41,29 @@
 //
 // Consume queues (per topic and queue: physical offset, size, tags hash, store timestamp of each
 // record, in queue-offset order) and the key index (UNIQ_KEY and each KEYS entry -> physical
-// offsets) are derived data, rebuilt on Open by scanning the whole commit log. Both live in
-// mapped files (below), whose pages are file-backed and evictable, not anonymous memory: what the
-// broker holds per queue is a few words plus one slice header per chunk of 32768 entries. Queue
-// offsets start at 0; a queue's min offset is its first entry that retention has not deleted. (A
-// checkpoint, so that a restart reads only what was written after it, is the next step of issue
-// 16: today Open still reads the whole commit log.)
+// offsets) are derived data, kept across restarts up to the checkpoint (below) and rebuilt from
+// the whole commit log only when there is no usable one. Both live in mapped files (below), whose
+// pages are file-backed and evictable, not anonymous memory: what the broker holds per queue is a
+// few words plus one slice header per chunk of 32768 entries. Queue
+// offsets start at 0; a queue's min offset is its first entry that retention has not deleted.
 //
 // # Consume-queue files
 //
 // <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
-// a 20-digit sequence number, removed and rebuilt by every Open, allocated in full (fallocate)
-// and mapped shared. A chunk file is the chunk's array of 24-byte entries in native byte order
-// (phys int64 | store timestamp int64 | size int32 | tags hash int32; size 0 = a placeholder for a
-// record lost to a repaired hole): the files are never read by another process or after a
-// restart, so they need no portable encoding and no golden bytes. Retention and DeleteTopic
+// a 20-digit sequence number, allocated in full (fallocate) and mapped shared. A chunk file is
+// the chunk's array of 24-byte entries in native byte order (phys int64 | store timestamp int64 |
+// size int32 | tags hash int32; size 0 = a placeholder for a record lost to a repaired hole),
+// with no header: which queue a chunk belongs to and how many of its entries count is in the
+// checkpoint. The files are read after a restart only by the same program on the same machine
+// (a checkpoint from another architecture would be rejected by the sizes it checks only in part:
+// do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
 // (or fails, logged) a chunk is a heap array instead.
 //
 // # Key index files
 //
 // <Options.Dir>/index/ holds hash-slot files (ADR 0004), named by a 20-digit sequence number,
-// removed and rebuilt by every Open (so they need no recovery rule), written under idxMu through
+// kept up to the checkpoint (below), written under idxMu through
 // a shared mapping (a heap buffer where mmap is not available) and allocated in full when
 // created (fallocate), so that a full disk fails the creation instead of a store into a hole.
 // Keys go to the newest file; a full file starts the next. Layout, big-endian (golden bytes:
@@ -72,7 +73,8 @@
 //	                   written uint32 | 4 zero bytes | min phys int64 | max phys int64 | 24 zero bytes
 //	slots:   slots x uint32     number (1-based) of the newest entry whose hash % slots is this
 //	                            slot; 0 = none
-//	entries: entries x 20 bytes key hash uint64 (maphash, seeded per Open) | phys int64 |
+//	entries: entries x 20 bytes key hash uint64 (seeded FNV-1a + splitmix64 finalizer, put.go
+//	                            hashKey; the seed is in the checkpoint) | phys int64 |
 //	                            previous entry of the same slot uint32 (1-based; 0 = none)
 //
 // A lookup walks the key's slot chain in every file whose max phys is at or above the first
@@ -80,6 +82,52 @@
 // commit-log order, until the caller's limit of records matching its predicate is reached.
 // Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
 // first offset.
+//
+// # Checkpoint
+//
+// <Options.Dir>/checkpoint records the commit-log offset O up to which the derived files (the
+// consume-queue chunks, the key-index files and the queue positions of state.json) are flushed
+// and consistent: they hold exactly the records below O. It is written by the flusher every
+// Options.CheckpointInterval (default 1s) when anything was appended, by Close, and by Retain and
+// DeleteTopic after they changed the derived files. Writing one: the application's SaveState (its
+// own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
+// an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
+// entries (full files synced once are skipped), then the file itself: temp file, fsync, rename,
+// fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
+// names only grow past its positions. Layout, big-endian, CRC-protected (golden bytes:
+// TestCheckpointFile_goldenBytes):
+//
+//	"MQCK" | version uint32 = 1 | O int64 | key hash seed uint64 | state.json CRC-32C uint32
+//	       | next chunk file number int64 | next index file number int64
+//	segments uint32, then per segment:   start int64 | newest store timestamp int64
+//	queues uint32, then per queue:       topic length uint16 | topic | queue id int32 |
+//	                                     first int64 | min int64 | next offset int64 |
+//	                                     chunks uint32 | chunk file numbers, chunks x int64
+//	index files uint32, then per file:   number int64 | entries uint32 | min phys int64 | max phys int64
+//	A int64 | application state length uint32 | application state bytes
+//	CRC-32C (Castagnoli) uint32 of everything before it
+//
+// A queue's chunks hold its entries first..next-1, every chunk full but the last. Open keeps the
+// files the checkpoint names, cuts them back to its positions (entries past them, in the page
+// cache or half written back after a power loss, are ignored; a key-index file with entries past
+// the checkpoint gets its slot heads and chains rebuilt from the entries the checkpoint covers),
+// deletes every other derived file, and scans the commit log only from min(A, O): records in
+// [A, O) go only to Options.OnRecover, records from O on are indexed too. Segments wholly below
+// that point are opened, not read (their newest store time, which retention needs, is in the
+// checkpoint). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
+// from the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived
+// file that is missing or has the wrong size or header, a queue whose last entry lies at or past
+// O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
+// error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
+// as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index
+// file kept on the heap (no mmap on the platform, or mapping failed): then none is written.
+//
+// What is and is not re-verified: records below the checkpoint were CRC-checked and validated
+// when they were written or by the Open that indexed them, and were fsynced before the
+// checkpoint named them; a restart does not read them again. Damage to them (a flipped bit on
+// disk) is found by the CRC check of every read (Read, Get, Scan) and by a full rebuild (delete
+// the checkpoint file), not by Open. Everything from the checkpoint on is checked exactly as
+// below (Recovery rule): a torn tail is truncated, damage followed by valid records stops Open.
 //
 // # State file
 //
@@ -123,10 +171,11 @@
 //
 // # Recovery rule
 //
-// Open scans every segment in offset order and checks each frame: a complete header, a length of
-// at least message.MinRecordSize and at most MaxRecordCeiling (128 MiB + 64 KiB, the largest record
-// any configuration writes; not the current MaxMessageSize, so lowering that between runs never
-// truncates or "repairs" records acknowledged under a higher one) that fits in the file, a matching
+// Open scans every segment from the checkpoint on (all of them without one) in offset order and
+// checks each frame: a complete header, a length of at least message.MinRecordSize and at most
+// MaxRecordCeiling (128 MiB + 64 KiB, the largest record any configuration writes; not the
+// current MaxMessageSize, so lowering that between runs never truncates or "repairs" records
+// acknowledged under a higher one) that fits in the file, a matching
 // CRC-32C, a decodable record whose TOTALSIZE equals the frame length, whose PHYSICALOFFSET
 // equals the frame offset and whose QUEUEOFFSET is the next offset of its queue (or, for a
 // queue's first surviving record, any later offset: earlier ones were deleted by retention).
@@ -201,6 +250,9 @@
 // All methods are safe for concurrent use. Locks, in acquisition order:
 //
 //  0. Store.retainMu serializes Retain and DeleteTopic (held across BeforeDelete, which Puts).
+//     Store.ckptMu serializes checkpoints, and Retain's and DeleteTopic's index changes with
+//     them (so a checkpoint never falls between those and their state file); a checkpoint calls
+//     Options.SaveState with it held and no other.
 //  1. Store.appendMu guards the append position (active segment and its size), segment rolls,
 //     queue-offset assignment and closed. Every mutation of the index happens while holding it.
 //  2. Store.idxMu (RWMutex) guards the index (queues map, consume-queue chunks, key-index files

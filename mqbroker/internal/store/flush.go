@@ -6,7 +6,7 @@ import (
 )
 
 // flushLoop is the flusher goroutine: it fsyncs every FlushInterval (FlushAsync) and once more
-// when the store closes. (FlushSync Puts fsync themselves, see waitFlushed.)
+// when the store closes, and writes a checkpoint every CheckpointInterval. (FlushSync Puts fsync themselves, see waitFlushed.)
 func (s *Store) flushLoop() {
 	defer s.wg.Done()
 	var tick <-chan time.Time
@@ -15,9 +15,23 @@ func (s *Store) flushLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	ck := time.NewTicker(s.opts.CheckpointInterval)
+	defer ck.Stop()
+	var ckFailures int
 	for {
 		select {
 		case <-tick:
+		case <-ck.C:
+			if s.written.Load() == s.ckptOffset.Load() {
+				continue // nothing new since the last checkpoint
+			}
+			if err := s.Checkpoint(); err != nil {
+				ckFailures++
+				if ckFailures == 1 || ckFailures%100 == 0 {
+					s.log.Warn("store: checkpoint failed; the next Open reads more of the log", "failures", ckFailures, "err", err)
+				}
+			}
+			continue
 		case <-s.done:
 			_ = s.syncOnce() // the error is kept in flushErr and returned by Close
 			s.flushMu.Lock()

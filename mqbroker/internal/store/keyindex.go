@@ -10,8 +10,8 @@ import (
 
 // The key index lives in hash-slot files (ADR 0004, doc.go "Key index files") mapped into
 // memory: file-backed pages, which the kernel may write back and evict, not anonymous memory
-// that grows with every stored message. The files are derived data, rebuilt by every Open from
-// the commit log (which Open scans anyway), so they need no recovery rule of their own.
+// that grows with every stored message. The files are derived data: kept across restarts up to
+// the checkpoint (checkpoint.go), rebuilt from the commit log when there is none.
 const (
 	indexDirName     = "index"
 	ixMagic          = "MQIX"
@@ -33,20 +33,21 @@ type keyIndex struct {
 
 // ixFile is one index file: header, slots, entries (doc.go).
 type ixFile struct {
-	path             string
-	f                *os.File // nil: b is a heap buffer (no mmap on this platform)
-	b                []byte
-	n                uint32 // entries written
-	minPhys, maxPhys int64
+	path string
+	seq  int64    // the file's name
+	f    *os.File // nil: b is a heap buffer (no mmap on this platform)
+	// clean: synced by a checkpoint while full; fullAtSnap: the checkpoint's note of fullness.
+	// Guarded by the Store's appendMu.
+	clean, fullAtSnap bool
+	b                 []byte
+	n                 uint32 // entries written
+	minPhys, maxPhys  int64
 }
 
-// openKeyIndex removes the index files of an earlier run (they are rebuilt) and returns an empty
-// index.
+// openKeyIndex returns an empty index over dir; recovery then loads the files a checkpoint names
+// or removes them all (resetDerived).
 func openKeyIndex(storeDir string, slots, entries uint32) (*keyIndex, error) {
 	dir := filepath.Join(storeDir, indexDirName)
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("store: reset key index: %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: create key index: %w", err)
 	}
@@ -59,7 +60,8 @@ func (ix *keyIndex) fileSize() int64 {
 
 // newFile creates, allocates and maps the next index file.
 func (ix *keyIndex) newFile() (*ixFile, error) {
-	path := filepath.Join(ix.dir, fmt.Sprintf("%020d", ix.seq))
+	seq := int64(ix.seq)
+	path := filepath.Join(ix.dir, fmt.Sprintf("%020d", seq))
 	ix.seq++
 	size := ix.fileSize()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -80,7 +82,7 @@ func (ix *keyIndex) newFile() (*ixFile, error) {
 			return nil, fmt.Errorf("store: size key index file: %w", err)
 		}
 	}
-	x := &ixFile{path: path, f: f, minPhys: -1}
+	x := &ixFile{path: path, seq: seq, f: f, minPhys: -1}
 	if x.b, err = mmap(f, 0, size); err != nil {
 		if !errors.Is(err, errUnsupported) {
 			f.Close()

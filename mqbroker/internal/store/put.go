@@ -2,11 +2,11 @@ package store
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/maphash"
 	"strings"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
@@ -178,10 +178,10 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		phys := seg.start + base + int64(p.at)
 		p.q.add(cqEntry{phys: phys, tagsHash: int32(p.tagsHash), storeTs: ts, size: int32(p.size)})
 		if k := p.m.Properties[message.PropUniqKey]; k != "" {
-			s.addKeyLocked(maphash.String(s.seed, k), phys)
+			s.addKeyLocked(hashKey(s.hashSeed, k), phys)
 		}
 		for k := range strings.FieldsSeq(p.m.Properties[message.PropKeys]) {
-			s.addKeyLocked(maphash.String(s.seed, k), phys)
+			s.addKeyLocked(hashKey(s.hashSeed, k), phys)
 		}
 	}
 	s.idxMu.Unlock()
@@ -253,7 +253,35 @@ func (s *Store) queueForAppendLocked(topic string, queueID int32) *consumeQueue 
 	return q
 }
 
-func (s *Store) hashKey(k []byte) uint64 { return maphash.Bytes(s.seed, k) }
+// hashKey is the key-index hash: FNV-1a over the store's seed and the key, finished with the
+// splitmix64 mixer so that the low bits (the slot) depend on every input bit. It must be stable
+// across restarts, which rules out hash/maphash (its seeds cannot be persisted).
+func (s *Store) hashKey(k []byte) uint64 { return hashKey(s.hashSeed, k) }
+
+func hashKey[T string | []byte](seed uint64, k T) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := range 8 {
+		h ^= (seed >> (8 * i)) & 0xff
+		h *= prime
+	}
+	for i := 0; i < len(k); i++ {
+		h ^= uint64(k[i])
+		h *= prime
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
+}
+
+// newHashSeed returns a random key-index seed.
+func newHashSeed() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
 
 // addKeyLocked records that the record at phys carries a key with hash h; idxMu held. The
 // record is already written, so a failure (no room for a new index file) cannot fail its Put:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/maphash"
 	"io"
 	"math"
 	"os"
@@ -369,7 +368,7 @@ func (s *Store) LookupKey(key string, limit int, match func(m *message.Message) 
 	if key == "" {
 		return nil
 	}
-	h := maphash.String(s.seed, key)
+	h := hashKey(s.hashSeed, key)
 	first := s.FirstOffset()
 	s.idxMu.RLock()
 	cands := s.keys.lookup(h, first)

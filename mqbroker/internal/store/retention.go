@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -52,6 +53,7 @@ func (s *Store) loadQueueBases() error {
 	if err != nil {
 		return fmt.Errorf("store: read %s: %w", path, err)
 	}
+	s.stateCRC = crc32.Checksum(b, castagnoli)
 	var st storeState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
@@ -59,9 +61,7 @@ func (s *Store) loadQueueBases() error {
 	if st.Version != 1 {
 		return fmt.Errorf("%w: %s: unknown version %d", ErrCorrupt, path, st.Version)
 	}
-	for _, q := range st.Queues {
-		s.queueForAppendLocked(q.Topic, q.QueueID).reset(q.MinOffset)
-	}
+	s.stateQueues = st.Queues // applied by a full rebuild (a checkpoint holds them already)
 	for _, d := range st.DeletedTopics {
 		s.deletedTopics[d.Topic] = d.Before
 	}
@@ -93,28 +93,16 @@ func (s *Store) stateLocked(minPhys, end int64) storeState {
 	return st
 }
 
-// writeState replaces the state file atomically (temp file, fsync, rename, fsync dir).
+// writeState replaces the state file atomically (temp file, fsync, rename, fsync dir); ckptMu
+// held (the next checkpoint records the file's CRC).
 func (s *Store) writeState(st storeState) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: encode state: %w", err)
 	}
-	path := filepath.Join(s.opts.Dir, stateFileName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("store: write state: %w", err)
-	}
-	_, werr := f.Write(append(b, '\n'))
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("store: write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("store: write state: %w", err)
-	}
-	return syncDir(s.opts.Dir)
+	b = append(b, '\n')
+	s.stateCRC = crc32.Checksum(b, castagnoli)
+	return writeFileAtomic(s.opts.Dir, stateFileName, b)
 }
 
 // RetentionStats says what retention has removed since Open.
@@ -210,6 +198,8 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 		return RetainResult{}, fmt.Errorf("store: retention: flush before deleting segments below %d: %w", upTo, err)
 	}
 
+	s.ckptMu.Lock() // no checkpoint between the index change and the state file
+	defer s.ckptMu.Unlock()
 	res := RetainResult{Segments: k, UpTo: upTo, Reason: reason}
 	for i := range k {
 		res.Bytes += size(i)
@@ -262,6 +252,11 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 	}
 	s.log.Info("store: retention deleted commit-log segments", "segments", k, "bytes", res.Bytes,
 		"messages", res.Messages, "first_offset", upTo, "reason", reason)
+	// The old checkpoint names derived files that are gone: replace it now (a crash before
+	// this falls back to a full rebuild, see doc.go "Checkpoint").
+	if err := s.checkpointLocked(); err != nil {
+		errs = append(errs, err)
+	}
 	return res, errors.Join(errs...)
 }
 
@@ -311,6 +306,8 @@ func (s *Store) DeleteTopic(topic string) error {
 	}
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
 	s.appendMu.Lock()
 	if s.closed {
 		s.appendMu.Unlock()
@@ -331,7 +328,10 @@ func (s *Store) DeleteTopic(topic string) error {
 	if err := s.waitFlushed(end); err != nil {
 		return fmt.Errorf("store: delete topic %s: flush: %w", topic, err)
 	}
-	return s.writeState(st)
+	if err := s.writeState(st); err != nil {
+		return err
+	}
+	return s.checkpointLocked()
 }
 
 // reachable reports whether the record of topic at phys is still indexed (not deleted by

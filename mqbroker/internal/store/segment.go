@@ -64,8 +64,10 @@ func isHole(hdr []byte) (int64, bool) {
 	return int64(n &^ holeFlag), true
 }
 
-// recover opens every segment, validates all frames, truncates a torn tail of the last segment
-// and rebuilds the index. It runs before any goroutine is started, so it takes no locks.
+// recover opens every segment, loads the derived files a valid checkpoint names (or rebuilds them
+// from the start of the log), validates the frames from the checkpoint on, truncates a torn tail
+// of the last segment and indexes what the checkpoint does not cover. It runs before any
+// goroutine is started, so it takes no locks.
 func (s *Store) recover() error {
 	s.dir = filepath.Join(s.opts.Dir, "commitlog")
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -98,6 +100,10 @@ func (s *Store) recover() error {
 		}
 		starts = starts[1:]
 	}
+	ck, err := s.useCheckpoint(starts)
+	if err != nil {
+		return err
+	}
 
 	var segs []*segment
 	s.segs.Store(&segs) // so closeFiles sees whatever has been opened on error
@@ -111,6 +117,13 @@ func (s *Store) recover() error {
 		s.setActive(seg, 0)
 		return nil
 	}
+	ckTs := map[int64]int64{}
+	if ck != nil {
+		for _, sg := range ck.segs {
+			ckTs[sg.start] = sg.maxTs
+		}
+	}
+	scanFrom := min(s.indexFrom, s.appFrom)
 	var end int64
 	payload := make([]byte, 64<<10)
 	for i, start := range starts {
@@ -126,7 +139,23 @@ func (s *Store) recover() error {
 			return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
 		}
 		last := i == len(starts)-1
-		size, perr := s.scanSegment(seg, &payload, last)
+		from := int64(0)
+		if ts, ok := ckTs[start]; ok && scanFrom > start {
+			// Below the checkpoint: verified when written and indexed in the derived files.
+			seg.maxTs = ts
+			fi, err := f.Stat()
+			if err != nil {
+				return fmt.Errorf("store: stat %s: %w", path, err)
+			}
+			if !last && start+fi.Size() <= scanFrom {
+				end = start + fi.Size()
+				s.ckptStats.SkippedBytes += fi.Size()
+				continue
+			}
+			from = min(scanFrom-start, fi.Size())
+			s.ckptStats.SkippedBytes += from
+		}
+		size, perr := s.scanSegment(seg, &payload, last, from)
 		if perr != nil {
 			if !last || !errors.Is(perr, errTorn) {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, perr)
@@ -144,13 +173,92 @@ func (s *Store) recover() error {
 				return fmt.Errorf("store: fsync %s: %w", path, err)
 			}
 		}
+		s.ckptStats.ScannedBytes += size - from
 		end = start + size
 		if last {
 			s.setActive(seg, size)
 		}
 	}
+	if end < s.indexFrom {
+		// The log ends before the checkpoint: what it covers was fsynced first, so the log
+		// lost fsynced data (or files were replaced). Derived entries would point past its end.
+		return fmt.Errorf("%w: the commit log ends at %d, before the checkpoint at %d", ErrCorrupt, end, s.indexFrom)
+	}
 	return nil
 }
+
+// useCheckpoint decides where recovery starts: it loads the checkpoint and the derived files it
+// names (setting indexFrom and appFrom), or, with no checkpoint or a bad one, empties the
+// derived files for a full rebuild (both 0). The returned checkpoint is nil in that case.
+func (s *Store) useCheckpoint(starts []int64) (*checkpoint, error) {
+	ck, err := readCheckpoint(s.opts.Dir)
+	reason := ""
+	switch {
+	case err != nil:
+		reason = "unreadable or corrupt checkpoint: " + err.Error()
+	case ck == nil:
+		reason = "no checkpoint"
+	case len(starts) == 0 || ck.offset < starts[0] || ck.offset > logFileEnd(s.dir, starts):
+		reason = fmt.Sprintf("checkpoint at %d is outside the commit log", ck.offset)
+	default:
+		if err := s.loadCheckpoint(ck); err != nil {
+			reason = "derived files do not match the checkpoint: " + err.Error()
+		} else if s.opts.LoadState != nil {
+			if err := s.opts.LoadState(ck.app); err != nil {
+				reason = "the checkpoint's application state does not load: " + err.Error()
+			}
+		}
+	}
+	if reason == "" {
+		s.indexFrom = ck.offset
+		s.appFrom = ck.offset
+		if s.opts.OnRecover != nil {
+			s.appFrom = 0 // no saved state: OnRecover sees every record
+			if s.opts.LoadState != nil {
+				s.appFrom = max(ck.appOffset, 0)
+			}
+		}
+		s.ckptStats.FromCheckpoint = true
+		s.ckptStats.CheckpointOffset = ck.offset
+		s.ckptOffset.Store(ck.offset)
+		s.log.Info("store: recovering from checkpoint", "offset", ck.offset, "state_from", s.appFrom)
+		return ck, nil
+	}
+	if len(starts) > 0 || ck != nil {
+		s.log.Warn("store: rebuilding consume queues and key index from the whole commit log", "reason", reason)
+	}
+	s.ckptStats.Reason = reason
+	if err := s.resetDerived(); err != nil {
+		return nil, err
+	}
+	for _, q := range s.stateQueues {
+		s.queueForAppendLocked(q.Topic, q.QueueID).reset(q.MinOffset)
+	}
+	s.indexFrom, s.appFrom = 0, 0
+	return nil, nil
+}
+
+// logFileEnd is the commit-log offset where the last segment file ends (-1 if unknown).
+func logFileEnd(dir string, starts []int64) int64 {
+	last := starts[len(starts)-1]
+	fi, err := os.Stat(filepath.Join(dir, segmentName(last)))
+	if err != nil {
+		return -1
+	}
+	return last + fi.Size()
+}
+
+// RecoveryStats says how the last Open recovered.
+type RecoveryStats struct {
+	FromCheckpoint   bool
+	CheckpointOffset int64
+	Reason           string // why not from a checkpoint
+	SkippedBytes     int64  // commit-log bytes below the checkpoint, not read
+	ScannedBytes     int64  // commit-log bytes read and verified
+}
+
+// RecoveryStats returns how Open recovered.
+func (s *Store) RecoveryStats() RecoveryStats { return s.ckptStats }
 
 func (s *Store) setActive(seg *segment, size int64) {
 	s.active = seg
@@ -193,13 +301,13 @@ func syncDir(dir string) error {
 // one, or one in a segment that is not the last, is corruption: an error naming the offset,
 // unless Options.Repair is set, in which case the damaged bytes are overwritten with a hole frame
 // (logged, fsynced) and the scan continues after them.
-func (s *Store) scanSegment(seg *segment, payload *[]byte, last bool) (int64, error) {
+func (s *Store) scanSegment(seg *segment, payload *[]byte, last bool, from int64) (int64, error) {
 	fi, err := seg.f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat: %w", err)
 	}
 	fileSize := fi.Size()
-	var pos int64
+	pos := from
 	for pos < fileSize {
 		r := bufio.NewReaderSize(io.NewSectionReader(seg.f, pos, fileSize-pos), 1<<20)
 		next, bad := s.scanFrames(seg, r, pos, fileSize, payload)
@@ -345,8 +453,11 @@ func (s *Store) indexRecovered(seg *segment, phys int64, p []byte) error {
 		return fmt.Errorf("PHYSICALOFFSET %d but frame at %d", h.PhysicalOffset, phys)
 	}
 	seg.maxTs = max(seg.maxTs, h.StoreTimestamp)
-	if s.opts.OnRecover != nil {
+	if s.opts.OnRecover != nil && phys >= s.appFrom {
 		s.opts.OnRecover(h, p)
+	}
+	if phys < s.indexFrom {
+		return nil // in the derived files (checkpoint)
 	}
 	if cut, ok := s.deletedTopics[string(h.Topic)]; ok && phys < cut {
 		return nil // deleted by DeleteTopic

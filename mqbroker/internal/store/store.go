@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"os"
 	"strings"
@@ -58,9 +57,11 @@ func ParseFlushMode(s string) (FlushMode, error) {
 
 // Defaults.
 const (
-	DefaultSegmentSize    = 64 << 20
-	DefaultFlushInterval  = 200 * time.Millisecond
-	DefaultMaxMessageSize = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
+	DefaultSegmentSize   = 64 << 20
+	DefaultFlushInterval = 200 * time.Millisecond
+	// DefaultCheckpointInterval is Options.CheckpointInterval's default.
+	DefaultCheckpointInterval = time.Second
+	DefaultMaxMessageSize     = 4<<20 + 64<<10 // a 4 MiB body (the client's limit) plus headers and properties
 	// MaxRecordCeiling is the largest record any configuration may write (the broker's 128 MiB
 	// body limit plus 64 KiB of header room). Recovery checks frame lengths against it, not
 	// against the current MaxMessageSize, so lowering the limit never truncates or "repairs"
@@ -107,6 +108,20 @@ type Options struct {
 	// offset upTo, with no lock held, so that the caller can carry records it still needs
 	// forward (Put them again). An error aborts that deletion.
 	BeforeDelete func(upTo int64) error
+	// CheckpointInterval is how often the flusher writes a checkpoint (doc.go "Checkpoint");
+	// default 1s. Close, Retain and DeleteTopic write one too.
+	CheckpointInterval time.Duration
+	// SaveState, if set, is called by every checkpoint with no store lock held. It returns the
+	// caller's own state derived from the commit log and the offset below which every record is
+	// reflected in it (at most the commit-log end at the time of the call; records at or above
+	// it may be reflected too: replaying them through OnRecover must be idempotent). Open hands
+	// the state back to LoadState and calls OnRecover only for the records from that offset on.
+	SaveState func(s *Store) (upTo int64, state []byte, err error)
+	// LoadState, if set, is called by Open, before any OnRecover call, with the state SaveState
+	// returned for the checkpoint Open recovers from. It is not called when Open rebuilds from
+	// the start of the log (no or a bad checkpoint): OnRecover then sees every record. An error
+	// makes Open fall back to that full rebuild; LoadState must then have changed nothing.
+	LoadState func(state []byte) error
 
 	noMmap bool // tests: write with pwrite instead of through a mapping (window.go)
 	// tests: key-index file geometry (0: the defaults of keyindex.go)
@@ -119,6 +134,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if o.MaxMessageSize == 0 {
 		o.MaxMessageSize = int(min(int64(DefaultMaxMessageSize), o.SegmentSize-frameHeaderSize))
@@ -143,6 +161,9 @@ func (o *Options) Validate() error {
 	if o.Flush != FlushAsync && o.Flush != FlushSync {
 		errs = append(errs, fmt.Errorf("store: unknown flush mode %d", int(o.Flush)))
 	}
+	if o.CheckpointInterval < 0 {
+		errs = append(errs, fmt.Errorf("store: negative CheckpointInterval %v", o.CheckpointInterval))
+	}
 	if o.FlushInterval < 0 {
 		errs = append(errs, fmt.Errorf("store: negative FlushInterval %v", o.FlushInterval))
 	}
@@ -165,7 +186,15 @@ type Store struct {
 	opts Options
 	dir  string // <Dir>/commitlog
 	log  *slog.Logger
-	seed maphash.Seed // key-index hashing
+	// hashSeed keys the key-index hash; random per store, kept in the checkpoint (the index
+	// files outlive the process). Set by recovery only.
+	hashSeed uint64
+	// ckptMu serializes checkpoints, and Retain and DeleteTopic with them (taken before appendMu).
+	ckptMu     sync.Mutex
+	ckptWarned bool         // guarded by ckptMu
+	ckptOffset atomic.Int64 // offset of the last checkpoint written or recovered from
+	stateCRC   uint32       // CRC-32C of state.json as last read or written; guarded by ckptMu (recovery: no lock)
+	ckptStats  RecoveryStats
 
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
@@ -188,6 +217,10 @@ type Store struct {
 	baseEnd      int64 // commit-log end recorded in the state file; recovery only
 	// stateMinPhys is the state file's MinPhysicalOffset; recovery only.
 	stateMinPhys int64
+	stateQueues  []stateQueue // the state file's queues; recovery only
+	// indexFrom: records below it are in the derived files (the checkpoint); appFrom: records
+	// below it are in the state LoadState got. Recovery only.
+	indexFrom, appFrom int64
 	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
 	// read that loaded the segment snapshot just before a deletion still finds its file open.
 	retired []*os.File
@@ -347,7 +380,6 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		opts:          opts,
 		log:           opts.Logger,
-		seed:          maphash.MakeSeed(),
 		topics:        make(map[string]map[int32]*consumeQueue),
 		deletedTopics: make(map[string]int64),
 		done:          make(chan struct{}),
@@ -375,6 +407,9 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// End is the commit-log end: every record below it is written and indexed.
+func (s *Store) End() int64 { return s.written.Load() }
+
 // Close flushes, stops the flusher and closes the files. Put after Close returns ErrClosed.
 func (s *Store) Close() error {
 	s.appendMu.Lock()
@@ -390,6 +425,9 @@ func (s *Store) Close() error {
 	s.flushMu.Lock()
 	err := s.flushErr
 	s.flushMu.Unlock()
+	if err == nil {
+		err = s.Checkpoint()
+	}
 	s.appendMu.Lock()
 	if terr := s.trimPreallocLocked(); err == nil {
 		err = terr
@@ -424,7 +462,12 @@ func (s *Store) closeFiles() error {
 	}
 	for _, qs := range s.topics {
 		for _, q := range qs {
-			q.releaseAll()
+			for _, cf := range q.files {
+				if err := cf.close(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			q.chunks, q.files = nil, nil
 		}
 	}
 	s.topics = map[string]map[int32]*consumeQueue{}
