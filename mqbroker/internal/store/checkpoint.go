@@ -30,6 +30,9 @@ type checkpoint struct {
 	stateCRC  uint32 // CRC-32C of state.json when written (0: no state file)
 	cqNextSeq int64
 	ixNextSeq int64
+	// maxRecord is the largest record length Read must accept: records written under a higher
+	// MaxMessageSize than the current one stay readable after a checkpointed restart.
+	maxRecord int64
 	segs      []ckSegment
 	queues    []ckQueue
 	ixFiles   []ckIndexFile
@@ -63,6 +66,7 @@ func (c *checkpoint) encode() []byte {
 	b = binary.BigEndian.AppendUint32(b, c.stateCRC)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.cqNextSeq))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.ixNextSeq))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.maxRecord))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(c.segs)))
 	for _, sg := range c.segs {
 		b = binary.BigEndian.AppendUint64(b, uint64(sg.start))
@@ -135,7 +139,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if v := r.u32(); v != ckVersion {
 		return nil, fmt.Errorf("unknown version %d", v)
 	}
-	c := &checkpoint{offset: r.i64(), seed: uint64(r.i64()), stateCRC: r.u32(), cqNextSeq: r.i64(), ixNextSeq: r.i64()}
+	c := &checkpoint{offset: r.i64(), seed: uint64(r.i64()), stateCRC: r.u32(), cqNextSeq: r.i64(), ixNextSeq: r.i64(), maxRecord: r.i64()}
 	for range r.count(16) {
 		c.segs = append(c.segs, ckSegment{start: r.i64(), maxTs: r.i64()})
 	}
@@ -268,7 +272,9 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 		return nil, nil, nil, ErrClosed
 	}
 	c := &checkpoint{offset: s.written.Load(), seed: s.hashSeed, stateCRC: s.stateCRC,
-		cqNextSeq: int64(s.cqs.seq), ixNextSeq: int64(s.keys.seq)}
+		cqNextSeq: int64(s.cqs.seq), ixNextSeq: int64(s.keys.seq),
+		// Puts of this run are at most MaxMessageSize; older records at most maxRecovered.
+		maxRecord: max(int64(s.opts.MaxMessageSize), s.maxRecovered)}
 	for _, sg := range *s.segs.Load() {
 		c.segs = append(c.segs, ckSegment{start: sg.start, maxTs: sg.maxTs})
 	}
@@ -344,7 +350,11 @@ func (s *Store) loadCheckpoint(c *checkpoint) error {
 	if c.cqNextSeq < 0 || c.cqNextSeq > 1<<40 || c.ixNextSeq < 0 || c.ixNextSeq > 1<<40 {
 		return errors.New("implausible file sequence numbers")
 	}
+	if c.maxRecord < 0 || c.maxRecord > MaxRecordCeiling {
+		return errors.New("implausible max record length")
+	}
 	s.hashSeed = c.seed
+	s.maxRecovered = max(s.maxRecovered, c.maxRecord)
 	s.cqs.seq = int(c.cqNextSeq)
 	s.keys.seq = int(c.ixNextSeq)
 	keepCQ := map[string]bool{}

@@ -16,7 +16,7 @@ import (
 )
 
 func TestCheckpointFile_goldenBytes(t *testing.T) {
-	c := &checkpoint{offset: 4096, seed: 0x0102030405060708, stateCRC: 0xAABBCCDD, cqNextSeq: 2, ixNextSeq: 1,
+	c := &checkpoint{offset: 4096, seed: 0x0102030405060708, stateCRC: 0xAABBCCDD, cqNextSeq: 2, ixNextSeq: 1, maxRecord: 0x410000,
 		segs:      []ckSegment{{start: 0, maxTs: 1700000000000}},
 		queues:    []ckQueue{{topic: "t", queueID: 1, first: 0, min: 0, n: 3, chunks: []int64{1}}},
 		ixFiles:   []ckIndexFile{{seq: 0, n: 3, minPhys: 0, maxPhys: 200}},
@@ -24,6 +24,7 @@ func TestCheckpointFile_goldenBytes(t *testing.T) {
 	want := "4d51434b" + "00000001" + // magic, version
 		"0000000000001000" + "0102030405060708" + "aabbccdd" + // offset, seed, state CRC
 		"0000000000000002" + "0000000000000001" + // next chunk and index file numbers
+		"0000000000410000" + // max record length
 		"00000001" + "0000000000000000" + "0000018bcfe56800" + // segments
 		"00000001" + "0001" + "74" + "00000001" + "0000000000000000" + "0000000000000000" + "0000000000000003" +
 		"00000001" + "0000000000000001" + // queues

@@ -94,11 +94,13 @@
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
 // entries (full files synced once are skipped), then the file itself: temp file, fsync, rename,
 // fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
-// names only grow past its positions. Layout, big-endian, CRC-protected (golden bytes:
+// names only grow past its positions. The max record length is the largest record Read must
+// accept (max of MaxMessageSize and the largest record recovered), so records written under a
+// higher --max-message-size stay readable across checkpointed restarts. Layout, big-endian, CRC-protected (golden bytes:
 // TestCheckpointFile_goldenBytes):
 //
 //	"MQCK" | version uint32 = 1 | O int64 | key hash seed uint64 | state.json CRC-32C uint32
-//	       | next chunk file number int64 | next index file number int64
+//	       | next chunk file number int64 | next index file number int64 | max record length int64
 //	segments uint32, then per segment:   start int64 | newest store timestamp int64
 //	queues uint32, then per queue:       topic length uint16 | topic | queue id int32 |
 //	                                     first int64 | min int64 | next offset int64 |
