@@ -125,6 +125,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if w := cfg.Auth.Warning(); w != "" {
 		log.Warn(w)
 	}
+	if cfg.Faults {
+		// X-Fault is honoured for any authenticated caller (demos and tests): say so loudly.
+		log.Warn("fault injection is on (ORDER_FAULTS=1): any caller with a token can make order_srv fail a local transaction or exit with the X-Fault header; demos and tests only")
+	}
 	if ts, err := serviceTokens(ctx, cfg); err != nil {
 		return err
 	} else if ts != nil {

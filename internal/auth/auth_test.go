@@ -105,6 +105,9 @@ func TestVerify_attackCorpus(t *testing.T) {
 		"issued in future":  sign(t, jwt.SigningMethodHS256, []byte(testSecret), with(valid(), "iat", time.Now().Add(time.Hour).Unix()), nil),
 		"not yet valid":     sign(t, jwt.SigningMethodHS256, []byte(testSecret), with(valid(), "nbf", time.Now().Add(time.Hour).Unix()), nil),
 		"HS with PEM bytes": sign(t, jwt.SigningMethodHS256, pubPEM, valid(), nil),
+		// Security review: only the canonical decimal form of sub is a user id.
+		"sub +5":  sign(t, jwt.SigningMethodHS256, []byte(testSecret), with(with(valid(), "sub", "+5"), "scope", nil), nil),
+		"sub 007": sign(t, jwt.SigningMethodHS256, []byte(testSecret), with(with(valid(), "sub", "007"), "scope", nil), nil),
 	}
 	v := hsVerifier(t, Config{})
 	for name, tok := range cases {
@@ -139,25 +142,6 @@ func TestVerify_scopeEscalation(t *testing.T) {
 	}
 }
 
-func TestVerify_issuerAndAudienceAreCheckedWhenSet(t *testing.T) {
-	t.Parallel()
-	v := hsVerifier(t, Config{Issuer: "https://idp.example", Audience: "shopsaga"})
-	good := with(with(valid(), "iss", "https://idp.example"), "aud", []string{"shopsaga", "other"})
-	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, []byte(testSecret), good, nil)); err != nil {
-		t.Fatalf("good token: %v", err)
-	}
-	for name, c := range map[string]jwt.MapClaims{
-		"wrong audience": with(good, "aud", "somebody-else"),
-		"no audience":    with(good, "aud", nil),
-		"wrong issuer":   with(good, "iss", "https://evil.example"),
-		"no issuer":      with(good, "iss", nil),
-	} {
-		if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, []byte(testSecret), c, nil)); !errors.Is(err, ErrUnauthenticated) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-}
-
 // TestVerify_JWKS_acceptsRS256AndES256AndRefusesHSConfusion serves a JWK Set like an OIDC
 // provider and signs with its keys; an HS256 token whose "secret" is the public key is refused.
 func TestVerify_JWKS_acceptsRS256AndES256AndRefusesHSConfusion(t *testing.T) {
@@ -177,11 +161,22 @@ func TestVerify_JWKS_acceptsRS256AndES256AndRefusesHSConfusion(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, err := NewVerifier(ctx, Config{JWKSURL: srv.URL, Audience: "shopsaga"})
+	v, err := NewVerifier(ctx, Config{JWKSURL: srv.URL, Issuer: "https://idp.example", Audience: "shopsaga"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := with(valid(), "aud", "shopsaga")
+	good := with(with(valid(), "aud", []string{"shopsaga", "other"}), "iss", "https://idp.example")
+	// Issuer and audience are required with a JWKS (Config.Validate) and checked.
+	for name, c := range map[string]jwt.MapClaims{
+		"wrong audience": with(good, "aud", "somebody-else"),
+		"no audience":    with(good, "aud", nil),
+		"wrong issuer":   with(good, "iss", "https://evil.example"),
+		"no issuer":      with(good, "iss", nil),
+	} {
+		if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, rsaKey, c, map[string]any{"kid": "r1"})); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 	for name, tok := range map[string]string{
 		"RS256": sign(t, jwt.SigningMethodRS256, rsaKey, good, map[string]any{"kid": "r1"}),
 		"ES256": sign(t, jwt.SigningMethodES256, ecKey, good, map[string]any{"kid": "e1"}),
@@ -216,12 +211,17 @@ func TestConfig_Validate_refusesNoKeyUnlessDisabled(t *testing.T) {
 		"both keys":    {JWTSecret: testSecret, JWKSURL: "https://idp/jwks"},
 		"bad url":      {JWKSURL: "ftp://x"},
 		"disabled+key": {Disabled: true, JWTSecret: testSecret},
+		// Security review: JWKS without a required issuer and audience accepts any client's token;
+		// an issuer with the shared secret refuses the shop's own minted tokens.
+		"jwks without issuer/audience": {JWKSURL: "https://idp/jwks"},
+		"jwks without audience":        {JWKSURL: "https://idp/jwks", Issuer: "https://idp"},
+		"secret with audience":         {JWTSecret: testSecret, Audience: "shopsaga"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	for name, c := range map[string]Config{"secret": {JWTSecret: testSecret}, "jwks": {JWKSURL: "https://idp/jwks"}, "disabled": {Disabled: true}} {
+	for name, c := range map[string]Config{"secret": {JWTSecret: testSecret}, "jwks": {JWKSURL: "https://idp/jwks", Issuer: "https://idp", Audience: "shopsaga"}, "disabled": {Disabled: true}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

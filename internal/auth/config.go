@@ -55,6 +55,16 @@ func (c Config) Validate() error {
 	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretBytes {
 		add("AUTH_JWT_SECRET is %d bytes; at least %d are required", len(c.JWTSecret), MinSecretBytes)
 	}
+	// With an OIDC provider every client of the realm gets tokens signed by the same keys: without
+	// a required issuer and audience any of them would be accepted (security review).
+	if c.JWKSURL != "" && (c.Issuer == "" || c.Audience == "") {
+		add("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE: without them a token the provider issued for any other client is accepted")
+	}
+	// Tokens minted from the shared secret (order_srv's service token, the demo's, loadgen's)
+	// carry neither claim, so requiring them would refuse the shop's own calls.
+	if c.JWTSecret != "" && (c.Issuer != "" || c.Audience != "") {
+		add("AUTH_ISSUER and AUTH_AUDIENCE apply to AUTH_JWKS_URL only: tokens minted from AUTH_JWT_SECRET carry neither")
+	}
 	if c.JWKSURL != "" {
 		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("AUTH_JWKS_URL: %q is not an http(s) URL", c.JWKSURL)

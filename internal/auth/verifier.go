@@ -108,7 +108,9 @@ func (v *Verifier) Verify(raw string) (Principal, error) {
 	if c.Subject == "" {
 		return Principal{}, fmt.Errorf("%w: the token has no sub", ErrUnauthenticated)
 	}
-	if id, err := strconv.ParseInt(c.Subject, 10, 64); err == nil && id > 0 {
+	// Only the canonical decimal form is a user id: "+5" or "007" would let a provider whose users
+	// influence sub (a username mapper) act as user 5 or 7 (security review).
+	if id, err := strconv.ParseInt(c.Subject, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == c.Subject {
 		p.UserID = id
 	} else if len(p.Scopes) == 0 {
 		return Principal{}, fmt.Errorf("%w: sub %q is not a user id and the token has no scope", ErrUnauthenticated, c.Subject)

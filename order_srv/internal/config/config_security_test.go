@@ -44,6 +44,7 @@ func TestLoad_security_reportsEveryProblem(t *testing.T) {
 	}
 	_, err = config.Load(nil, env(map[string]string{
 		"ORDER_MYSQL_DSN": "dsn", "AUTH_DISABLED": "", "AUTH_JWKS_URL": "https://idp/jwks", "PAYMENT_NOTIFY_SECRET": secret32,
+		"AUTH_ISSUER": "https://idp", "AUTH_AUDIENCE": "shopsaga",
 		"ORDER_OAUTH_TOKEN_URL": "https://idp/token", "ORDER_OAUTH_CLIENT_ID": "order_srv", "ORDER_OAUTH_CLIENT_SECRET": "s",
 	}), io.Discard)
 	if err != nil {
