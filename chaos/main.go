@@ -51,6 +51,7 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/shopsaga/shopsaga/internal/mqclient"
+	"github.com/shopsaga/shopsaga/internal/programs"
 	"github.com/shopsaga/shopsaga/internal/sqldb"
 )
 
@@ -426,7 +427,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5eed))
 	fmt.Fprintf(out, "chaos: seed %d (replay: go run ./chaos -seed %d -duration %v)\n", cfg.seed, cfg.seed, cfg.duration)
-	root, err := moduleRoot()
+	goTool, root, err := programs.FindModule(ctx)
 	if err != nil {
 		return err
 	}
@@ -442,7 +443,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "chaos: working directory %s\n", dir)
 	}
 	bin := filepath.Join(dir, "bin")
-	if err := buildPrograms(ctx, root, bin); err != nil {
+	if err := programs.Build(ctx, goTool, root, bin); err != nil {
 		return err
 	}
 	var db *mariadb

@@ -7,13 +7,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopsaga/shopsaga/internal/programs"
 )
 
 // stack is mqbroker, inventory_srv and order_srv running as child processes.
@@ -44,7 +44,7 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 	if err := portsFree(cfg.ports); err != nil {
 		return nil, err
 	}
-	goTool, root, err := findModule(ctx)
+	goTool, root, err := programs.FindModule(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 
 	n.line("Building mqbroker, inventory_srv and order_srv into %s (go build; the first time takes a minute) …", st.binDir)
 	began := time.Now()
-	if err := buildPrograms(ctx, goTool, root, st.binDir); err != nil {
+	if err := programs.Build(ctx, goTool, root, st.binDir); err != nil {
 		return nil, err
 	}
 	n.line("Built in %.1fs.", time.Since(began).Seconds())
@@ -226,44 +226,6 @@ func prepareDataDir(dir string, keep bool) (string, error) {
 		return "", fmt.Errorf("data dir: %w", err)
 	}
 	return abs, nil
-}
-
-// findModule returns the go command and the root of the shopsaga module that contains the
-// working directory.
-func findModule(ctx context.Context) (goTool, root string, err error) {
-	goTool, err = exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, serr := os.Stat(goTool); serr != nil {
-			return "", "", fmt.Errorf("the go command is not on PATH: %w", err)
-		}
-	}
-	out, err := exec.CommandContext(ctx, goTool, "env", "GOMOD").Output()
-	if err != nil {
-		return "", "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", "", errors.New("not inside a Go module: run the demo from the shopsaga repository (go run ./demo)")
-	}
-	root = filepath.Dir(gomod)
-	if _, err := os.Stat(filepath.Join(root, "mqbroker", "main.go")); err != nil {
-		return "", "", fmt.Errorf("%s is not the shopsaga repository (no mqbroker/main.go): run the demo from inside it", root)
-	}
-	return goTool, root, nil
-}
-
-// buildPrograms builds the three programs of the module at root into binDir.
-func buildPrograms(ctx context.Context, goTool, root, binDir string) error {
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", binDir+string(filepath.Separator), "./mqbroker", "./inventory_srv", "./order_srv")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return nil
 }
 
 // childEnv is the environment of the programs: the demo's own, without any setting of theirs
