@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/dtm-labs/dtm v1.19.0
 	github.com/go-sql-driver/mysql v1.7.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 
 require (

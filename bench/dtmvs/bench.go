@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"github.com/dtm-labs/dtm/client/dtmcli"
 	"github.com/dtm-labs/dtm/dtmutil"
 	"github.com/go-sql-driver/mysql"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 type benchConfig struct {
@@ -100,6 +103,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return cfg.FormatDSN()
 	}
 	invURL, ordURL := "http://"+p(2), "http://"+p(3)
+	// The services check tokens (as they do by default): a secret of this run's, and a token
+	// of the scopes admin and service for the load, as loadgen uses.
+	secret, token, err := benchToken()
+	if err != nil {
+		return err
+	}
+	authEnv := []string{"AUTH_JWT_SECRET=" + secret, "PAYMENT_NOTIFY_SECRET=" + secret}
 	if err := procs.start(work, "mqbroker", filepath.Join(bin, "mqbroker"), []string{
 		"-namesrv-addr", p(0), "-broker-addr", p(1), "-advertise-addr", p(1), "-admin-addr", "",
 		"-data-dir", filepath.Join(work, "mq"), "-log-level", "warn"}, nil, ""); err != nil {
@@ -108,13 +118,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := waitTCP(ctx, p(0)); err != nil {
 		return err
 	}
-	if err := procs.start(work, "inventory_srv", filepath.Join(bin, "inventory_srv"), nil, []string{
-		"INVENTORY_HTTP_ADDR=" + p(2), "INVENTORY_MYSQL_DSN=" + dbDSN("vs_shopsaga_inventory"), "MQ_NAMESRV=" + p(0)}, ""); err != nil {
+	if err := procs.start(work, "inventory_srv", filepath.Join(bin, "inventory_srv"), nil, append([]string{
+		"INVENTORY_HTTP_ADDR=" + p(2), "INVENTORY_MYSQL_DSN=" + dbDSN("vs_shopsaga_inventory"), "MQ_NAMESRV=" + p(0)}, authEnv...), ""); err != nil {
 		return err
 	}
-	if err := procs.start(work, "order_srv", filepath.Join(bin, "order_srv"), nil, []string{
+	if err := procs.start(work, "order_srv", filepath.Join(bin, "order_srv"), nil, append([]string{
 		"ORDER_HTTP_ADDR=" + p(3), "ORDER_MYSQL_DSN=" + dbDSN("vs_shopsaga_orders"), "MQ_NAMESRV=" + p(0),
-		"INVENTORY_URL=" + invURL}, ""); err != nil {
+		"INVENTORY_URL=" + invURL}, authEnv...), ""); err != nil {
 		return err
 	}
 
@@ -160,7 +170,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 
 	const stock = 1_000_000_000
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4 * c.concurrency}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: bearer{token: token,
+		next: &http.Transport{MaxIdleConnsPerHost: 4 * c.concurrency}}}
 	for id := 1; id <= c.skus; id++ {
 		body := fmt.Sprintf(`{"name":"vs goods %d","price_cents":100,"stock":%d}`, id, stock)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/v1/goods/%d", invURL, id), strings.NewReader(body))
@@ -588,4 +599,31 @@ func diffCPU(a, b map[string]float64) map[string]float64 {
 		d[k] = v - b[k]
 	}
 	return d
+}
+
+// benchToken returns a random secret for the services' AUTH_JWT_SECRET and an HS256 token of the
+// scopes admin and service signed with it, valid for a day.
+func benchToken() (secret, token string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	secret = hex.EncodeToString(b)
+	now := time.Now()
+	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "dtmvs", "scope": "admin service", "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
+	}).SignedString([]byte(secret))
+	return secret, token, err
+}
+
+// bearer adds the token to every request (DTM's side ignores the header).
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
