@@ -4,8 +4,6 @@ package mqclient
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,11 +33,7 @@ func (l *unknownThenCommit) CheckLocalTransaction(m *primitive.MessageExt) primi
 // topic for check-backs and decisions): order_srv's transaction producer
 // still sends its stock returns as halves, is checked back, and commits.
 func TestCredentials_orderSrvsTransactionProducerIsCheckedBack_againstABrokerWithACL(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "plain_acl.yml")
-	if err := os.WriteFile(path, []byte(composeACL(t)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := brokertest.Start(t, brokertest.WithACLFile(path), brokertest.WithTxTimeout(200*time.Millisecond),
+	b := startComposeACLBroker(t, brokertest.WithTxTimeout(200*time.Millisecond),
 		brokertest.WithTxCheckInterval(200*time.Millisecond))
 	l := &unknownThenCommit{checked: make(chan string, 1)}
 	c := Credentials{AccessKey: "order_srv", SecretKey: "order-secret-1"}

@@ -28,14 +28,20 @@ func composeACL(t *testing.T) string {
 		"${MQ_ACL_INVENTORY_SRV_SECRET}", "inventory-secret-1").Replace(string(b))
 }
 
-// The compose stack's policy, on the real broker over TCP: only order_srv publishes the stock
-// returns; inventory_srv (subscribe-only) and unsigned producers are refused.
-func TestCredentials_signTheServicesRequests_againstABrokerWithACL(t *testing.T) {
+// startComposeACLBroker starts a broker over TCP with the compose stack's ACL policy (composeACL).
+func startComposeACLBroker(t *testing.T, opts ...brokertest.Option) *brokertest.Broker {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "plain_acl.yml")
 	if err := os.WriteFile(path, []byte(composeACL(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.Start(t, brokertest.WithACLFile(path))
+	return brokertest.Start(t, append([]brokertest.Option{brokertest.WithACLFile(path)}, opts...)...)
+}
+
+// The compose stack's policy, on the real broker over TCP: only order_srv publishes the stock
+// returns; inventory_srv (subscribe-only) and unsigned producers are refused.
+func TestCredentials_signTheServicesRequests_againstABrokerWithACL(t *testing.T) {
+	b := startComposeACLBroker(t)
 	send := func(c Credentials, topic string) error {
 		p, err := rocketmq.NewProducer(append([]producer.Option{
 			producer.WithNameServer([]string{b.NamesrvAddr()}),
