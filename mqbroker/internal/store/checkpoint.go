@@ -291,9 +291,8 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 					return nil, nil, nil, orphans, errNoCheckpoint
 				}
 				cq.chunks = append(cq.chunks, cf.seq)
-				full := len(q.chunks[i]) == cqChunk
-				if !cf.clean {
-					cf.fullAtSnap = full
+				if l := len(q.chunks[i]); !cf.clean && l != cf.synced {
+					cf.fullAtSnap, cf.lenAtSnap = l == cqChunk, l
 					cqFiles = append(cqFiles, cf)
 				}
 			}
@@ -325,7 +324,7 @@ func (s *Store) markClean(cqFiles []*cqChunkFile, ixFiles []*ixFile) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	for _, cf := range cqFiles {
-		cf.clean = cf.fullAtSnap
+		cf.clean, cf.synced = cf.fullAtSnap, cf.lenAtSnap
 	}
 	for _, x := range ixFiles {
 		x.clean = x.fullAtSnap

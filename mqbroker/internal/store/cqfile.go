@@ -36,8 +36,12 @@ type cqChunkFile struct {
 	f    *os.File
 	b    []byte // the mapping: the whole file, capacity entries (grow maps it again)
 	// clean: synced by a checkpoint while full, so it never needs another fsync. fullAtSnap is
-	// the checkpoint's note of fullness. Both guarded by the Store's appendMu.
+	// the checkpoint's note of fullness. synced: the entries a checkpoint's fdatasync covered
+	// (entries never change once written, so a chunk with no more needs none; an idle queue
+	// costs its checkpoints nothing); lenAtSnap: the checkpoint's note of the count. All
+	// guarded by the Store's appendMu.
 	clean, fullAtSnap bool
+	synced, lenAtSnap int
 }
 
 const cqEntrySize = int64(unsafe.Sizeof(cqEntry{}))

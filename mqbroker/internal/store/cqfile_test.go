@@ -424,3 +424,37 @@ func TestConsumeQueue_failedGrowMovesTheChunkToTheHeap(t *testing.T) {
 	}
 	checkSeq(t, c, "g", 300)
 }
+
+// TestCheckpoint_syncsOnlyTheChunksWithNewEntries: a checkpoint fdatasyncs the chunk files that
+// got entries since the last one, not every idle queue's (1,000 idle queues cost 1,000 syscalls
+// per checkpoint before), and a chunk that grew is synced again.
+func TestCheckpoint_syncsOnlyTheChunksWithNewEntries(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	s := openStore(t, Options{Dir: t.TempDir(), CheckpointInterval: 1 << 40})
+	for i := range 50 {
+		mustPut(t, s, newMsg(fmt.Sprintf("idle-%d", i), 0, "x", nil))
+	}
+	putSeq(t, s, "g", 0, cqFirstChunk)
+	toSync := func() int {
+		t.Helper()
+		_, cqFiles, _, _, err := s.snapshotCheckpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cqFiles)
+	}
+	if n := toSync(); n != 51 {
+		t.Fatalf("first checkpoint: %d chunk files to sync, want 51", n)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := toSync(); n != 0 {
+		t.Fatalf("nothing appended: %d chunk files to sync, want 0", n)
+	}
+	putSeq(t, s, "g", cqFirstChunk, cqFirstChunk+1) // grows the chunk
+	mustPut(t, s, newMsg("idle-7", 0, "y", nil))
+	if n := toSync(); n != 2 {
+		t.Fatalf("two queues appended to: %d chunk files to sync, want 2", n)
+	}
+}

@@ -100,7 +100,8 @@
 // DeleteTopic after they changed the derived files. Writing one: the application's SaveState (its
 // own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
-// entries (full files synced once are skipped), then the file itself: temp file, fsync, rename,
+// entries (a chunk file with no entries since the last checkpoint that synced it is skipped:
+// full ones, and those of idle queues), then the file itself: temp file, fsync, rename,
 // fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
 // names only grow past its positions. The max record length is the largest record Read must
 // accept (max of MaxMessageSize and the largest record recovered), so records written under a
