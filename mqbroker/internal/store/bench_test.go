@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 )
@@ -124,4 +127,58 @@ func BenchmarkRecover(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPutGrowth looks for anything in the store that gets slower as it grows (segment
+// rolls, consume-queue chunks, key-index files, checkpoints over more of them): b.N 1 KiB
+// messages with a UNIQ_KEY each over 8 queues, 16 goroutines per core, default segment size and
+// checkpoint interval. It reports the CPU per Put and the Put rate of the last tenth of the run
+// over the second tenth (the first includes creating the files): cpu-last/first above 1 or
+// rate-last/first below 1 (beyond the machine's noise) means Puts get dearer as the store grows.
+// Run it over a few million: go test -run '^$' -bench PutGrowth -benchtime 3000000x.
+func BenchmarkPutGrowth(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	window := max(int64(b.N)/10, 1)
+	type mark struct {
+		cpu time.Duration
+		at  time.Time
+	}
+	var (
+		n     atomic.Int64
+		mu    sync.Mutex
+		marks = map[int64]mark{}
+	)
+	body := make([]byte, 1024)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			m := newMsg("bench", int32(i%8), "", map[string]string{message.PropUniqKey: fmt.Sprintf("%032x", i)})
+			m.Body = body
+			if _, err := s.Put(m); err != nil {
+				b.Error(err)
+				return
+			}
+			if i%window == 0 {
+				cpu, _ := processCPU()
+				mu.Lock()
+				marks[i/window] = mark{cpu, time.Now()}
+				mu.Unlock()
+			}
+		}
+	})
+	b.StopTimer()
+	first, second, last, end := marks[1], marks[2], marks[9], marks[10]
+	if end.at.IsZero() || first.at.IsZero() {
+		return // too few Puts to compare
+	}
+	b.ReportMetric(float64(end.cpu-last.cpu)/float64(second.cpu-first.cpu), "cpu-last/first")
+	b.ReportMetric(float64(second.at.Sub(first.at))/float64(end.at.Sub(last.at)), "rate-last/first")
 }
