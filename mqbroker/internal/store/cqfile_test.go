@@ -253,14 +253,7 @@ func TestCheckpoint_chunkGrownAfterTheCheckpoint(t *testing.T) {
 				checkSeq(t, c, "g", ckAt+after)
 				putSeq(t, c, "g", ckAt+after, ckAt+after+300)
 				mustCheckConsumeQueues(t, c)
-				if err := c.Close(); err != nil {
-					t.Fatal(err)
-				}
-				c = mustOpen(t, o)
-				defer c.Close()
-				if rs := c.RecoveryStats(); !rs.FromCheckpoint || rs.ScannedBytes != 0 {
-					t.Fatalf("after Close: recovery %+v", rs)
-				}
+				c = reopenFromCheckpoint(t, c, o)
 				checkSeq(t, c, "g", ckAt+after+300)
 			})
 		}
@@ -301,6 +294,21 @@ func TestCheckpoint_chunkOfAWrongSizeFallsBackToAFullRebuild(t *testing.T) {
 			checkSeq(t, c, "g", 200)
 		})
 	}
+}
+
+// reopenFromCheckpoint closes s and opens o.Dir again, which must recover from the checkpoint
+// Close wrote with nothing after it to scan; the new store is closed on cleanup.
+func reopenFromCheckpoint(t *testing.T, s *Store, o Options) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := mustOpen(t, o)
+	t.Cleanup(func() { c.Close() })
+	if rs := c.RecoveryStats(); !rs.FromCheckpoint || rs.ScannedBytes != 0 {
+		t.Fatalf("after Close: recovery %+v, want from the checkpoint with nothing to scan", rs)
+	}
+	return c
 }
 
 // untar extracts a .tar.gz of testdata into a new temporary directory.
@@ -367,14 +375,7 @@ func TestCheckpoint_oldDataDirWithFullFirstChunksOpens(t *testing.T) {
 	if files, bytes := cqDirSize(t, dir); files != 4 || bytes != 3*cqChunk*cqEntrySize+cqFirstChunk*cqEntrySize {
 		t.Fatalf("%d chunk files, %d bytes: want a small chunk for the new queue", files, bytes)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, o)
-	defer s.Close()
-	if rs := s.RecoveryStats(); !rs.FromCheckpoint || rs.ScannedBytes != 0 {
-		t.Fatalf("after Close: recovery %+v", rs)
-	}
+	s = reopenFromCheckpoint(t, s, o)
 	ckVerify(t, s, 200)
 }
 
