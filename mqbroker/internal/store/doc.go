@@ -61,7 +61,8 @@
 // (1,000 queues of one message each: 4 MiB of consume-queue files instead of 750 MiB). Every
 // chunk of a queue but the last holds 32768 entries. Data dirs written before chunks grew
 // (every chunk 768 KiB from its first entry) open unchanged: their chunks are of the largest
-// size. The files are read after a restart only by the same program on the same machine
+// size; such an older mqbroker, given a newer data dir, finds chunk sizes it does not expect and
+// rebuilds the derived files from the log (slower, nothing lost). The files are read after a restart only by the same program on the same machine
 // (a checkpoint from another architecture would be rejected by the sizes it checks only in part:
 // do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
@@ -100,8 +101,9 @@
 // DeleteTopic after they changed the derived files. Writing one: the application's SaveState (its
 // own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
-// entries (a chunk file with no entries since the last checkpoint that synced it is skipped:
-// full ones, and those of idle queues), then the file itself: temp file, fsync, rename,
+// entries (skipped: a key-index file that was full when a checkpoint synced it, and a chunk
+// file with no entries since the last checkpoint that synced it, full or an idle queue's), then
+// the file itself: temp file, fsync, rename,
 // fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
 // names only grow past its positions. The max record length is the largest record Read must
 // accept (max of MaxMessageSize and the largest record recovered), so records written under a
