@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -458,4 +459,58 @@ func TestCheckpoint_syncsOnlyTheChunksWithNewEntries(t *testing.T) {
 	if n := toSync(); n != 2 {
 		t.Fatalf("two queues appended to: %d chunk files to sync, want 2", n)
 	}
+}
+
+// TestCheckpoint_randomGrowthCheckpointsAndCrash: queues of random lengths growing through
+// chunk sizes (and, every other run, one past its first full chunk), checkpoints at random points, then kill -9 (the dir copied without Close): every
+// queue is intact after the restart, which recovers from the last checkpoint, and after one more.
+func TestCheckpoint_randomGrowthCheckpointsAndCrash(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	o := Options{Dir: t.TempDir(), SegmentSize: 1 << 20, CheckpointInterval: 1 << 40}
+	s := mustOpen(t, o)
+	defer s.Close()
+	const queues = 12
+	n := make([]int, queues)
+	if rng.IntN(2) == 0 { // one queue near the end of its first full chunk
+		n[0] = cqChunk - 300 + rng.IntN(300)
+		putSeq(t, s, "q0", 0, n[0])
+	}
+	checkpointed := false
+	for range 8 {
+		for range 4 {
+			q := rng.IntN(queues)
+			more := rng.IntN(400)
+			putSeq(t, s, fmt.Sprintf("q%d", q), n[q], n[q]+more)
+			n[q] += more
+		}
+		if rng.IntN(2) == 0 {
+			if err := s.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			checkpointed = true
+		}
+	}
+	o.Dir = copyDir(t, o.Dir)
+	c := mustOpen(t, o)
+	defer c.Close()
+	if rs := c.RecoveryStats(); rs.FromCheckpoint != checkpointed {
+		t.Fatalf("recovery %+v, checkpointed %v", rs, checkpointed)
+	}
+	for q := range queues {
+		if n[q] > 0 {
+			checkSeq(t, c, fmt.Sprintf("q%d", q), n[q])
+		}
+	}
+	putSeq(t, c, "q0", n[0], n[0]+200)
+	n[0] += 200
+	c = reopenFromCheckpoint(t, c, o)
+	for q := range queues {
+		if n[q] > 0 {
+			checkSeq(t, c, fmt.Sprintf("q%d", q), n[q])
+		}
+	}
+	mustCheckConsumeQueues(t, c)
 }
