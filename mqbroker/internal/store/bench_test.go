@@ -4,13 +4,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 )
 
 // BenchmarkPut appends 1 KiB messages from parallel goroutines (16 per core, like many
-// producers), one message per Put.
+// producers), one message per Put. cpu-ns/op is the process's CPU time (user + system, the
+// flusher and page faults included) per Put, user-ns/op its user part: on a shared, loaded
+// machine they are the numbers to compare, not ns/op.
 func BenchmarkPut(b *testing.B) {
 	for _, mode := range []FlushMode{FlushAsync, FlushSync} {
 		b.Run(mode.String(), func(b *testing.B) {
@@ -25,6 +30,7 @@ func BenchmarkPut(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(16)
 			b.ResetTimer()
+			cpu, user := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				m := newMsg("bench", 0, "", props)
 				m.Body = body
@@ -36,6 +42,9 @@ func BenchmarkPut(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			cpu2, user2 := processCPU()
+			b.ReportMetric(float64(cpu2-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(user2-user)/float64(b.N), "user-ns/op")
 			st := s.Stats()
 			b.ReportMetric(float64(st.Puts)/float64(max(st.Fsyncs, 1)), "puts/fsync")
 		})
@@ -118,4 +127,58 @@ func BenchmarkRecover(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPutGrowth looks for anything in the store that gets slower as it grows (segment
+// rolls, consume-queue chunks, key-index files, checkpoints over more of them): b.N 1 KiB
+// messages with a UNIQ_KEY each over 8 queues, 16 goroutines per core, default segment size and
+// checkpoint interval. It reports the CPU per Put and the Put rate of the last tenth of the run
+// over the second tenth (the first includes creating the files): cpu-last/first above 1 or
+// rate-last/first below 1 (beyond the machine's noise) means Puts get dearer as the store grows.
+// Run it over a few million: go test -run '^$' -bench PutGrowth -benchtime 3000000x.
+func BenchmarkPutGrowth(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	window := max(int64(b.N)/10, 1)
+	type mark struct {
+		cpu time.Duration
+		at  time.Time
+	}
+	var (
+		n     atomic.Int64
+		mu    sync.Mutex
+		marks = map[int64]mark{}
+	)
+	body := make([]byte, 1024)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			m := newMsg("bench", int32(i%8), "", map[string]string{message.PropUniqKey: fmt.Sprintf("%032x", i)})
+			m.Body = body
+			if _, err := s.Put(m); err != nil {
+				b.Error(err)
+				return
+			}
+			if i%window == 0 {
+				cpu, _ := processCPU()
+				mu.Lock()
+				marks[i/window] = mark{cpu, time.Now()}
+				mu.Unlock()
+			}
+		}
+	})
+	b.StopTimer()
+	first, second, last, end := marks[1], marks[2], marks[9], marks[10]
+	if end.at.IsZero() || first.at.IsZero() {
+		return // too few Puts to compare
+	}
+	b.ReportMetric(float64(end.cpu-last.cpu)/float64(second.cpu-first.cpu), "cpu-last/first")
+	b.ReportMetric(float64(second.at.Sub(first.at))/float64(end.at.Sub(last.at)), "rate-last/first")
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // The checkpoint (doc.go "Checkpoint"): the commit-log offset up to which the derived files are
@@ -213,7 +212,10 @@ func (s *Store) checkpointLocked() error {
 			return fmt.Errorf("store: checkpoint: save state: %w", err)
 		}
 	}
-	c, cqFiles, ixFiles, err := s.snapshotCheckpoint()
+	c, cqFiles, ixFiles, orphans, err := s.snapshotCheckpoint()
+	// Orphaned after the previous checkpoint's snapshot, so in no file list but possibly that
+	// checkpoint's, which is finished (ckptMu): nothing syncs them any more.
+	releaseOrphans(orphans)
 	if err != nil {
 		if errors.Is(err, errNoCheckpoint) {
 			if !s.ckptWarned {
@@ -264,12 +266,14 @@ func (s *Store) flushedOffset() int64 {
 }
 
 // snapshotCheckpoint captures the derived state under appendMu (every index mutation holds it)
-// and returns it with the files that may hold unsynced entries.
-func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, error) {
+// and returns it with the files that may hold unsynced entries, and the orphaned chunk files
+// (cqAlloc.orphans) for the caller to close.
+func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFile, orphans []*cqChunkFile, _ error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
+	orphans, s.cqs.orphans = s.cqs.orphans, nil
 	if s.idxClosed {
-		return nil, nil, nil, ErrClosed
+		return nil, nil, nil, orphans, ErrClosed
 	}
 	c := &checkpoint{offset: s.written.Load(), seed: s.hashSeed, stateCRC: s.stateCRC,
 		cqNextSeq: int64(s.cqs.seq), ixNextSeq: int64(s.keys.seq),
@@ -284,12 +288,11 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 			cq := ckQueue{topic: topic, queueID: id, first: q.first, min: q.min, n: q.n}
 			for i, cf := range q.files {
 				if cf == nil {
-					return nil, nil, nil, errNoCheckpoint
+					return nil, nil, nil, orphans, errNoCheckpoint
 				}
 				cq.chunks = append(cq.chunks, cf.seq)
-				full := len(q.chunks[i]) == cqChunk
-				if !cf.clean {
-					cf.fullAtSnap = full
+				if l := len(q.chunks[i]); !cf.clean && l != cf.synced {
+					cf.fullAtSnap, cf.lenAtSnap = l == cqChunk, l
 					cqFiles = append(cqFiles, cf)
 				}
 			}
@@ -305,7 +308,7 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 	var ixFiles []*ixFile
 	for _, x := range s.keys.files {
 		if x.f == nil {
-			return nil, nil, nil, errNoCheckpoint
+			return nil, nil, nil, orphans, errNoCheckpoint
 		}
 		c.ixFiles = append(c.ixFiles, ckIndexFile{seq: x.seq, n: x.n, minPhys: x.minPhys, maxPhys: x.maxPhys})
 		if !x.clean {
@@ -313,7 +316,7 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 			ixFiles = append(ixFiles, x)
 		}
 	}
-	return c, cqFiles, ixFiles, nil
+	return c, cqFiles, ixFiles, orphans, nil
 }
 
 // markClean remembers the files that were full when synced: they never change again.
@@ -321,7 +324,7 @@ func (s *Store) markClean(cqFiles []*cqChunkFile, ixFiles []*ixFile) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	for _, cf := range cqFiles {
-		cf.clean = cf.fullAtSnap
+		cf.clean, cf.synced = cf.fullAtSnap, cf.lenAtSnap
 	}
 	for _, x := range ixFiles {
 		x.clean = x.fullAtSnap
@@ -370,16 +373,16 @@ func (s *Store) loadCheckpoint(c *checkpoint) error {
 			if seq < 0 || seq >= c.cqNextSeq {
 				return fmt.Errorf("queue %s/%d: chunk %d out of range", cq.topic, cq.queueID, seq)
 			}
-			entries, cf, err := s.cqs.openChunk(seq)
-			if err != nil {
-				return err
-			}
-			keepCQ[filepath.Base(cf.path)] = true
 			l := int64(cqChunk)
 			if i == k-1 {
 				l = cq.n - cq.first - int64(k-1)*cqChunk
 			}
-			q.chunks = append(q.chunks, entries[:l])
+			entries, cf, err := s.cqs.openChunk(seq, l)
+			if err != nil {
+				return err
+			}
+			keepCQ[filepath.Base(cf.path)] = true
+			q.chunks = append(q.chunks, entries)
 			q.files = append(q.files, cf)
 			q.n += l
 		}
@@ -450,25 +453,31 @@ func (s *Store) resetDerived() error {
 	return nil
 }
 
-// openChunk maps an existing consume-queue chunk file.
-func (a *cqAlloc) openChunk(seq int64) ([]cqEntry, *cqChunkFile, error) {
-	size := int64(cqChunk) * int64(unsafe.Sizeof(cqEntry{}))
+// openChunk maps an existing consume-queue chunk file that holds n entries (the checkpoint's
+// count). Its size must be a capacity a chunk can have (cqValidCap) of at least n entries: it
+// may have grown after the checkpoint, never shrunk. Old data dirs, whose chunks were all
+// allocated full from the start, pass as chunks of the largest capacity.
+func (a *cqAlloc) openChunk(seq, n int64) ([]cqEntry, *cqChunkFile, error) {
 	path := filepath.Join(a.dir, fmt.Sprintf("%020d", seq))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("consume-queue chunk: %w", err)
 	}
-	if fi, err := f.Stat(); err != nil || fi.Size() != size {
-		f.Close()
-		return nil, nil, fmt.Errorf("consume-queue chunk %s: wrong size", path)
-	}
-	b, err := mmap(f, 0, size)
+	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("consume-queue chunk %s: %w", path, err)
 	}
-	c := unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), cqChunk)
-	return c, &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
+	if capacity := fi.Size() / cqEntrySize; fi.Size()%cqEntrySize != 0 || !cqValidCap(capacity) || capacity < n {
+		f.Close()
+		return nil, nil, fmt.Errorf("consume-queue chunk %s: wrong size %d for %d entries", path, fi.Size(), n)
+	}
+	b, err := mmap(f, 0, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("consume-queue chunk %s: %w", path, err)
+	}
+	return cqEntries(b)[:n], &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
 }
 
 // openFile maps an existing key-index file and cuts it back to the checkpoint's entries.

@@ -16,13 +16,17 @@ import (
 // layout is simply the in-memory cqEntry array (native byte order).
 const cqDirName = "consumequeue"
 
-// cqAlloc hands out consume-queue chunks; the Store's idxMu guards it (chunks are allocated and
-// released only by writers, which hold idxMu exclusively, or by recovery).
+// cqAlloc hands out consume-queue chunks; the Store's idxMu guards it (chunks are allocated,
+// grown and released only by writers, which hold idxMu exclusively and appendMu, or by recovery).
 type cqAlloc struct {
 	dir    string
 	seq    int
 	log    *slog.Logger
 	failed int // chunks that fell back to the heap
+	// orphans are the files of chunks moved to the heap by a failed grow: unmapped, but closed
+	// and deleted only by the next checkpoint (under ckptMu, after its fdatasyncs, which may
+	// have picked them up) or by Close. Guarded by appendMu (grow's callers hold it too).
+	orphans []*cqChunkFile
 }
 
 // cqChunkFile is the mapping behind one chunk (nil for a heap chunk).
@@ -30,10 +34,22 @@ type cqChunkFile struct {
 	path string
 	seq  int64 // the file's name
 	f    *os.File
-	b    []byte
+	b    []byte // the mapping: the whole file, capacity entries (grow maps it again)
 	// clean: synced by a checkpoint while full, so it never needs another fsync. fullAtSnap is
-	// the checkpoint's note of fullness. Both guarded by the Store's appendMu.
+	// the checkpoint's note of fullness. synced: the entries a checkpoint's fdatasync covered
+	// (entries never change once written, so a chunk with no more needs none; an idle queue
+	// costs its checkpoints nothing); lenAtSnap: the checkpoint's note of the count. All
+	// guarded by the Store's appendMu.
 	clean, fullAtSnap bool
+	synced, lenAtSnap int
+}
+
+const cqEntrySize = int64(unsafe.Sizeof(cqEntry{}))
+
+// cqValidCap reports whether a chunk file may hold capacity entries: a power of two from
+// cqFirstChunk to cqChunk (doc.go "Consume-queue files").
+func cqValidCap(capacity int64) bool {
+	return capacity >= cqFirstChunk && capacity <= cqChunk && capacity&(capacity-1) == 0
 }
 
 func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
@@ -44,24 +60,27 @@ func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
 	return &cqAlloc{dir: dir, log: log}, nil
 }
 
-// chunk returns an empty chunk of capacity cqChunk: mapped from a new, fully allocated file, or,
+// chunk returns an empty chunk of capacity cqFirstChunk: mapped from a new, allocated file, or,
 // if that fails (no mmap here, no room), from the heap.
 func (a *cqAlloc) chunk() ([]cqEntry, *cqChunkFile) {
 	if a != nil {
 		if c, cf, err := a.mapChunk(); err == nil {
 			return c, cf
 		} else if !errors.Is(err, errUnsupported) {
-			a.failed++
-			if a.failed == 1 || a.failed%1000 == 0 {
-				a.log.Warn("store: consume-queue chunk kept in memory", "failures", a.failed, "err", err)
-			}
+			a.mapFailed(err)
 		}
 	}
-	return make([]cqEntry, 0, cqChunk), nil
+	return make([]cqEntry, 0, cqFirstChunk), nil
+}
+
+func (a *cqAlloc) mapFailed(err error) {
+	a.failed++
+	if a.failed == 1 || a.failed%1000 == 0 {
+		a.log.Warn("store: consume-queue chunk kept in memory", "failures", a.failed, "err", err)
+	}
 }
 
 func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
-	size := int64(cqChunk) * int64(unsafe.Sizeof(cqEntry{}))
 	seq := int64(a.seq)
 	path := filepath.Join(a.dir, fmt.Sprintf("%020d", seq))
 	a.seq++
@@ -69,27 +88,76 @@ func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	fail := func(err error) ([]cqEntry, *cqChunkFile, error) {
+	cf := &cqChunkFile{path: path, seq: seq, f: f}
+	c, err := cf.mapCap(0, cqFirstChunk)
+	if err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, nil, err
 	}
+	return c, cf, nil
+}
+
+// mapCap extends cf's file to capacity entries and maps all of it in place of the previous
+// (smaller) mapping, returning the chunk with its first n entries, which the shared mappings
+// have in common through the page cache.
+func (cf *cqChunkFile) mapCap(n int, capacity int64) ([]cqEntry, error) {
+	size := capacity * cqEntrySize
 	// Allocated now, so a full file system fails here rather than as a SIGBUS on a store into
 	// a mapped hole.
-	if err := fallocate(f, 0, size); err != nil {
+	if err := fallocate(cf.f, 0, size); err != nil {
 		if !errors.Is(err, errUnsupported) {
-			return fail(err)
+			return nil, err
 		}
-		if err := f.Truncate(size); err != nil {
-			return fail(err)
+		if err := cf.f.Truncate(size); err != nil {
+			return nil, err
 		}
 	}
-	b, err := mmap(f, 0, size)
+	b, err := mmap(cf.f, 0, size)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	c := unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), cqChunk)[:0]
-	return c, &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
+	if cf.b != nil {
+		_ = munmap(cf.b) // its entries are in the file, and in the new mapping
+	}
+	cf.b = b
+	return cqEntries(b)[:n], nil
+}
+
+// cqEntries views a mapping as its entries (len = capacity).
+func cqEntries(b []byte) []cqEntry {
+	return unsafe.Slice((*cqEntry)(unsafe.Pointer(unsafe.SliceData(b))), int64(len(b))/cqEntrySize)
+}
+
+// grow returns the full chunk c with twice its capacity (at most cqChunk): its file extended
+// and mapped again, or, if that fails, a heap copy (no checkpoint can then be written: the
+// chunk is not in a file). The caller holds idxMu exclusively (no reader uses the old mapping)
+// and appendMu, or runs recovery.
+func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
+	capacity := min(2*int64(cap(c)), cqChunk)
+	if cf != nil {
+		nc, err := cf.mapCap(len(c), capacity)
+		if err == nil {
+			return nc, cf
+		}
+		a.mapFailed(err)
+	}
+	h := make([]cqEntry, len(c), capacity)
+	copy(h, c)
+	if cf != nil {
+		_ = munmap(cf.b)
+		cf.b = nil
+		a.orphans = append(a.orphans, cf)
+	}
+	return h, nil
+}
+
+// releaseOrphans closes and deletes the files of chunks that grow moved to the heap.
+func releaseOrphans(cfs []*cqChunkFile) {
+	for _, cf := range cfs {
+		// Derived data no checkpoint will name again: a leftover is removed by the next Open.
+		_ = errors.Join(cf.f.Close(), os.Remove(cf.path))
+	}
 }
 
 // release unmaps, closes and deletes a chunk's file.

@@ -44,21 +44,30 @@
 // offsets) are derived data, kept across restarts up to the checkpoint (below) and rebuilt from
 // the whole commit log only when there is no usable one. Both live in mapped files (below), whose
 // pages are file-backed and evictable, not anonymous memory: what the broker holds per queue is a
-// few words plus one slice header per chunk of 32768 entries. Queue
+// few words plus one slice header per chunk of up to 32768 entries. Queue
 // offsets start at 0; a queue's min offset is its first entry that retention has not deleted.
 //
 // # Consume-queue files
 //
-// <Options.Dir>/consumequeue/ holds one file per chunk of 32768 entries of one queue, named by
-// a 20-digit sequence number, allocated in full (fallocate) and mapped shared. A chunk file is
-// the chunk's array of 24-byte entries in native byte order (phys int64 | store timestamp int64 |
-// size int32 | tags hash int32; size 0 = a placeholder for a record lost to a repaired hole),
-// with no header: which queue a chunk belongs to and how many of its entries count is in the
-// checkpoint. The files are read after a restart only by the same program on the same machine
+// <Options.Dir>/consumequeue/ holds one file per chunk of up to 32768 entries of one queue,
+// named by a 20-digit sequence number and mapped shared. A chunk file is the chunk's array of
+// 24-byte entries in native byte order (phys int64 | store timestamp int64 | size int32 | tags
+// hash int32; size 0 = a placeholder for a record lost to a repaired hole), with no header:
+// which queue a chunk belongs to and how many of its entries count is in the checkpoint (golden
+// bytes: TestConsumeQueueChunkFile_goldenBytes). A chunk file is created with room for 128
+// entries (3 KiB, allocated with fallocate) and, when they are all used, extended (fallocate)
+// to twice that and mapped again, up to 32768 entries (768 KiB): its size is always 24 bytes
+// times a power of two from 128 to 32768, and an idle queue costs one 4 KiB block, not 768 KiB
+// (1,000 queues of one message each: 4 MiB of consume-queue files instead of 750 MiB). Every
+// chunk of a queue but the last holds 32768 entries. Data dirs written before chunks grew
+// (every chunk 768 KiB from its first entry) open unchanged: their chunks are of the largest
+// size; such an older mqbroker, given a newer data dir, finds chunk sizes it does not expect and
+// rebuilds the derived files from the log (slower, nothing lost). The files are read after a restart only by the same program on the same machine
 // (a checkpoint from another architecture would be rejected by the sizes it checks only in part:
 // do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
-// (or fails, logged) a chunk is a heap array instead.
+// (or fails, logged: creating or extending a chunk file on a full disk) a chunk is a heap array
+// instead, and its file, if it had one, is deleted by the next checkpoint.
 //
 // # Key index files
 //
@@ -92,7 +101,9 @@
 // DeleteTopic after they changed the derived files. Writing one: the application's SaveState (its
 // own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
-// entries (full files synced once are skipped), then the file itself: temp file, fsync, rename,
+// entries (skipped: a key-index file that was full when a checkpoint synced it, and a chunk
+// file with no entries since the last checkpoint that synced it, full or an idle queue's), then
+// the file itself: temp file, fsync, rename,
 // fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
 // names only grow past its positions. The max record length is the largest record Read must
 // accept (max of MaxMessageSize and the largest record recovered), so records written under a
@@ -118,7 +129,9 @@
 // that point are opened, not read (their newest store time, which retention needs, is in the
 // checkpoint). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
 // from the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived
-// file that is missing or has the wrong size or header, a queue whose last entry lies at or past
+// file that is missing or has the wrong size or header (a chunk file whose size is not one a
+// chunk can have, or too small for the entries the checkpoint counts in it; a chunk that grew
+// after the checkpoint is fine), a queue whose last entry lies at or past
 // O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
 // error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
 // as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index

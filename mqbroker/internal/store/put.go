@@ -56,17 +56,20 @@ func (s *Store) Put(msgs ...*message.Message) ([]PutResult, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%w: message %d is nil", ErrInvalidMessage, i)
 		}
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
-		}
-		if n := m.EncodedSize(); n > s.opts.MaxMessageSize {
-			return nil, fmt.Errorf("%w: message %d is %d bytes, limit %d", ErrMessageTooLarge, i, n, s.opts.MaxMessageSize)
+		if len(m.Body) > s.opts.MaxMessageSize { // not worth encoding to find out
+			return nil, fmt.Errorf("%w: message %d is %d bytes, limit %d", ErrMessageTooLarge, i, m.EncodedSize(), s.opts.MaxMessageSize)
 		}
 		at := len(buf)
 		buf = append(buf, make([]byte, frameHeaderSize)...)
 		var err error
+		// AppendEncode validates m first; the size is checked on the result (at most the body
+		// plus the bounded topic and properties over the limit), which saves the two walks over
+		// the properties that separate Validate and EncodedSize calls cost.
 		if buf, err = m.AppendEncode(buf); err != nil {
 			return nil, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
+		}
+		if n := len(buf) - at - frameHeaderSize; n > s.opts.MaxMessageSize {
+			return nil, fmt.Errorf("%w: message %d is %d bytes, limit %d", ErrMessageTooLarge, i, n, s.opts.MaxMessageSize)
 		}
 		p := pending{m: m, at: at, size: len(buf) - at - frameHeaderSize}
 		p.tsPos = message.StoreTimestampPos(int32(binary.BigEndian.Uint32(buf[at+frameHeaderSize+message.PosSysFlag:])))

@@ -267,11 +267,12 @@ type Store struct {
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
 // i, for min <= i < n. Entries live in chunks of cqChunk, so a busy queue grows without copying
-// (and without the up-to-2x spare capacity of one growing slice); only the first chunk grows
-// gradually, so an idle queue costs little. Retention drops whole chunks from the front. Writers
-// hold idxMu, readers idxMu.RLock.
+// the entries it has (and without the up-to-2x spare capacity of one growing slice). A chunk
+// starts with room for cqFirstChunk entries and doubles (its file extended and mapped again)
+// until it holds cqChunk, so an idle queue costs a few KiB of disk, not 768 KiB. Retention
+// drops whole chunks from the front. Writers hold idxMu, readers idxMu.RLock.
 type consumeQueue struct {
-	chunks [][]cqEntry    // all full (len cqChunk) except the last
+	chunks [][]cqEntry    // all full (len = cap = cqChunk) except the last (cap: cqValidCap)
 	files  []*cqChunkFile // the mapping behind each chunk (nil: heap), cqfile.go
 	al     *cqAlloc       // where chunks come from (nil: heap)
 	first  int64          // queue offset of chunks[0][0]
@@ -279,8 +280,12 @@ type consumeQueue struct {
 	n      int64          // next offset to write
 }
 
-// cqChunk is the number of entries per consume-queue chunk (768 KiB).
-const cqChunk = 32768
+// cqChunk is the number of entries of a full consume-queue chunk (768 KiB); a chunk starts with
+// room for cqFirstChunk (3 KiB) and doubles, so its capacity is always a power of two.
+const (
+	cqChunk      = 32768
+	cqFirstChunk = 128
+)
 
 // cqEntry is 24 bytes: a tags hash is a Java String.hashCode (message.TagsHash), an int32. An
 // entry with size 0 is a placeholder for a record lost to a repaired hole (phys -1).
@@ -316,7 +321,8 @@ func (q *consumeQueue) skipTo(off int64) {
 
 func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
-	if last < 0 || len(q.chunks[last]) == cqChunk {
+	switch {
+	case last < 0 || len(q.chunks[last]) == cqChunk:
 		c, cf := q.al.chunk()
 		if last < 0 {
 			q.first = q.n
@@ -324,6 +330,9 @@ func (q *consumeQueue) add(e cqEntry) {
 		q.chunks = append(q.chunks, c)
 		q.files = append(q.files, cf)
 		last++
+	case len(q.chunks[last]) == cap(q.chunks[last]):
+		// Never let append reallocate: a mapped chunk would silently move to the heap.
+		q.chunks[last], q.files[last] = q.al.grow(q.chunks[last], q.files[last])
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++
@@ -454,6 +463,12 @@ func (s *Store) closeFiles() error {
 		f.Close()
 	}
 	s.retired = nil
+	if s.cqs != nil {
+		s.appendMu.Lock()
+		releaseOrphans(s.cqs.orphans)
+		s.cqs.orphans = nil
+		s.appendMu.Unlock()
+	}
 	s.idxMu.Lock() // no reader may use a mapping being unmapped
 	if s.keys != nil {
 		if err := s.keys.close(); err != nil {
