@@ -52,23 +52,30 @@ func hostLen(a netip.AddrPort) (int, bool) {
 
 // Validate reports whether m can be encoded in the V1 layout.
 func (m *Message) Validate() error {
+	_, err := m.validate()
+	return err
+}
+
+// validate is Validate, returning also the encoded properties' length (propertiesLen), so that
+// AppendEncode walks the properties once to check and size them and once to write them.
+func (m *Message) validate() (propsLen int, err error) {
 	if m.Topic == "" {
-		return errEmptyTopic
+		return 0, errEmptyTopic
 	}
 	if len(m.Topic) > MaxTopicLen {
-		return errTopicTooLong
+		return 0, errTopicTooLong
 	}
 	n := 0
 	for k, v := range m.Properties {
 		if !validPropString(k) || !validPropString(v) {
-			return errPropsChars
+			return 0, errPropsChars
 		}
 		n += len(k) + len(v) + 2
 	}
 	if n > MaxPropertiesLen {
-		return errPropsTooLong
+		return 0, errPropsTooLong
 	}
-	return nil
+	return n, nil
 }
 
 func validPropString(s string) bool {
@@ -81,10 +88,13 @@ func validPropString(s string) bool {
 }
 
 // EncodedSize returns the TOTALSIZE of m's V1 record (without validating m).
-func (m *Message) EncodedSize() int {
+func (m *Message) EncodedSize() int { return m.encodedSize(propertiesLen(m.Properties)) }
+
+// encodedSize is EncodedSize given the properties' encoded length.
+func (m *Message) encodedSize(propsLen int) int {
 	bh, _ := hostLen(m.BornHost)
 	sh, _ := hostLen(m.StoreHost)
-	return MinRecordSize - 16 + bh + sh + len(m.Body) + len(m.Topic) + propertiesLen(m.Properties)
+	return MinRecordSize - 16 + bh + sh + len(m.Body) + len(m.Topic) + propsLen
 }
 
 // Encode returns m's V1 record exactly as the Go client decodes it. It returns nil if m is not
@@ -100,10 +110,11 @@ func (m *Message) Encode() []byte {
 // AppendEncode appends m's V1 record to dst. BODYCRC is crc32-IEEE(body)&0x7fffffff, the host
 // sysFlag bits are derived from the addresses and properties are written in sorted key order.
 func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
-	if err := m.Validate(); err != nil {
+	pl, err := m.validate()
+	if err != nil {
 		return dst, err
 	}
-	total := m.EncodedSize()
+	total := m.encodedSize(pl)
 	start := len(dst)
 	dst = grow(dst, total)
 	b := dst[start : start+total]
@@ -140,7 +151,6 @@ func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
 	b[p] = byte(len(m.Topic))
 	p++
 	p += copy(b[p:], m.Topic)
-	pl := propertiesLen(m.Properties)
 	be.PutUint16(b[p:], uint16(pl))
 	p += 2
 	appendProperties(b[p:p:p+pl], m.Properties)
