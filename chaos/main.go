@@ -80,7 +80,7 @@ type config struct {
 }
 
 func parseConfig(args []string, out io.Writer) (config, error) {
-	c := config{duration: 2 * time.Minute, settle: 4 * time.Minute, workers: 6, instances: 2, skus: 10, stock: 1_000_000,
+	c := config{duration: 2 * time.Minute, settle: 4 * time.Minute, workers: 12, instances: 2, skus: 10, stock: 1_000_000,
 		faultEvery: 2 * time.Second, faultP: 0.01, payP: 0.6}
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.SetOutput(out)
