@@ -54,7 +54,13 @@ func TestVerify_findsEveryKindOfViolation(t *testing.T) {
 // echoServer serves TCP echo on 127.0.0.1 and counts the connections it accepted.
 func echoServer(t *testing.T) (addr string, accepted *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return echoServerOn(t, "127.0.0.1")
+}
+
+// echoServerOn serves TCP echo on a free port of ip.
+func echoServerOn(t *testing.T, ip string) (addr string, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +93,7 @@ func roundTrip(c net.Conn, d time.Duration) (string, error) {
 func TestProxy_forwards_andAPartitionCutsUntilItHeals(t *testing.T) {
 	t.Parallel()
 	target, _ := echoServer(t)
-	p, err := newProxy("test", target)
+	p, err := newProxy("127.0.0.1", "test", target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +125,7 @@ func TestProxy_forwards_andAPartitionCutsUntilItHeals(t *testing.T) {
 func TestProxy_blackholeDropsBytesButKeepsTheConnection(t *testing.T) {
 	t.Parallel()
 	target, _ := echoServer(t)
-	p, err := newProxy("test", target)
+	p, err := newProxy("127.0.0.1", "test", target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +172,7 @@ func TestProxy_spreadsOverItsTargets_andSkipsADeadOne(t *testing.T) {
 	}
 	deadAddr := dead.Addr().String()
 	dead.Close() // nothing listens there any more: the dial is refused
-	p, err := newProxy("test", a, deadAddr, b)
+	p, err := newProxy("127.0.0.1", "test", a, deadAddr, b)
 	if err != nil {
 		t.Fatal(err)
 	}

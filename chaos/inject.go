@@ -105,6 +105,17 @@ func (in *injector) inject(ctx context.Context, kind string) {
 		if kind == "blackhole" {
 			d = 2*time.Second + time.Duration(in.rnd.Int64N(int64(6*time.Second)))
 		}
+		toInv := in.rnd.IntN(2) == 0
+		if nl := in.s.net; nl != nil && kind == "partition" {
+			// Packets dropped by nft in the namespaces of the cut side.
+			roles, ports, target := []string{"order"}, []int{in.s.pInv.port()}, in.s.pInv.name
+			if !toInv {
+				roles, ports, target = []string{"order", "inventory"}, []int{in.s.pBroker[0].port(), in.s.pBroker[1].port()}, "services→broker (name server and broker)"
+			}
+			err := nl.drop(roles, ports, d)
+			in.record(fault{kind: kind, target: target + " (nft drop)" + errSuffix(err), d: d})
+			return
+		}
 		cut := func(p *proxy) {
 			if kind == "blackhole" {
 				p.drop(d)
@@ -112,7 +123,7 @@ func (in *injector) inject(ctx context.Context, kind string) {
 				p.partition(d)
 			}
 		}
-		if in.rnd.IntN(2) == 0 {
+		if toInv {
 			cut(in.s.pInv)
 			in.record(fault{kind: kind, target: in.s.pInv.name, d: d})
 		} else {

@@ -1,15 +1,17 @@
 //go:build unix
 
 // Command chaos runs a fault campaign against the whole shopsaga stack and checks that the saga
-// heals: `go run ./chaos` (from the repository) builds mqbroker, inventory_srv and two order_srv
-// instances, runs them as processes on SQLite files, drives orders with payments and the three
-// X-Fault faults, and meanwhile injects at random:
+// heals: `go run ./chaos` (from the repository) builds mqbroker, two inventory_srv and two
+// order_srv instances (-instances), runs them as processes on SQLite files, drives orders with
+// payments and the three X-Fault faults, and meanwhile injects at random:
 //
 //   - kill -9 of any program (each is restarted by its supervisor, as systemd would);
 //   - SIGSTOP … SIGCONT pauses of any program (a GC pause, a stuck disk);
 //   - partitions between order_srv and inventory_srv, and between the services and the broker
-//     (name server and broker), through fault-injecting TCP proxies on every such path — the
-//     campaign needs no root, so no network namespaces;
+//     (name server and broker), through fault-injecting TCP proxies on every such path that
+//     close the connections (partition) or keep them and drop their bytes (blackhole) — no root
+//     needed; or, with -partitions netns (Linux, root), the programs in network namespaces
+//     joined by veth pairs and partitions as nft DROP rules (netns_linux.go);
 //   - duplicated deliveries: copies of the payment-timeout message of an order that is already
 //     paid or closed, and of the stock-return message of a closed order.
 //
@@ -77,6 +79,7 @@ type config struct {
 	db         string // sqlite or mariadb
 	image      string // the MariaDB image for -db mariadb
 	instances  int    // of each service
+	partitions string // proxy or netns
 }
 
 func parseConfig(args []string, out io.Writer) (config, error) {
@@ -89,6 +92,7 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	fs.Uint64Var(&c.seed, "seed", 0, "random seed (0: from the clock); printed for replay")
 	fs.IntVar(&c.workers, "workers", c.workers, "concurrent buyers")
 	fs.IntVar(&c.instances, "instances", c.instances, "instances of each service (order_srv, inventory_srv), each behind one address")
+	fs.StringVar(&c.partitions, "partitions", "proxy", "proxy (TCP proxies close connections or drop their bytes; no root) or netns (Linux, root: the programs in network namespaces joined by veth pairs, partitions are nft DROP rules; SQLite only)")
 	fs.IntVar(&c.skus, "skus", c.skus, "goods ordered")
 	fs.Int64Var(&c.stock, "stock", c.stock, "initial stock of each goods")
 	fs.DurationVar(&c.faultEvery, "fault-every", c.faultEvery, "mean pause between injected faults")
@@ -113,6 +117,21 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	}
 	if c.db != "sqlite" && c.db != "mariadb" {
 		errs = append(errs, fmt.Errorf("-db %q: want sqlite or mariadb", c.db))
+	}
+	switch c.partitions {
+	case "proxy":
+	case "netns":
+		if c.db != "sqlite" {
+			errs = append(errs, errors.New("-partitions netns runs on -db sqlite only (the database container is not in the namespaces)"))
+		}
+		if os.Geteuid() != 0 {
+			errs = append(errs, errors.New("-partitions netns needs root (network namespaces, nft)"))
+		}
+		if err := netnsSupported(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-partitions %q: want proxy or netns", c.partitions))
 	}
 	if c.seed == 0 {
 		c.seed = uint64(time.Now().UnixNano())
@@ -164,7 +183,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		db = &mariadb{name: fmt.Sprintf("shopsaga-chaos-heal-%d", cfg.seed%1_000_000), image: cfg.image, port: port, password: "chaos"}
 	}
-	s, err := startStack(ctx, dir, bin, db, cfg.instances)
+	var nl *netLayout
+	if cfg.partitions == "netns" {
+		if nl, err = newNetLayout(ctx, int(cfg.seed%80)); err != nil {
+			return err
+		}
+		defer func() { nl.heal(""); nl.remove() }() // after the stack's stop (deferred later)
+	}
+	s, err := startStack(ctx, dir, bin, db, nl, cfg.instances)
 	if s != nil {
 		defer s.stop()
 	}
@@ -260,6 +286,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+func partitionsName(mode string) string {
+	if mode == "netns" {
+		return "network namespaces joined by veth pairs: partition = nft DROP rules; blackhole = the proxies drop bytes"
+	}
+	return "TCP proxies: partition closes connections, blackhole drops their bytes (no root needed)"
+}
+
 func dbName(db string) string {
 	if db == "mariadb" {
 		return "MariaDB in a container (killed -9 and paused too)"
@@ -284,9 +317,9 @@ func report(out io.Writer, cfg config, in *injector, checks []check, settled tim
 		kinds[f.kind]++
 	}
 	led.mu.Lock()
-	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d (%.1f/s) |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| database | %s |\n| instances | %d order_srv, %d inventory_srv |\n| partitions by | TCP proxies: partition closes connections, blackhole drops their bytes (no root needed) |\n| time to settle | %v |\n",
+	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d (%.1f/s) |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| database | %s |\n| instances | %d order_srv, %d inventory_srv |\n| partitions by | %s |\n| time to settle | %v |\n",
 		cfg.seed, cfg.duration, led.sent, float64(led.sent)/cfg.duration.Seconds(), len(led.created), len(led.paid), led.faulted,
-		len(in.faults), kinds, dbName(cfg.db), cfg.instances, cfg.instances, settled)
+		len(in.faults), kinds, dbName(cfg.db), cfg.instances, cfg.instances, partitionsName(cfg.partitions), settled)
 	led.mu.Unlock()
 	fmt.Fprintf(out, "\n| invariant | result |\n|---|---|\n")
 	for _, c := range checks {

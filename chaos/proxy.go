@@ -36,8 +36,9 @@ type proxy struct {
 	next      int // the target of the next connection
 }
 
-func newProxy(name string, targets ...string) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// newProxy listens on a free port of ip (127.0.0.1, or the host address of -partitions netns).
+func newProxy(ip, name string, targets ...string) (*proxy, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +49,8 @@ func newProxy(name string, targets ...string) (*proxy, error) {
 }
 
 func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 // partition cuts the path for d: open connections are closed, new ones are closed at once.
 func (p *proxy) partition(d time.Duration) {

@@ -26,17 +26,18 @@ type stack struct {
 	namesrv   string // direct, for the duplicating producer
 	orderDB   string
 	invDB     string
-	db        *mariadb // nil on SQLite
-	pInv      *proxy   // order_srv → inventory_srv: the one address of every inventory_srv
-	pBroker   []*proxy // services → name server, services → broker
+	db        *mariadb   // nil on SQLite
+	net       *netLayout // -partitions netns; nil: everything on loopback
+	pInv      *proxy     // order_srv → inventory_srv: the one address of every inventory_srv
+	pBroker   []*proxy   // services → name server, services → broker
 	programs  []*program
 	logs      []*os.File
 	proxies   []*proxy
 }
 
 // startStack starts the stack with instances of each service in dir, the programs from bin.
-func startStack(ctx context.Context, dir, bin string, db *mariadb, instances int) (*stack, error) {
-	s := &stack{orderDB: filepath.Join(dir, "order.db"), invDB: filepath.Join(dir, "inventory.db"), db: db}
+func startStack(ctx context.Context, dir, bin string, db *mariadb, nl *netLayout, instances int) (*stack, error) {
+	s := &stack{orderDB: filepath.Join(dir, "order.db"), invDB: filepath.Join(dir, "inventory.db"), db: db, net: nl}
 	invDBEnv, orderDBEnv := "INVENTORY_SQLITE_PATH="+s.invDB, "ORDER_SQLITE_PATH="+s.orderDB
 	if db != nil {
 		if err := db.start(ctx); err != nil {
@@ -52,22 +53,26 @@ func startStack(ctx context.Context, dir, bin string, db *mariadb, instances int
 		}
 		ports[i] = p
 	}
-	ns, br, adm := localAddr(ports[0]), localAddr(ports[1]), localAddr(ports[2])
+	addr, proxyIP := func(_ string, port int) string { return localAddr(port) }, "127.0.0.1"
+	if nl != nil {
+		addr, proxyIP = nl.addr, nl.hostIP
+	}
+	ns, br, adm := addr("broker", ports[0]), addr("broker", ports[1]), addr("broker", ports[2])
 	invAddrs, orderAddrs := make([]string, instances), make([]string, instances)
 	for i := range instances {
-		invAddrs[i], orderAddrs[i] = localAddr(ports[3+i]), localAddr(ports[3+instances+i])
+		invAddrs[i], orderAddrs[i] = addr("inventory", ports[3+i]), addr("order", ports[3+instances+i])
 	}
 	s.namesrv, s.adminURL, s.invURL = ns, "http://"+adm, "http://"+invAddrs[0]
 	var err error
-	pNS, err := newProxy("services→namesrv", ns)
+	pNS, err := newProxy(proxyIP, "services→namesrv", ns)
 	if err != nil {
 		return nil, err
 	}
-	pBR, err := newProxy("services→broker", br)
+	pBR, err := newProxy(proxyIP, "services→broker", br)
 	if err != nil {
 		return nil, err
 	}
-	if s.pInv, err = newProxy("order_srv→inventory_srv", invAddrs...); err != nil {
+	if s.pInv, err = newProxy(proxyIP, "order_srv→inventory_srv", invAddrs...); err != nil {
 		return nil, err
 	}
 	s.pBroker = []*proxy{pNS, pBR}
@@ -79,7 +84,12 @@ func startStack(ctx context.Context, dir, bin string, db *mariadb, instances int
 			return nil, err
 		}
 		s.logs = append(s.logs, f)
-		p := &program{name: name, bin: filepath.Join(bin, exe), args: args, env: env, log: f, readyURL: ready}
+		path := filepath.Join(bin, exe)
+		if nl != nil {
+			role := map[string]string{"mqbroker": "broker", "inventory_srv": "inventory", "order_srv": "order"}[exe]
+			path, args = nl.wrap(role, path, args)
+		}
+		p := &program{name: name, bin: path, args: args, env: env, log: f, readyURL: ready}
 		s.programs = append(s.programs, p)
 		return p, nil
 	}
