@@ -90,14 +90,21 @@ func roundTrip(c net.Conn, d time.Duration) (string, error) {
 	return string(b[:n]), err
 }
 
-func TestProxy_forwards_andAPartitionCutsUntilItHeals(t *testing.T) {
-	t.Parallel()
-	target, _ := echoServer(t)
-	p, err := newProxy("127.0.0.1", "test", target)
+// testProxy starts a proxy on loopback to targets, closed when the test ends.
+func testProxy(t *testing.T, targets ...string) *proxy {
+	t.Helper()
+	p, err := newProxy("127.0.0.1", "test", targets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
+	t.Cleanup(p.close)
+	return p
+}
+
+func TestProxy_forwards_andAPartitionCutsUntilItHeals(t *testing.T) {
+	t.Parallel()
+	target, _ := echoServer(t)
+	p := testProxy(t, target)
 	echo := func() (string, error) {
 		c, err := net.Dial("tcp", p.addr())
 		if err != nil {
@@ -125,11 +132,7 @@ func TestProxy_forwards_andAPartitionCutsUntilItHeals(t *testing.T) {
 func TestProxy_blackholeDropsBytesButKeepsTheConnection(t *testing.T) {
 	t.Parallel()
 	target, _ := echoServer(t)
-	p, err := newProxy("127.0.0.1", "test", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
+	p := testProxy(t, target)
 	before, err := net.Dial("tcp", p.addr())
 	if err != nil {
 		t.Fatal(err)
@@ -172,11 +175,7 @@ func TestProxy_spreadsOverItsTargets_andSkipsADeadOne(t *testing.T) {
 	}
 	deadAddr := dead.Addr().String()
 	dead.Close() // nothing listens there any more: the dial is refused
-	p, err := newProxy("127.0.0.1", "test", a, deadAddr, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
+	p := testProxy(t, a, deadAddr, b)
 	for i := range 6 {
 		c, err := net.Dial("tcp", p.addr())
 		if err != nil {
