@@ -28,6 +28,7 @@ type balancer struct {
 	next      atomic.Uint64
 	served    []atomic.Int64 // requests each target answered
 	srv       *http.Server
+	ln        net.Listener
 }
 
 // newBalancer listens on addr and serves until close.
@@ -39,6 +40,7 @@ func newBalancer(name, addr string, targets []string) (*balancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s balancer: %w", name, err)
 	}
+	b.ln = ln
 	b.srv = &http.Server{Handler: &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.Out.URL.Scheme = "http"; pr.SetXForwarded() },
 		Transport: b,
@@ -83,6 +85,9 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return nil, errors.Join(errs...)
 }
+
+// addr is the balancer's address.
+func (b *balancer) addr() string { return b.ln.Addr().String() }
 
 // counts returns how many requests each instance answered.
 func (b *balancer) counts() []int64 {
