@@ -26,17 +26,6 @@ func newAPI(p ports) *api {
 		admin: base(p.admin), inventory: base(p.inventory), order: base(p.order)}
 }
 
-func (a *api) readyURL(program string) string {
-	switch program {
-	case "mqbroker":
-		return a.admin + "/healthz"
-	case "inventory_srv":
-		return a.inventory + "/readyz"
-	default:
-		return a.order + "/readyz"
-	}
-}
-
 // reply is an HTTP answer: its status, header and body, and the error code and message of an
 // error body {"error":{"code","message"}}.
 type reply struct {

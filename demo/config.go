@@ -29,6 +29,11 @@ type config struct {
 
 	loadDuration time.Duration // --load-duration: scenario 6's load; 0 skips it
 	loadBuyers   int           // --load-buyers: scenario 6's concurrent buyers
+
+	// replicas is the instances of each service (--replicas, DEMO_REPLICAS): with 2, two
+	// inventory_srv and two order_srv run on free loopback ports, each pair behind a
+	// round-robin balancer on the service's port.
+	replicas int
 }
 
 // ports are the loopback ports of the stack.
@@ -52,6 +57,7 @@ func defaultConfig() config {
 		speedup:         180, // the 30-minute payment timeout takes 10 s
 		loadDuration:    5 * time.Second,
 		loadBuyers:      8,
+		replicas:        1,
 	}
 }
 
@@ -66,6 +72,13 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (con
 	}
 	c.mysqlInventoryDSN = getenv("DEMO_MYSQL_DSN_INVENTORY")
 	c.mysqlOrderDSN = getenv("DEMO_MYSQL_DSN_ORDER")
+	if v := getenv("DEMO_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEMO_REPLICAS %q is not a number", v))
+		}
+		c.replicas = n
+	}
 	switch ci := strings.ToLower(getenv("CI")); ci {
 	case "", "0", "false":
 	default:
@@ -89,6 +102,7 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (con
 	fs.IntVar(&c.speedup, "speedup", c.speedup, "delay levels run this many times faster than RocketMQ's table (180: the 30-minute payment timeout takes 10s)")
 	fs.DurationVar(&c.loadDuration, "load-duration", c.loadDuration, "scenario 6: how long the concurrent buyers send orders (0 skips the scenario)")
 	fs.IntVar(&c.loadBuyers, "load-buyers", c.loadBuyers, "scenario 6: concurrent buyers, each with one order in flight")
+	fs.IntVar(&c.replicas, "replicas", c.replicas, "instances of inventory_srv and of order_srv (1 or 2); with 2, a round-robin balancer serves each service's port (env DEMO_REPLICAS)")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: go run ./demo [flags]\n\n"+
 			"Builds and starts mqbroker, inventory_srv and order_srv, plays the saga's scenarios,\n"+
@@ -135,6 +149,9 @@ func (c config) validate() error {
 	}
 	if c.loadDuration < 0 || c.loadDuration > time.Hour {
 		add("load duration must be between 0 (no load) and 1h, got %v", c.loadDuration)
+	}
+	if c.replicas < 1 || c.replicas > 2 {
+		add("replicas must be 1 or 2, got %d", c.replicas)
 	}
 	if c.loadBuyers < 1 || c.loadBuyers > 1000 {
 		add("load buyers must be between 1 and 1000, got %d", c.loadBuyers)

@@ -32,12 +32,12 @@ func TestDelayLevels_keepTheLevelNumbers_andShrinkTheDelays(t *testing.T) {
 func TestLoadConfig_reportsEveryProblemAtOnce(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DEMO_MYSQL_DSN_ORDER": "u:p@tcp(db)/order"}
-	_, err := loadConfig([]string{"--order-port", "8082", "--admin-port", "70000", "--speedup", "0", "--load-buyers", "0"},
+	_, err := loadConfig([]string{"--order-port", "8082", "--admin-port", "70000", "--speedup", "0", "--load-buyers", "0", "--replicas", "3"},
 		func(k string) string { return env[k] }, io.Discard)
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"cannot share port 8082", "admin port 70000", "both MySQL DSNs", "speedup", "load buyers"} {
+	for _, want := range []string{"cannot share port 8082", "admin port 70000", "both MySQL DSNs", "speedup", "load buyers", "replicas must be 1 or 2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

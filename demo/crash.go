@@ -110,7 +110,10 @@ func (p *play) crash(ctx context.Context, items []line, fault string) (crashed, 
 		return c, err
 	}
 	p.st.order.expectExit()
-	_, _, reqErr := a.createOrder(ctx, p.request(items...), "", fault)
+	// Straight to the first instance (not through the balancer): the demo must know which dies.
+	direct := *a
+	direct.order = p.st.order.url
+	_, _, reqErr := direct.createOrder(ctx, p.request(items...), "", fault)
 	exited := p.st.order.exited()
 	select {
 	case <-exited:
@@ -124,6 +127,9 @@ func (p *play) crash(ctx context.Context, items []line, fault string) (crashed, 
 	n.stepf("POST /v1/orders {%s}, X-Fault: %s → %s; order_srv exited with status %d",
 		p.itemsText(items), fault, answer, p.st.order.exitCode())
 	n.expect(reqErr != nil, "no HTTP answer")
+	if len(p.st.orders) > 1 {
+		n.detail("that was %s; %s alone serves order_srv's address %s until the restart", p.st.order.name, p.st.orders[1].name, a.order)
+	}
 	if c.half, c.sn, err = a.newPendingHalf(ctx, known, 10*time.Second); err != nil {
 		return c, err
 	}
@@ -148,7 +154,11 @@ type checkBack struct {
 func (p *play) restartAndAwaitCheck(ctx context.Context, c crashed) (checkBack, error) {
 	a, n := p.a, p.n
 	var cb checkBack
-	brokerLog, orderLog := markLog(p.st.broker.logPath), markLog(p.st.order.logPath)
+	brokerLog := markLog(p.st.broker.logPath)
+	orderLogs := make([]logMark, len(p.st.orders)) // each instance's, to tell which answered
+	for i, o := range p.st.orders {
+		orderLogs[i] = markLog(o.logPath)
+	}
 	began := time.Now()
 	if err := p.st.restart(ctx, p.st.order); err != nil {
 		return cb, err
@@ -164,11 +174,15 @@ func (p *play) restartAndAwaitCheck(ctx context.Context, c crashed) (checkBack, 
 		return cb, fmt.Errorf("broker log: check number %q: %w", rec.str("check"), err)
 	}
 	cb.at = rec.time()
+	answerer := 0
 	answer, err := await(ctx, limit, "order_srv to answer the check-back", func(context.Context) (string, bool, error) {
-		for _, msg := range []string{"check-back: no order, stock returns", "check-back: order exists, stock stays sold"} {
-			_, ok, err := orderLog.find(msg, "order_sn", c.sn)
-			if ok || err != nil {
-				return msg, ok, err
+		for i, orderLog := range orderLogs {
+			for _, msg := range []string{"check-back: no order, stock returns", "check-back: order exists, stock stays sold"} {
+				_, ok, err := orderLog.find(msg, "order_sn", c.sn)
+				if ok || err != nil {
+					answerer = i
+					return msg, ok, err
+				}
 			}
 		}
 		return "", false, nil
@@ -182,5 +196,8 @@ func (p *play) restartAndAwaitCheck(ctx context.Context, c crashed) (checkBack, 
 	}
 	n.stepf("broker checked back (check #%d, %.1fs after the half was stored) → order_srv: %q → %s",
 		cb.check, cb.at.Sub(c.half.StoredAt).Seconds(), cb.answer, cb.trace.decision())
+	if len(p.st.orders) > 1 {
+		n.detail("the check-back was answered by %s", p.st.orders[answerer].name)
+	}
 	return cb, nil
 }

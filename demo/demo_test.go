@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,14 +12,46 @@ import (
 )
 
 func TestDemo_playsEveryScenarioAsExpected(t *testing.T) {
+	playAndCheck(t)
+}
+
+// TestDemo_withTwoReplicas_playsEveryScenario_andBothInstancesServe: --replicas 2 runs two
+// inventory_srv and two order_srv behind one address each; the story is the same, the crashed
+// order_srv's partner serves meanwhile, and every instance answered requests.
+func TestDemo_withTwoReplicas_playsEveryScenario_andBothInstancesServe(t *testing.T) {
+	story := playAndCheck(t, "--replicas", "2")
+	for _, want := range []string{
+		"that was order_srv_1; order_srv_2 alone serves order_srv's address",
+		"the check-back was answered by order_srv_",
+		"order_srv's address is a round-robin balancer over 2 instances",
+	} {
+		if !strings.Contains(story, want) {
+			t.Errorf("the narration lacks %q", want)
+		}
+	}
+	re := regexp.MustCompile(`Requests answered through the (\w+) balancer: \w+_1 (\d+), \w+_2 (\d+)`)
+	found := re.FindAllStringSubmatch(story, -1)
+	if len(found) != 2 {
+		t.Fatalf("balancer counts: %q, want one line for each service", found)
+	}
+	for _, m := range found {
+		if m[2] == "0" || m[3] == "0" {
+			t.Errorf("%s balancer: the instances answered %s and %s requests, want both some", m[1], m[2], m[3])
+		}
+	}
+}
+
+// playAndCheck runs the demo with extra flags and checks the narration of every scenario.
+func playAndCheck(t *testing.T, extra ...string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the whole stack; skipped with -short")
 	}
 	p := freePorts(t)
-	args := []string{"--exit", "--data-dir", filepath.Join(t.TempDir(), "demo"),
+	args := append([]string{"--exit", "--data-dir", filepath.Join(t.TempDir(), "demo"),
 		"--namesrv-port", strconv.Itoa(p.namesrv), "--broker-port", strconv.Itoa(p.broker),
 		"--admin-port", strconv.Itoa(p.admin), "--inventory-port", strconv.Itoa(p.inventory),
-		"--order-port", strconv.Itoa(p.order)}
+		"--order-port", strconv.Itoa(p.order)}, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
@@ -77,4 +110,5 @@ func TestDemo_playsEveryScenarioAsExpected(t *testing.T) {
 	if strings.Contains(story, "✗") {
 		t.Error("the narration reports a failed expectation (✗)")
 	}
+	return story
 }

@@ -30,25 +30,42 @@ func (r logRecord) time() time.Time {
 	return t
 }
 
-// logMark is a position in a log file: records written after it are news.
-type logMark struct {
+// logMark is a position in one or more log files (the instances of a service): records
+// written after it are news.
+type logMark []logPos
+
+// logPos is a position in one log file.
+type logPos struct {
 	path string
 	off  int64
 }
 
-// markLog returns the current end of the log at path.
-func markLog(path string) logMark {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return logMark{path: path}
+// markLog returns the current end of the logs at paths.
+func markLog(paths ...string) logMark {
+	m := make(logMark, 0, len(paths))
+	for _, path := range paths {
+		pos := logPos{path: path}
+		if fi, err := os.Stat(path); err == nil {
+			pos.off = fi.Size()
+		}
+		m = append(m, pos)
 	}
-	return logMark{path: path, off: fi.Size()}
+	return m
 }
 
-// find returns the first JSON record after m whose msg is msg and whose attributes have the
-// values of attrs (name, value pairs); ok is false if there is none yet. Lines that are not JSON
-// (the demo's own separators, a panic trace) are skipped.
+// find returns the first JSON record after m, in any of its files, whose msg is msg and whose
+// attributes have the values of attrs (name, value pairs); ok is false if there is none yet.
+// Lines that are not JSON (the demo's own separators, a panic trace) are skipped.
 func (m logMark) find(msg string, attrs ...string) (rec logRecord, ok bool, err error) {
+	for _, pos := range m {
+		if rec, ok, err = pos.find(msg, attrs...); ok || err != nil {
+			return rec, ok, err
+		}
+	}
+	return nil, false, nil
+}
+
+func (m logPos) find(msg string, attrs ...string) (rec logRecord, ok bool, err error) {
 	f, err := os.Open(m.path)
 	if err != nil {
 		return nil, false, err

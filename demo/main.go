@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer st.stop(n)
 
 	failed := playScenarios(ctx, st, n)
+	n.balanced(st)
 	if ctx.Err() != nil {
 		n.line("Interrupted; stopping the stack.")
 		return nil

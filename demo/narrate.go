@@ -51,6 +51,20 @@ func (n *narrator) stackUp(st *stack) {
 		st.cfg.speedup, payTimeoutLevel, fmtDuration(levelDelay(st.levels, payTimeoutLevel)), fmtDuration(defaultLevelDelay(payTimeoutLevel)))
 	n.line("  inventory_srv  %s", st.api.inventory)
 	n.line("  order_srv      %s  (ORDER_FAULTS=1: the X-Fault header injects failures; ORDER_PAY_TIMEOUT_LEVEL=%d)", st.api.order, payTimeoutLevel)
+	for _, b := range st.balancers {
+		n.line("                 %s's address is a round-robin balancer over %d instances: %s", b.name, len(b.targets), strings.Join(b.targets, ", "))
+	}
+}
+
+// balanced tells how many requests each instance behind a balancer answered.
+func (n *narrator) balanced(st *stack) {
+	for _, b := range st.balancers {
+		var parts []string
+		for i, c := range b.counts() {
+			parts = append(parts, fmt.Sprintf("%s_%d %d", b.name, i+1, c))
+		}
+		n.line("Requests answered through the %s balancer: %s", b.name, strings.Join(parts, ", "))
+	}
 }
 
 // beginScenario starts the next numbered scenario, or, with an empty title, the closing checks.

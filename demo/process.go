@@ -21,6 +21,9 @@ type process struct {
 	env     []string
 	logPath string
 	died    chan<- *process // told when the process exits without stop
+	// readyURL answers 200 once the program serves; url is an order_srv instance's own base
+	// URL (behind the balancer with --replicas 2).
+	readyURL, url string
 
 	mu           sync.Mutex // guards cmd, done, err, exitExpected
 	cmd          *exec.Cmd

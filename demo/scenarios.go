@@ -281,7 +281,7 @@ func (p *play) shortStock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mark := markLog(p.st.order.logPath)
+	mark := markLog(p.st.orderLogs()...)
 	_, r, err := a.createOrder(ctx, p.request(items...), "", "")
 	if err != nil {
 		return err
@@ -333,7 +333,7 @@ func (p *play) rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mark := markLog(p.st.order.logPath)
+	mark := markLog(p.st.orderLogs()...)
 	_, r, err := a.createOrder(ctx, p.request(items...), "", "fail-local-tx")
 	if err != nil {
 		return err

@@ -24,7 +24,9 @@ type stack struct {
 	logDir  string
 	levels  string // the broker's delay-level table
 
-	broker, inventory, order *process
+	broker, inventory, order *process      // inventory and order: the first instance of each
+	inventories, orders      []*process    // every instance (--replicas)
+	balancers                []*balancer   // with --replicas 2: the one address of each service
 	died                     chan *process // a process that exited without being asked to
 
 	api     *api
@@ -64,7 +66,7 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 		return nil, fmt.Errorf("make the secrets: %w", err)
 	}
 	st := &stack{cfg: cfg, dataDir: dir, binDir: filepath.Join(dir, "bin"), logDir: filepath.Join(dir, "logs"),
-		levels: levels, died: make(chan *process, 3), api: newAPI(cfg.ports), secrets: sec}
+		levels: levels, died: make(chan *process, 1+2*cfg.replicas), api: newAPI(cfg.ports), secrets: sec}
 	st.api.token = sec.admin
 	if err := os.MkdirAll(st.logDir, 0o755); err != nil {
 		return nil, err
@@ -83,15 +85,16 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 	env := childEnv(os.Environ())
 	loop := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 	p := cfg.ports
-	st.broker = st.newProcess("mqbroker", env,
+	st.broker = st.newProcess("mqbroker", "mqbroker", env,
 		"--namesrv-addr", loop(p.namesrv), "--broker-addr", loop(p.broker), "--admin-addr", loop(p.admin),
 		"--data-dir", filepath.Join(dir, "mqbroker"), "--delay-levels", levels,
 		"--tx-timeout", cfg.txTimeout.String(), "--tx-check-interval", cfg.txCheckInterval.String(),
 		// The console links a message key to its order's timeline page, which needs a token:
 		// the demo's admin token rides in the link (fine for a local demo, see ARCHITECTURE.md).
 		"--order-timeline-url", "http://localhost:"+strconv.Itoa(p.order)+"/v1/orders/{key}/timeline/page?access_token="+sec.admin)
-	invEnv := slices.Concat(env, sec.env(), []string{"INVENTORY_HTTP_ADDR=" + loop(p.inventory), "MQ_NAMESRV=" + loop(p.namesrv)})
-	ordEnv := slices.Concat(env, sec.env(), []string{"ORDER_HTTP_ADDR=" + loop(p.order), "MQ_NAMESRV=" + loop(p.namesrv),
+	st.broker.readyURL = st.api.admin + "/healthz"
+	invEnv := slices.Concat(env, sec.env(), []string{"MQ_NAMESRV=" + loop(p.namesrv)})
+	ordEnv := slices.Concat(env, sec.env(), []string{"MQ_NAMESRV=" + loop(p.namesrv),
 		"INVENTORY_URL=http://" + loop(p.inventory), "ORDER_FAULTS=1", "ORDER_PAYMENT_SIMULATOR=1",
 		"ORDER_PAY_TIMEOUT_LEVEL=" + strconv.Itoa(payTimeoutLevel)})
 	if cfg.mysql() {
@@ -101,10 +104,41 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 		invEnv = append(invEnv, "INVENTORY_SQLITE_PATH="+filepath.Join(dir, "inventory.db"))
 		ordEnv = append(ordEnv, "ORDER_SQLITE_PATH="+filepath.Join(dir, "order.db"))
 	}
-	st.inventory = st.newProcess("inventory_srv", invEnv)
-	st.order = st.newProcess("order_srv", ordEnv)
+	invAddrs, err := st.instanceAddrs(p.inventory)
+	if err != nil {
+		return nil, err
+	}
+	ordAddrs, err := st.instanceAddrs(p.order)
+	if err != nil {
+		return nil, err
+	}
+	for i, addr := range invAddrs {
+		pr := st.newProcess(st.instanceName("inventory_srv", i), "inventory_srv", append(slices.Clone(invEnv), "INVENTORY_HTTP_ADDR="+addr))
+		pr.readyURL = "http://" + addr + "/readyz"
+		st.inventories = append(st.inventories, pr)
+	}
+	for i, addr := range ordAddrs {
+		pr := st.newProcess(st.instanceName("order_srv", i), "order_srv", append(slices.Clone(ordEnv), "ORDER_HTTP_ADDR="+addr))
+		pr.readyURL, pr.url = "http://"+addr+"/readyz", "http://"+addr
+		st.orders = append(st.orders, pr)
+	}
+	st.inventory, st.order = st.inventories[0], st.orders[0]
+	if cfg.replicas > 1 {
+		for _, b := range []struct {
+			name  string
+			port  int
+			addrs []string
+		}{{"inventory_srv", p.inventory, invAddrs}, {"order_srv", p.order, ordAddrs}} {
+			bal, err := newBalancer(b.name, loop(b.port), b.addrs)
+			if err != nil {
+				st.stop(nil)
+				return nil, err
+			}
+			st.balancers = append(st.balancers, bal)
+		}
+	}
 
-	for _, pr := range []*process{st.broker, st.inventory, st.order} {
+	for _, pr := range st.processes() { // one after the other: the first instance migrates
 		if err := st.startAndAwait(ctx, pr); err != nil {
 			st.stop(nil)
 			return nil, err
@@ -113,9 +147,49 @@ func startStack(ctx context.Context, cfg config, n *narrator) (*stack, error) {
 	return st, nil
 }
 
-func (st *stack) newProcess(name string, env []string, args ...string) *process {
-	return &process{name: name, path: filepath.Join(st.binDir, name), args: args, env: env,
+// instanceAddrs returns the loopback addresses of a service's instances: its own port with one
+// instance, otherwise free ports behind the balancer on port.
+func (st *stack) instanceAddrs(port int) ([]string, error) {
+	if st.cfg.replicas == 1 {
+		return []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
+	}
+	var addrs []string
+	for range st.cfg.replicas {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("a port for an instance: %w", err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	return addrs, nil
+}
+
+// instanceName is program with one instance, program_1, program_2 … with several.
+func (st *stack) instanceName(program string, i int) string {
+	if st.cfg.replicas == 1 {
+		return program
+	}
+	return program + "_" + strconv.Itoa(i+1)
+}
+
+// processes lists every process in the order of their start.
+func (st *stack) processes() []*process {
+	return slices.Concat([]*process{st.broker}, st.inventories, st.orders)
+}
+
+func (st *stack) newProcess(name, program string, env []string, args ...string) *process {
+	return &process{name: name, path: filepath.Join(st.binDir, program), args: args, env: env,
 		logPath: filepath.Join(st.logDir, name+".log"), died: st.died}
+}
+
+// orderLogs returns the logs of every order_srv instance.
+func (st *stack) orderLogs() []string {
+	var paths []string
+	for _, p := range st.orders {
+		paths = append(paths, p.logPath)
+	}
+	return paths
 }
 
 // startAndAwait starts p and waits until it answers its readiness endpoint.
@@ -123,7 +197,7 @@ func (st *stack) startAndAwait(ctx context.Context, p *process) error {
 	if err := p.start(); err != nil {
 		return err
 	}
-	url := st.api.readyURL(p.name)
+	url := p.readyURL
 	_, err := await(ctx, startupTimeout, p.name+" to be ready", func(ctx context.Context) (struct{}, bool, error) {
 		select {
 		case <-p.exited():
@@ -148,20 +222,24 @@ func (st *stack) restart(ctx context.Context, p *process) error {
 
 // stop ends the processes in reverse order of their start, each gracefully if it can.
 func (st *stack) stop(n *narrator) {
-	for _, p := range []*process{st.order, st.inventory, st.broker} {
-		if p == nil {
+	ps := st.processes()
+	for i := len(ps) - 1; i >= 0; i-- {
+		if ps[i] == nil {
 			continue
 		}
-		if err := p.stop(15 * time.Second); err != nil && n != nil {
-			n.line("%s: %v", p.name, err)
+		if err := ps[i].stop(15 * time.Second); err != nil && n != nil {
+			n.line("%s: %v", ps[i].name, err)
 		}
+	}
+	for _, b := range st.balancers {
+		b.close()
 	}
 }
 
 // checkAlive returns an error naming every process that is not running.
 func (st *stack) checkAlive() error {
 	var errs []error
-	for _, p := range []*process{st.broker, st.inventory, st.order} {
+	for _, p := range st.processes() {
 		select {
 		case <-p.exited():
 			errs = append(errs, fmt.Errorf("%s is not running (%v); its log: %s", p.name, p.exitErr(), p.logPath))

@@ -63,7 +63,7 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (con
 	fs.DurationVar(&c.load.Duration, "duration", c.load.Duration, "how long to send orders (ignored when only --orders is given; both: whichever ends first)")
 	fs.Int64Var(&c.load.Orders, "orders", c.load.Orders, "number of orders to send (0 = until --duration ends)")
 	fs.Float64Var(&c.load.PayRatio, "pay-ratio", c.load.PayRatio, "fraction of created orders to pay right away (0..1)")
-	fs.Float64Var(&c.load.FaultRatio, "fault-ratio", c.load.FaultRatio, "fraction of orders sent with X-Fault: fail-local-tx (0..1; the stack needs ORDER_FAULTS=1)")
+	fs.Float64Var(&c.load.FaultRatio, "fault-ratio", c.load.FaultRatio, "fraction of orders sent with X-Fault: fail-local-tx (0..1; the stack needs ORDER_FAULTS=1, the token the admin scope)")
 	fs.DurationVar(&c.load.Timeout, "timeout", c.load.Timeout, "bound of one HTTP request")
 	fs.Uint64Var(&c.load.Seed, "seed", c.load.Seed, "random seed (0 = from the clock)")
 	fs.DurationVar(&c.load.Settle, "settle", c.load.Settle, "how long to wait for the stock invariant after the load (compensations are asynchronous)")

@@ -28,8 +28,8 @@ type pair struct {
 }
 
 var pairs = []pair{
-	{"inventory", migrations.Inventory, migrations.InventorySQLite, 2},
-	{"order", migrations.Order, migrations.OrderSQLite, 4},
+	{"inventory", migrations.Inventory, migrations.InventorySQLite, 3},
+	{"order", migrations.Order, migrations.OrderSQLite, 5},
 }
 
 func sqlFiles(t *testing.T, fsys fs.FS) []string {

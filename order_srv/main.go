@@ -126,8 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		log.Warn(w)
 	}
 	if cfg.Faults {
-		// X-Fault is honoured for any authenticated caller (demos and tests): say so loudly.
-		log.Warn("fault injection is on (ORDER_FAULTS=1): any caller with a token can make order_srv fail a local transaction or exit with the X-Fault header; demos and tests only")
+		// X-Fault is honoured for tokens of the admin scope (demos and tests): say so loudly.
+		log.Warn("fault injection is on (ORDER_FAULTS=1): any token of the admin scope can make order_srv fail a local transaction or exit with the X-Fault header (others get 403); demos and tests only")
 	}
 	if ts, err := serviceTokens(ctx, cfg); err != nil {
 		return err

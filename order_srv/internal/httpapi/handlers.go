@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shopsaga/shopsaga/internal/auth"
 	"github.com/shopsaga/shopsaga/internal/health"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
@@ -141,6 +142,11 @@ func (h *handlers) createOrder(c *gin.Context) {
 		return
 	}
 	if h.faults {
+		if c.GetHeader(headerFault) != "" && !principal(c).Has(auth.ScopeAdmin) {
+			// A fault ends the process or fails a saga on purpose: not a buyer's to ask for.
+			auth.Forbidden(c, headerFault+" needs a token of the admin scope")
+			return
+		}
 		f, err := app.ParseFault(c.GetHeader(headerFault))
 		if err != nil {
 			h.writeError(c, err)

@@ -45,7 +45,8 @@ type Check = health.Check
 // Options configure the Router.
 type Options struct {
 	// Faults enables the X-Fault request header (ORDER_FAULTS=1): fail-local-tx,
-	// crash-after-deduct, crash-after-commit. When disabled the header is ignored.
+	// crash-after-deduct, crash-after-commit — for a token of the admin scope only (403 for any
+	// other, before anything is done). When disabled the header is ignored.
 	Faults bool
 	// Readiness lists the conditions of /readyz.
 	Readiness []Check

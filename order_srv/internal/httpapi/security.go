@@ -24,7 +24,7 @@ import (
 //	public          /healthz /readyz /metrics /openapi.json, POST /v1/payments/notify (signed)
 //	the user (sub)  their cart; orders with their user_id; their orders, timelines and the
 //	                payment simulator; another user's order number answers 404
-//	admin           everything above for any user
+//	admin           everything above for any user; the X-Fault header (ORDER_FAULTS=1)
 //
 // A user_id in a path, query or body that differs from the token's sub is 403; a missing user_id
 // in POST /v1/orders or GET /v1/orders means the token's user.

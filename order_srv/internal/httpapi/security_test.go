@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,61 @@ func TestAuthz_repeatedUserIDQuery_everyValueIsChecked(t *testing.T) {
 		svc := &service{}
 		if r := do(t, serveAuth(t, svc, nil), "GET", "/v1/orders?"+q, "", bearer(t, 7)...); r.status != 403 || svc.page != (app.Page{}) {
 			t.Errorf("%s as user 7: %d %s", q, r.status, r.raw)
+		}
+	}
+}
+
+// TestFaults_needTheAdminScope: with ORDER_FAULTS=1, X-Fault from the order's own user or a
+// service token is 403 JSON and reaches no use case; an admin's is passed on; an order without
+// the header is the user's as always.
+func TestFaults_needTheAdminScope(t *testing.T) {
+	t.Parallel()
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWTSecret: authSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcTok, err := auth.Mint(authSecret, "order_srv", time.Minute, auth.ScopeService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"user_id":7,` + authOrderBody[1:]
+	for _, tc := range []struct {
+		name   string
+		who    []string
+		fault  string
+		status int
+		want   app.Fault
+	}{
+		{"the user, with X-Fault", bearer(t, 7), "crash-after-deduct", 403, app.NoFault},
+		{"a service token, with X-Fault", []string{"Authorization", "Bearer " + svcTok}, "fail-local-tx", 403, app.NoFault},
+		{"the user, without X-Fault", bearer(t, 7), "", 201, app.NoFault},
+		{"an admin, with X-Fault", bearer(t, 1, auth.ScopeAdmin), "fail-local-tx", 201, app.FaultFailLocalTx},
+	} {
+		svc := &service{}
+		srv := httptest.NewServer(contract.Wrap(t, httpapi.Router(svc, httpapi.Options{
+			Log: slog.New(slog.DiscardHandler), Auth: v, Payments: svc, NotifySecret: notifySecret, Faults: true,
+		})))
+		headers := tc.who
+		if tc.fault != "" {
+			headers = append(slices.Clone(headers), "X-Fault", tc.fault)
+		}
+		r := do(t, srv, "POST", "/v1/orders", body, headers...)
+		srv.Close()
+		if r.status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, r.status, r.raw, tc.status)
+			continue
+		}
+		if tc.status == 403 {
+			if errorCode(r) != "forbidden" {
+				t.Errorf("%s: code %s, want forbidden", tc.name, errorCode(r))
+			}
+			if svc.created.UserID != 0 {
+				t.Errorf("%s: refused but reached the use case: %+v", tc.name, svc.created)
+			}
+			continue
+		}
+		if svc.created.Fault != tc.want {
+			t.Errorf("%s: fault %q passed on, want %q", tc.name, svc.created.Fault, tc.want)
 		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 var _ app.ReconcileStore = (*Store)(nil)
 
-// UnpaidCreatedBefore implements app.ReconcileStore. It walks the primary key from cursor (no
-// index on status: unpaid orders are few, and the sweep runs once a minute).
+// UnpaidCreatedBefore implements app.ReconcileStore. It walks idx_orders_status_id (migration
+// 00005) from cursor: the unpaid orders only, in id order.
 func (s *Store) UnpaidCreatedBefore(ctx context.Context, before time.Time, cursor int64, limit int) ([]order.SN, int64, error) {
 	var rows []orderRow
 	err := s.db.WithContext(ctx).Select("id", "order_sn").
