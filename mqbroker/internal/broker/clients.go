@@ -267,6 +267,18 @@ func (t *clientTable) consumerConns(group string) []*remoting.Conn {
 	return conns
 }
 
+// consumerConn returns the connection of the member clientID of group.
+func (t *clientTable) consumerConn(group, clientID string) (*remoting.Conn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g := t.consumers[group]; g != nil {
+		if c := g.clients[clientID]; c != nil && c.conn.Context().Err() == nil {
+			return c.conn, true
+		}
+	}
+	return nil, false
+}
+
 // subscription returns a group's subscription to topic, or nil.
 func (t *clientTable) subscription(group, topic string) *subscription {
 	t.mu.Lock()
