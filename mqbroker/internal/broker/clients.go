@@ -30,6 +30,7 @@ type heartbeat struct {
 			SubString      string   `json:"subString"`
 			TagsSet        []string `json:"tagsSet"`
 			ExpressionType string   `json:"expressionType"`
+			SubVersion     int64    `json:"subVersion"`
 		} `json:"subscriptionDataSet"`
 	} `json:"consumerDataSet"`
 }
@@ -57,6 +58,10 @@ type subscription struct {
 	TagList   []string
 	sql       *filter.Expr // compiled SQL92 expression
 	err       error        // why a non-TAG expression cannot be used
+	// Version is the heartbeat's subVersion (the client's time of
+	// subscribing); a pull that names a newer one is answered
+	// SUBSCRIPTION_NOT_LATEST (see pullSubscription).
+	Version int64
 }
 
 func newSubscription(topic, subString string, tags []string) *subscription {
@@ -125,7 +130,9 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, accessKey string
 	subs := make([][]*subscription, len(hb.ConsumerDataSet))
 	for i, cd := range hb.ConsumerDataSet {
 		for _, s := range cd.SubscriptionDataSet {
-			subs[i] = append(subs[i], buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet))
+			sub := buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet)
+			sub.Version = s.SubVersion
+			subs[i] = append(subs[i], sub)
 		}
 	}
 	t.mu.Lock()
