@@ -25,7 +25,13 @@ import (
 
 func loadJavaACLGolden(t *testing.T, name string) *wiretap.Golden {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "javaacl", name+".golden.jsonl"))
+	return loadGoldenAt(t, filepath.Join("testdata", "javaacl", name+".golden.jsonl"))
+}
+
+// loadGoldenAt parses the golden file at path.
+func loadGoldenAt(t *testing.T, path string) *wiretap.Golden {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,13 +28,9 @@ func newRelayWorld(t *testing.T, relayTimeout time.Duration) *relayWorld {
 	return w
 }
 
-var runningInfoExt = map[string]string{"consumerGroup": "relay_cg", "clientId": "relay-client", "jstackEnable": "true"}
-
-// TestRelay_answerIsPassedBackWithTheAdminsOpaque: the request reaches the
-// client's connection with mqadmin's ext fields (and no oneway bit); the
-// client's code, remark, ext fields and body come back to mqadmin.
-func TestRelay_answerIsPassedBackWithTheAdminsOpaque(t *testing.T) {
-	w := newRelayWorld(t, wireTimeout)
+// runningInfoAsync sends GET_CONSUMER_RUNNING_INFO for the consumer from the admin
+// connection; the answer (nil on a transport error) arrives on the channel.
+func (w *relayWorld) runningInfoAsync(t *testing.T) <-chan *remoting.Command {
 	got := make(chan *remoting.Command, 1)
 	go func() {
 		r, err := w.admin.call(protocol.GetConsumerRunningInfo, runningInfoExt, nil)
@@ -43,6 +39,17 @@ func TestRelay_answerIsPassedBackWithTheAdminsOpaque(t *testing.T) {
 		}
 		got <- r
 	}()
+	return got
+}
+
+var runningInfoExt = map[string]string{"consumerGroup": "relay_cg", "clientId": "relay-client", "jstackEnable": "true"}
+
+// TestRelay_answerIsPassedBackWithTheAdminsOpaque: the request reaches the
+// client's connection with mqadmin's ext fields (and no oneway bit); the
+// client's code, remark, ext fields and body come back to mqadmin.
+func TestRelay_answerIsPassedBackWithTheAdminsOpaque(t *testing.T) {
+	w := newRelayWorld(t, wireTimeout)
+	got := w.runningInfoAsync(t)
 	req := w.consumer.waitPushed(t, protocol.GetConsumerRunningInfo, wireTimeout)
 	if req.Flag&remoting.FlagOneway != 0 || req.Ext("clientId") != "relay-client" || req.Ext("jstackEnable") != "true" {
 		t.Fatalf("relayed request flag %d ext %v; want a two-way request with mqadmin's fields", req.Flag, req.ExtFields)
@@ -91,14 +98,7 @@ func TestRelay_errors(t *testing.T) {
 	})
 	t.Run("connection closes", func(t *testing.T) {
 		w := newRelayWorld(t, time.Minute)
-		got := make(chan *remoting.Command, 1)
-		go func() {
-			r, err := w.admin.call(protocol.GetConsumerRunningInfo, runningInfoExt, nil)
-			if err != nil {
-				t.Error(err)
-			}
-			got <- r
-		}()
+		got := w.runningInfoAsync(t)
 		w.consumer.waitPushed(t, protocol.GetConsumerRunningInfo, wireTimeout)
 		w.consumer.close()
 		r := <-got
