@@ -163,6 +163,13 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, accessKey string
 		}
 		g.clients[hb.ClientID] = &consumerClient{id: hb.ClientID, conn: c, lastSeen: now}
 		for _, s := range subs[i] {
+			if old := g.subs[s.Topic]; old != nil && old.Version > s.Version {
+				// The group's version is the newest of its members' (as in
+				// Apache's ConsumerGroupInfo): members subscribed at different
+				// times, and an older one's heartbeat must not make the newer
+				// one's pulls SUBSCRIPTION_NOT_LATEST.
+				s.Version = old.Version
+			}
 			g.subs[s.Topic] = s
 		}
 	}

@@ -20,8 +20,8 @@ func TestPull_newerSubscriptionVersionThanRegisteredIsNotLatest(t *testing.T) {
 	if _, err := c.sendOne("SubVerTopic", 0, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	hb := func(version string) {
-		body := strings.Replace(string(heartbeatBody("subver-client", "subver_cg", "SubVerTopic", "*")), `"subVersion":1`, `"subVersion":`+version, 1)
+	hb := func(clientID, version string) {
+		body := strings.Replace(string(heartbeatBody(clientID, "subver_cg", "SubVerTopic", "*")), `"subVersion":1`, `"subVersion":`+version, 1)
 		if r := c.mustCall(t, protocol.HeartBeat, nil, []byte(body)); r.Code != 0 {
 			t.Fatalf("heartbeat: %s", r.Remark)
 		}
@@ -31,7 +31,7 @@ func TestPull_newerSubscriptionVersionThanRegisteredIsNotLatest(t *testing.T) {
 		ext["sysFlag"], ext["subVersion"] = sysFlag, subVersion
 		return c.mustCall(t, protocol.PullMessage, ext, nil).Code
 	}
-	hb("100")
+	hb("subver-a", "100")
 	for _, tc := range []struct {
 		sysFlag, version string
 		want             protocol.ResponseCode
@@ -45,8 +45,14 @@ func TestPull_newerSubscriptionVersionThanRegisteredIsNotLatest(t *testing.T) {
 			t.Errorf("pull sysFlag %s subVersion %s after heartbeat version 100: %s, want %s", tc.sysFlag, tc.version, protocol.ResponseCode(got), tc.want)
 		}
 	}
-	hb("101")
+	hb("subver-a", "101")
 	if got := pull("0", "101"); got != int16(protocol.Success) {
 		t.Errorf("pull subVersion 101 after heartbeat version 101: %s, want SUCCESS", protocol.ResponseCode(got))
+	}
+	// Another member that subscribed earlier heart-beats with its older version: the group keeps
+	// the newest, so the newer member's pulls are still served.
+	hb("subver-b", "50")
+	if got := pull("0", "101"); got != int16(protocol.Success) {
+		t.Errorf("pull subVersion 101 after an older member's heartbeat (version 50): %s, want SUCCESS", protocol.ResponseCode(got))
 	}
 }
