@@ -22,5 +22,13 @@
 // independent and run in parallel (at least 8 at a time unless -parallel says otherwise); each
 // checks at its end that every saga settled with sold + remaining = initial for each of its goods.
 //
+// The broker runs with ACL on, as in deploy/docker-compose.yml: the same policy file
+// (deploy/plain_acl.yml, one account per service), its secret keys generated per stack and passed
+// through the environment, the services signing with MQ_ACCESS_KEY / MQ_SECRET_KEY, and the
+// admin HTTP API behind a bearer token (acl_stack_test.go). acl_test.go checks the policy from
+// outside with the official Go client: order_srv's account publishes order_reback and
+// order_timeout; inventory_srv's account, a wrong secret and an unsigned client get
+// NO_PERMISSION naming what was refused.
+//
 // The package has no non-test code.
 package e2e

@@ -114,7 +114,8 @@ type stack struct {
 	net    *testcontainers.DockerNetwork
 	http   *http.Client
 	ledger ledger
-	token  string // a bearer token of the scopes admin and service (minted from authSecret)
+	token  string     // a bearer token of the scopes admin and service (minted from authSecret)
+	acl    aclSecrets // the broker's ACL secrets of this stack (acl_stack_test.go)
 
 	mu         sync.Mutex // guards the fields below
 	members    []member   // every container started, in order, crashed ones included
@@ -149,6 +150,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		images: requireImages(t),
 		http:   &http.Client{Timeout: time.Minute},
 		token:  mustMint(t),
+		acl:    newACLSecrets(t),
 		ledger: newLedger(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -340,7 +342,7 @@ func (s *stack) startMySQL(ctx context.Context) error {
 }
 
 func (s *stack) startBroker(ctx context.Context) error {
-	ctr, err := s.run(ctx, "mqbroker", s.images.broker, aliasBroker,
+	ctr, err := s.run(ctx, "mqbroker", s.images.broker, aliasBroker, append(s.brokerACL(),
 		testcontainers.WithExposedPorts(portBrokerAdmin),
 		testcontainers.WithEnv(map[string]string{
 			// Advertise the container's own IP on the network: the clients dial what the name
@@ -353,7 +355,7 @@ func (s *stack) startBroker(ctx context.Context) error {
 			"--tx-timeout", txTimeout, "--tx-check-interval", txCheckInterval),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(portBrokerAdmin).
 			WithStartupTimeout(startupTimeout)),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -369,6 +371,7 @@ func (s *stack) startBroker(ctx context.Context) error {
 
 func (s *stack) startInventory(ctx context.Context) error {
 	ctr, err := s.run(ctx, "inventory_srv", s.images.inventory, aliasInventory,
+		s.serviceACL(aclInventoryAcct),
 		testcontainers.WithExposedPorts(portInventory),
 		testcontainers.WithEnv(map[string]string{
 			"INVENTORY_MYSQL_DSN": fmt.Sprintf("%s:%s@tcp(%s:3306)/inventory", dbUser, dbPassword, aliasMySQL),
@@ -399,6 +402,7 @@ func (s *stack) startOrder(ctx context.Context) error {
 	name := "order_srv#" + strconv.Itoa(s.orderCount)
 	s.mu.Unlock()
 	ctr, err := s.run(ctx, name, s.images.order, aliasOrder,
+		s.serviceACL(aclOrderAccount),
 		testcontainers.WithExposedPorts(portOrder),
 		testcontainers.WithEnv(map[string]string{
 			"ORDER_MYSQL_DSN":         fmt.Sprintf("%s:%s@tcp(%s:3306)/orders", dbUser, dbPassword, aliasMySQL),

@@ -68,6 +68,10 @@ func (b *Broker) serveAdmin(c *remoting.Conn, req *remoting.Command) (*remoting.
 		return okResponse(req), true
 	case protocol.InvokeBrokerToResetOffset:
 		return b.handleResetOffset(req), true
+	case protocol.GetConsumerRunningInfo:
+		return b.handleConsumerRunningInfo(req), true
+	case protocol.ConsumeMessageDirectly:
+		return b.handleConsumeMessageDirectly(c, req), true
 	}
 	return nil, false
 }

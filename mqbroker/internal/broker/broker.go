@@ -69,6 +69,7 @@ type Broker struct {
 
 	subGroups *subGroupTable // subscription groups created by mqadmin (adminwire.go)
 	metas     clientMetas    // language/version of client connections (adminwire.go)
+	relays    relayTable     // requests relayed to clients, awaiting their answers (relay.go)
 
 	// stateMu makes the services' state and the commit log agree for a
 	// checkpoint (state.go): held shared across every Put that changes that

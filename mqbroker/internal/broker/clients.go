@@ -30,6 +30,7 @@ type heartbeat struct {
 			SubString      string   `json:"subString"`
 			TagsSet        []string `json:"tagsSet"`
 			ExpressionType string   `json:"expressionType"`
+			SubVersion     int64    `json:"subVersion"`
 		} `json:"subscriptionDataSet"`
 	} `json:"consumerDataSet"`
 }
@@ -57,6 +58,10 @@ type subscription struct {
 	TagList   []string
 	sql       *filter.Expr // compiled SQL92 expression
 	err       error        // why a non-TAG expression cannot be used
+	// Version is the heartbeat's subVersion (the client's time of
+	// subscribing); a pull that names a newer one is answered
+	// SUBSCRIPTION_NOT_LATEST (see pullSubscription).
+	Version int64
 }
 
 func newSubscription(topic, subString string, tags []string) *subscription {
@@ -125,7 +130,9 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, accessKey string
 	subs := make([][]*subscription, len(hb.ConsumerDataSet))
 	for i, cd := range hb.ConsumerDataSet {
 		for _, s := range cd.SubscriptionDataSet {
-			subs[i] = append(subs[i], buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet))
+			sub := buildSubscription(t.filters, s.Topic, s.SubString, s.ExpressionType, s.TagsSet)
+			sub.Version = s.SubVersion
+			subs[i] = append(subs[i], sub)
 		}
 	}
 	t.mu.Lock()
@@ -156,6 +163,13 @@ func (t *clientTable) register(hb *heartbeat, c *remoting.Conn, accessKey string
 		}
 		g.clients[hb.ClientID] = &consumerClient{id: hb.ClientID, conn: c, lastSeen: now}
 		for _, s := range subs[i] {
+			if old := g.subs[s.Topic]; old != nil && old.Version > s.Version {
+				// The group's version is the newest of its members' (as in
+				// Apache's ConsumerGroupInfo): members subscribed at different
+				// times, and an older one's heartbeat must not make the newer
+				// one's pulls SUBSCRIPTION_NOT_LATEST.
+				s.Version = old.Version
+			}
 			g.subs[s.Topic] = s
 		}
 	}
@@ -265,6 +279,18 @@ func (t *clientTable) consumerConns(group string) []*remoting.Conn {
 		conns = append(conns, c.conn)
 	}
 	return conns
+}
+
+// consumerConn returns the connection of the member clientID of group.
+func (t *clientTable) consumerConn(group, clientID string) (*remoting.Conn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g := t.consumers[group]; g != nil {
+		if c := g.clients[clientID]; c != nil && c.conn.Context().Err() == nil {
+			return c.conn, true
+		}
+	}
+	return nil, false
 }
 
 // subscription returns a group's subscription to topic, or nil.

@@ -52,6 +52,10 @@ type Config struct {
 	Repair       bool
 	LongPollMax  time.Duration // cap on how long a pull is held
 	ClientExpiry time.Duration // drop clients silent for this long
+	// RelayTimeout bounds how long a request relayed to a client
+	// (GET_CONSUMER_RUNNING_INFO, CONSUME_MESSAGE_DIRECTLY) waits for the
+	// client's answer (Apache's Broker2Client#callClient: 10 s).
+	RelayTimeout time.Duration
 	BrokerName   string
 	Cluster      string
 	// Limits on what a peer can make the broker hold (remoting.Options):
@@ -121,6 +125,7 @@ func DefaultConfig() Config {
 		MaxDiskUsage:    85,
 		LongPollMax:     15 * time.Second,
 		ClientExpiry:    120 * time.Second,
+		RelayTimeout:    10 * time.Second,
 		BrokerName:      "broker-a",
 		Cluster:         "DefaultCluster",
 		Clock:           clock.Real{},
@@ -191,8 +196,8 @@ func (c Config) Validate() error {
 	if c.TxTimeout <= 0 || c.TxCheckInterval <= 0 || c.TxCheckMax < 1 {
 		bad("tx-timeout, tx-check-interval and tx-check-max must be positive")
 	}
-	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 {
-		bad("flush interval, long-poll cap and client expiry must be positive")
+	if c.FlushInterval <= 0 || c.LongPollMax <= 0 || c.ClientExpiry <= 0 || c.RelayTimeout <= 0 {
+		bad("flush interval, long-poll cap, client expiry and relay timeout must be positive")
 	}
 	for _, t := range c.Topics {
 		if err := checkTopicName(t); err != nil {

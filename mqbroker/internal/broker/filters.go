@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -54,6 +55,17 @@ func buildSubscription(cache *filter.Cache, topic, subString, exprType string, t
 // non-nil response refuses the pull.
 func (b *Broker) pullSubscription(req *remoting.Command, group, topic string, hasSub bool, subString, exprType string) (*subscription, *remoting.Command) {
 	registered := b.clients.subscription(group, topic)
+	if !hasSub && registered != nil {
+		// The pull relies on the registered subscription, which is older
+		// than the one the client pulls with (it re-subscribed and its
+		// heartbeat has not arrived): filtering by the old one would skip
+		// messages the new one takes. The Java client retries in 3 s;
+		// rocketmq-client-go sends subVersion 0 and never gets this.
+		if v, err := strconv.ParseInt(req.Ext("subVersion"), 10, 64); err == nil && registered.Version < v {
+			return nil, errResponse(req, protocol.SubscriptionNotLatest,
+				"the consumer's subscription not latest: %s of %s is version %d, the pull's %d", group, topic, registered.Version, v)
+		}
+	}
 	sub := registered
 	fromRequest := false
 	if hasSub && subString != "" {

@@ -10,7 +10,6 @@ package broker_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -26,16 +25,7 @@ import (
 
 func loadJavaGolden(t *testing.T, name string) *wiretap.Golden {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "javaclient", name+".golden.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, err := wiretap.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return loadGoldenAt(t, filepath.Join("testdata", "javaclient", name+".golden.jsonl"))
 }
 
 // seedFromPulls stores, queue by queue and in offset order, every message

@@ -30,4 +30,5 @@ var adminCodeNames = map[Code]string{
 	DeleteTopicInBroker: "DELETE_TOPIC_IN_BROKER", DeleteTopicInNamesrv: "DELETE_TOPIC_IN_NAMESRV",
 	ResetConsumerClientOffset: "RESET_CONSUMER_CLIENT_OFFSET", InvokeBrokerToResetOffset: "INVOKE_BROKER_TO_RESET_OFFSET",
 	QueryTopicConsumeByWho: "QUERY_TOPIC_CONSUME_BY_WHO",
+	GetConsumerRunningInfo: "GET_CONSUMER_RUNNING_INFO", ConsumeMessageDirectly: "CONSUME_MESSAGE_DIRECTLY",
 }

@@ -216,7 +216,10 @@ func (s *Server) serveConn(c *Conn) {
 		}
 		if cmd.IsResponse() {
 			cr.release(size)
-			continue // the broker sends only one-way requests; answers are ignored
+			if o, ok := s.h.(ResponseObserver); ok {
+				o.ServeResponse(c, cmd) // answers to SendRequest (invoke.go)
+			}
+			continue
 		}
 		if !w.dispatch(request{cmd, size}) {
 			break
