@@ -151,7 +151,10 @@ func decodeHeader(st SerializeType, header []byte) (*Command, error) {
 	var err error
 	switch st {
 	case SerializeJSON:
-		cmd, err = decodeJSONHeader(header)
+		var ok bool
+		if cmd, ok = scanJSONHeader(header); !ok {
+			cmd, err = decodeJSONHeader(header)
+		}
 	case SerializeRocketMQ:
 		cmd, err = decodeBinaryHeader(header)
 	default:
@@ -174,6 +177,8 @@ type jsonHeader struct {
 	ExtFields map[string]string `json:"extFields"`
 }
 
+// decodeJSONHeader decodes any JSON header with encoding/json: what
+// scanJSONHeader (jsonheader.go) does not take itself.
 func decodeJSONHeader(b []byte) (*Command, error) {
 	var h jsonHeader
 	if err := json.Unmarshal(b, &h); err != nil {
