@@ -22,57 +22,70 @@ func scanJSONHeader(b []byte) (*Command, bool) {
 	cmd := &Command{}
 	var seen uint8
 	s.ws()
-	if !s.byte('{') {
-		return nil, false
-	}
-	s.ws()
-	if !s.byte('}') {
-		for {
-			key, ok := s.plainKey()
-			if !ok {
-				return nil, false
-			}
-			s.ws()
-			if !s.byte(':') {
-				return nil, false
-			}
-			s.ws()
-			bit := uint8(0)
-			switch string(key) {
-			case "code":
-				bit, ok = 1<<0, s.int16(&cmd.Code)
-			case "language":
-				bit = 1 << 1
-				cmd.Language, ok = s.str()
-			case "version":
-				bit, ok = 1<<2, s.int16(&cmd.Version)
-			case "opaque":
-				bit, ok = 1<<3, s.int32(&cmd.Opaque)
-			case "flag":
-				bit, ok = 1<<4, s.int32(&cmd.Flag)
-			case "remark":
-				bit = 1 << 5
-				cmd.Remark, ok = s.str()
-			case "extFields":
-				bit = 1 << 6
-				cmd.ExtFields, ok = s.extFields()
-			}
-			if !ok || bit == 0 || seen&bit != 0 {
-				return nil, false
-			}
-			seen |= bit
-			s.ws()
-			if s.byte('}') {
-				break
-			}
-			if !s.byte(',') {
-				return nil, false
-			}
-			s.ws()
+	ok := s.object(func(key []byte) bool {
+		bit, ok := uint8(0), false
+		switch string(key) {
+		case "code":
+			bit, ok = 1<<0, s.int16(&cmd.Code)
+		case "language":
+			bit = 1 << 1
+			cmd.Language, ok = s.str()
+		case "version":
+			bit, ok = 1<<2, s.int16(&cmd.Version)
+		case "opaque":
+			bit, ok = 1<<3, s.int32(&cmd.Opaque)
+		case "flag":
+			bit, ok = 1<<4, s.int32(&cmd.Flag)
+		case "remark":
+			bit = 1 << 5
+			cmd.Remark, ok = s.str()
+		case "extFields":
+			bit = 1 << 6
+			cmd.ExtFields, ok = s.extFields()
 		}
+		if !ok || bit == 0 || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	})
+	s.ws()
+	return cmd, ok && len(s.b) == 0
+}
+
+// object reads an object whose keys are plain strings (plainKey), calling
+// value for each key to read its value; it reports false at the first
+// syntax error or when value does.
+func (s *scanner) object(value func(key []byte) bool) bool {
+	if !s.byte('{') {
+		return false
 	}
 	s.ws()
-	return cmd, len(s.b) == 0
+	if s.byte('}') {
+		return true
+	}
+	for {
+		key, ok := s.plainKey()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if !s.byte(':') {
+			return false
+		}
+		s.ws()
+		if !value(key) {
+			return false
+		}
+		s.ws()
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+		s.ws()
+	}
 }
 
 // scanner consumes b from the front.
@@ -267,9 +280,6 @@ const maxScannedExt = 32
 // into one buffer and converted to one string that they slice; keys the
 // broker reads often are interned.
 func (s *scanner) extFields() (map[string]string, bool) {
-	if !s.byte('{') {
-		return nil, false
-	}
 	var (
 		keys [maxScannedExt]string
 		ends [maxScannedExt]int
@@ -277,35 +287,20 @@ func (s *scanner) extFields() (map[string]string, bool) {
 		stk  [1024]byte
 	)
 	vals := stk[:0]
-	s.ws()
-	if !s.byte('}') {
-		for {
-			if n == maxScannedExt {
-				return nil, false
-			}
-			k, ok := s.plainKey()
-			if !ok {
-				return nil, false
-			}
-			s.ws()
-			if !s.byte(':') {
-				return nil, false
-			}
-			s.ws()
-			if vals, ok = s.appendStr(vals); !ok {
-				return nil, false
-			}
-			keys[n], ends[n] = internKey(k), len(vals)
-			n++
-			s.ws()
-			if s.byte('}') {
-				break
-			}
-			if !s.byte(',') {
-				return nil, false
-			}
-			s.ws()
+	ok := s.object(func(k []byte) bool {
+		if n == maxScannedExt {
+			return false
 		}
+		var ok bool
+		if vals, ok = s.appendStr(vals); !ok {
+			return false
+		}
+		keys[n], ends[n] = internKey(k), len(vals)
+		n++
+		return true
+	})
+	if !ok {
+		return nil, false
 	}
 	m := make(map[string]string, n)
 	all := string(vals)
