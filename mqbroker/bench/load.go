@@ -18,6 +18,9 @@ type loadResult struct {
 	errs     int             // failed sends (anywhere, warm-up included)
 	firstErr error           // the first failure
 	window   time.Duration   // length of the measurement window
+	// total counts every successful send, warm-up and edges included: the
+	// sends a target's CPU time over the whole call is divided by.
+	total int
 }
 
 func (r loadResult) count() int       { return len(r.samples) }
@@ -38,13 +41,14 @@ func measure(ctx context.Context, sends []sendFunc, warmup, dur time.Duration) l
 		errs     int
 		firstErr error
 		all      []time.Duration
+		total    int
 	)
 	for _, send := range sends {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1<<14)
-			var nerr int
+			var nerr, nok int
 			var ferr error
 			for ctx.Err() == nil {
 				t0 := time.Now()
@@ -65,6 +69,7 @@ func measure(ctx context.Context, sends []sendFunc, warmup, dur time.Duration) l
 					}
 					continue
 				}
+				nok++
 				if !t0.Before(from) && t1.Before(to) {
 					lat = append(lat, t1.Sub(t0))
 				}
@@ -73,13 +78,14 @@ func measure(ctx context.Context, sends []sendFunc, warmup, dur time.Duration) l
 			defer mu.Unlock()
 			all = append(all, lat...)
 			errs += nerr
+			total += nok
 			if firstErr == nil {
 				firstErr = ferr
 			}
 		}()
 	}
 	wg.Wait()
-	return loadResult{samples: all, errs: errs, firstErr: firstErr, window: dur}
+	return loadResult{samples: all, errs: errs, firstErr: firstErr, window: dur, total: total}
 }
 
 // latency summarises a set of durations.

@@ -84,6 +84,7 @@ type config struct {
 	SoakN       int // messages stored by the soak phase
 
 	BrokerBin  string
+	BrokerBinB string // a second binary measured in the same rotation (A/B)
 	InProcess  bool
 	CPUProfile string
 	MemProfile string
@@ -134,6 +135,7 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.TxTimeout, "tx-timeout", cfg.TxTimeout, "broker --tx-timeout (and --tx-check-interval)")
 	fs.IntVar(&cfg.SoakN, "soak-n", cfg.SoakN, "messages stored by the soak phase (memory, disk and restart measured at 1 M, or half, and at N)")
 	fs.StringVar(&cfg.BrokerBin, "broker-bin", "", "mqbroker binary to run (default: go build ./mqbroker into a temp dir)")
+	fs.StringVar(&cfg.BrokerBinB, "broker-bin-b", "", "a second mqbroker binary, measured with --flush async as one more system in the same rotation (A/B comparison under the same load)")
 	fs.BoolVar(&cfg.InProcess, "in-process", false, "run mqbroker inside the bench process (RSS then includes the clients)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (with --in-process it covers the broker)")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile of the bench process after the last phase, brokers still running (with --in-process it covers the broker)")
@@ -220,8 +222,8 @@ func (c config) validate() error {
 	if c.TxTimeout < 100*time.Millisecond {
 		bad("tx-timeout %v: want at least 100ms", c.TxTimeout)
 	}
-	if c.InProcess && c.BrokerBin != "" {
-		bad("--in-process and --broker-bin exclude each other")
+	if c.InProcess && (c.BrokerBin != "" || c.BrokerBinB != "") {
+		bad("--in-process and --broker-bin / --broker-bin-b exclude each other")
 	}
 	return errors.Join(errs...)
 }

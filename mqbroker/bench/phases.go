@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +38,17 @@ type sendSystem struct {
 	scenario func(sendScenario) string // row label; nil = sc.name
 	// fsyncs reads the broker's fsync counters (nil: not available).
 	fsyncs func(ctx context.Context) (fsyncCounters, error)
+	// pid is the child process serving the sends (0: in-process), whose
+	// CPU time per send the row reports.
+	pid int
+}
+
+// cpuTime is the serving process's CPU time so far; an error if unknown.
+func (sys *sendSystem) cpuTime() (time.Duration, error) {
+	if sys.pid <= 0 {
+		return 0, errors.New("no process of its own")
+	}
+	return processCPU(sys.pid)
 }
 
 func (b *bench) runPhases(ctx context.Context) error {
@@ -49,11 +61,11 @@ func (b *bench) runPhases(ctx context.Context) error {
 	}()
 	if b.cfg.has("ceiling") {
 		const system = "client ceiling (null responder)"
-		if addr, stop, err := b.startNull(); err != nil {
+		if addr, pid, stop, err := b.startNull(); err != nil {
 			b.rep.add(row{system: system, scenario: "start", err: err})
 		} else {
 			cleanups = append(cleanups, stop)
-			systems = append(systems, &sendSystem{name: system, kind: "ceiling",
+			systems = append(systems, &sendSystem{name: system, kind: "ceiling", pid: pid,
 				send: func(ctx context.Context, sc sendScenario) (loadResult, error) {
 					return b.rocketmqSends(ctx, addr, sc)
 				}})
@@ -67,15 +79,23 @@ func (b *bench) runPhases(ctx context.Context) error {
 	}()
 	var async *target
 	if b.cfg.has("async") || b.cfg.has("consume") || b.cfg.has("delay") || b.cfg.has("txcheck") {
-		if async = b.startBroker(ctx, "async"); async != nil {
+		if async = b.startBroker(ctx, "async", ""); async != nil {
 			brokers = append(brokers, async)
 			if b.cfg.has("async") {
 				systems = append(systems, b.brokerSystem(async))
 			}
 		}
 	}
+	if b.cfg.has("async") && b.cfg.BrokerBinB != "" {
+		// A second binary in the same rotation: an A/B comparison under
+		// the same load, round by round.
+		if t := b.startBroker(ctx, "async", b.cfg.BrokerBinB); t != nil {
+			brokers = append(brokers, t)
+			systems = append(systems, b.brokerSystem(t))
+		}
+	}
 	if b.cfg.has("sync") {
-		if t := b.startBroker(ctx, "sync"); t != nil {
+		if t := b.startBroker(ctx, "sync", ""); t != nil {
 			brokers = append(brokers, t)
 			systems = append(systems, b.brokerSystem(t))
 		}
@@ -131,21 +151,21 @@ func writeHeapProfile(path string) error {
 }
 
 // startNull starts the null responder where the broker runs: in a child
-// process, or in this one with --in-process.
-func (b *bench) startNull() (addr string, stop func(), err error) {
+// process (pid), or in this one with --in-process (pid 0).
+func (b *bench) startNull() (addr string, pid int, stop func(), err error) {
 	if !b.cfg.InProcess {
-		addr, stop, err = startNullProcess(b.cfg.Queues, b.log)
+		addr, pid, stop, err = startNullProcessPID(b.cfg.Queues, b.log)
 		if err == nil {
-			b.progress("started the null responder (child process) at %s", addr)
+			b.progress("started the null responder (child process %d) at %s", pid, addr)
 		}
-		return addr, stop, err
+		return addr, pid, stop, err
 	}
 	nb, err := startNullBroker(b.cfg.Queues)
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	b.progress("started the null responder (in-process) at %s", nb.Addr())
-	return nb.Addr(), func() {
+	return nb.Addr(), 0, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = nb.Close(cctx)
@@ -153,25 +173,35 @@ func (b *bench) startNull() (addr string, stop func(), err error) {
 }
 
 func (b *bench) brokerSystem(t *target) *sendSystem {
-	sys := &sendSystem{name: "mqbroker --flush " + t.flush, kind: t.flush, rss: t.rss,
+	sys := &sendSystem{name: t.system(), kind: t.flush, rss: t.rss,
 		send: func(ctx context.Context, sc sendScenario) (loadResult, error) {
 			return b.rocketmqSends(ctx, t.namesrv, sc)
 		}}
 	if t.admin != "" && t.flush == "sync" {
 		sys.fsyncs = func(ctx context.Context) (fsyncCounters, error) { return readFsyncCounters(ctx, t.admin) }
 	}
+	if !t.inProcess {
+		sys.pid = t.pid
+	}
 	return sys
 }
 
-// startBroker starts mqbroker with the given flush mode; a failure becomes a row.
-func (b *bench) startBroker(ctx context.Context, flush string) *target {
+// startBroker starts mqbroker with the given flush mode, from binB if not
+// "" (the A/B binary, --broker-bin-b); a failure becomes a row.
+func (b *bench) startBroker(ctx context.Context, flush, binB string) *target {
 	s := brokerSettings{flush: flush, dataDir: filepath.Join(b.tmp, "broker-"+flush), queues: b.cfg.Queues,
 		delayLevels: b.cfg.DelayLevels, txTimeout: b.cfg.TxTimeout}
 	var t *target
 	var err error
-	if b.cfg.InProcess {
+	switch {
+	case binB != "":
+		s.dataDir += "-b"
+		if t, err = startProcess(ctx, binB, s, b.log); err == nil {
+			t.label = "B"
+		}
+	case b.cfg.InProcess:
 		t, err = startInProcess(s)
-	} else {
+	default:
 		if b.bin == "" {
 			b.bin = b.cfg.BrokerBin
 		}
@@ -184,7 +214,11 @@ func (b *bench) startBroker(ctx context.Context, flush string) *target {
 		}
 	}
 	if err != nil {
-		b.rep.add(row{system: "mqbroker --flush " + flush, scenario: "start", err: err})
+		failed := &target{flush: flush}
+		if binB != "" {
+			failed.label = "B"
+		}
+		b.rep.add(row{system: failed.system(), scenario: "start", err: err})
 		return nil
 	}
 	b.progress("started %v", t)
@@ -199,7 +233,7 @@ func (b *bench) stopBroker(t *target) {
 		scenario = "peak RSS of the bench process (in-process: includes clients)"
 	}
 	mib := float64(hwm) / 1024
-	b.rep.add(row{system: "mqbroker --flush " + t.flush, scenario: scenario, rssMiB: mib,
+	b.rep.add(row{system: t.system(), scenario: scenario, rssMiB: mib,
 		target: "< 256 MiB", pass: judge(hwm > 0, mib < 256), err: err})
 }
 
@@ -212,6 +246,8 @@ type cell struct {
 	rss     float64
 	fsyncs  fsyncCounters // summed over rounds, warm-ups included
 	sending time.Duration // time the fsyncs were counted over
+	cpu     time.Duration // the serving process's CPU time over the rounds
+	sends   int           // the successful sends cpu was spent on
 }
 
 // sendRounds measures every send scenario on every system, Rounds times,
@@ -241,8 +277,12 @@ func (b *bench) sendRounds(ctx context.Context, systems []*sendSystem) {
 				if sys.fsyncs != nil {
 					before, ferr = sys.fsyncs(ctx)
 				}
+				cpu0, cerr := sys.cpuTime()
 				began := time.Now()
 				r, err := sys.send(ctx, sc)
+				if cpu1, err1 := sys.cpuTime(); cerr == nil && err1 == nil {
+					c.cpu, c.sends = c.cpu+cpu1-cpu0, c.sends+r.total
+				}
 				if sys.rss != nil {
 					c.rss = max(c.rss, sys.rss.phase())
 				}
@@ -278,6 +318,9 @@ func (b *bench) sendRounds(ctx context.Context, systems []*sendSystem) {
 			rate := median(c.rates)
 			rw := row{system: sys.name, scenario: scenarioLabel(sys, sc), rate: rate, lat: summarize(c.samples),
 				latKind: "send", rssMiB: c.rss, errs: c.errs, err: c.err}
+			if c.sends > 0 {
+				rw.cpuPer100k = c.cpu * 100_000 / time.Duration(c.sends)
+			}
 			if len(c.rates) > 1 {
 				rw.note = "rounds: " + joinRates(c.rates)
 			}

@@ -48,11 +48,14 @@ type row struct {
 	latKind   string  // what lat measures: send, lateness, check-back
 	ofCeiling float64 // median per-round ratio to the null responder's rate; 0 = none
 	rssMiB    float64 // broker peak RSS during the row; 0 = not measured
-	target    string
-	pass      verdict
-	errs      int // failed operations that did not stop the measurement
-	note      string
-	err       error // the measurement failed
+	// cpuPer100k is the serving process's CPU time (user + system) per
+	// 100k successful sends of the row's rounds; 0 = not measured.
+	cpuPer100k time.Duration
+	target     string
+	pass       verdict
+	errs       int // failed operations that did not stop the measurement
+	note       string
+	err        error // the measurement failed
 }
 
 type report struct {
@@ -84,8 +87,8 @@ func (r *report) render(w io.Writer) {
 	fmt.Fprintf(w, "Settings: %d B bodies, SendSync via rocketmq-client-go v2.1.2; each send row is the median of %d round(s) "+
 		"of %v measured after %v warm-up, systems in rotating order; %d queues per topic; loopback only.\n\n",
 		c.Size, c.Rounds, c.Duration, c.Warmup, c.Queues)
-	fmt.Fprintln(w, "| system | scenario | msg/s | p50 ms | p99 ms | max ms | % of ceiling | RSS MiB | target | met |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|---|---|")
+	fmt.Fprintln(w, "| system | scenario | msg/s | p50 ms | p99 ms | max ms | % of ceiling | CPU s per 100k | RSS MiB | target | met |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	var notes []string
 	for i, rw := range r.rows {
 		cell := func(ok bool, s string) string {
@@ -112,17 +115,19 @@ func (r *report) render(w io.Writer) {
 			scenario += fmt.Sprintf(" [%d]", i+1)
 		}
 		hasLat := rw.lat.n > 0
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			rw.system, scenario, rate,
 			cell(hasLat, ms(rw.lat.p50)), cell(hasLat, ms(rw.lat.p99)), cell(hasLat, ms(rw.lat.max)),
 			cell(rw.ofCeiling > 0, fmt.Sprintf("%.0f%%", 100*rw.ofCeiling)),
+			cell(rw.cpuPer100k > 0, fmt.Sprintf("%.2f", rw.cpuPer100k.Seconds())),
 			cell(rw.rssMiB > 0, fmt.Sprintf("%.0f", rw.rssMiB)),
 			rw.target, rw.pass)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latency columns: send rows = SendSync round trip; delay = consume time − (born time + level delay); "+
 		"check-back = arrival in CheckLocalTransaction − (half store time + tx-timeout). "+
-		"% of ceiling = median over rounds of (this round's rate / the null responder's rate in the same round and scenario). RSS MiB = peak VmRSS of the broker during the row.")
+		"% of ceiling = median over rounds of (this round's rate / the null responder's rate in the same round and scenario). "+
+		"CPU s per 100k = user + system CPU time of the serving process (null responder or broker, /proc/PID/stat) over all of the row's rounds, warm-ups included, per 100k successful sends. RSS MiB = peak VmRSS of the broker during the row.")
 	if r.panics > 0 {
 		notes = append(notes, fmt.Sprintf("the client recovered %d panics (see stderr)", r.panics))
 	}

@@ -27,6 +27,7 @@ import (
 // this process (then its RSS includes the clients).
 type target struct {
 	flush     string
+	label     string // "B" for the --broker-bin-b binary, else ""
 	namesrv   string
 	broker    string // the broker's address ("" in-process)
 	admin     string // the broker's admin HTTP address ("" in-process)
@@ -41,7 +42,15 @@ func (t *target) String() string {
 	if t.inProcess {
 		where = "in-process"
 	}
-	return fmt.Sprintf("mqbroker --flush %s (%s, name server %s)", t.flush, where, t.namesrv)
+	return fmt.Sprintf("%s (%s, name server %s)", t.system(), where, t.namesrv)
+}
+
+// system is the broker's name in the table.
+func (t *target) system() string {
+	if t.label != "" {
+		return "mqbroker " + t.label + " --flush " + t.flush
+	}
+	return "mqbroker --flush " + t.flush
 }
 
 // close stops the broker and the sampler; it returns the broker's VmHWM

@@ -96,6 +96,9 @@ func TestServer_perIPInflightCap_leavesRequestSlotsForOtherPeers(t *testing.T) {
 	if resp := good.read(); resp.Opaque != 9 {
 		t.Fatalf("answer opaque %d, want 9", resp.Opaque)
 	}
+	// The good request counts as in flight until its worker is done, a
+	// moment after its response is on the wire.
+	await(t, "the good request to finish", func() bool { return srv.Stats().Inflight <= 4 })
 	if n, s := held.Load(), srv.Stats(); n != 4 || s.Inflight != 4 {
 		t.Fatalf("hostile IP holds %d pulls (%d in flight), want 4 (MaxInflightPerIP)", n, s.Inflight)
 	}
