@@ -3,6 +3,7 @@ package broker
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +24,13 @@ type metrics struct {
 	started time.Time
 
 	msgsIn, bytesIn, msgsOut, bytesOut *prometheus.CounterVec // by topic
-	fsync                              prometheus.Histogram
-	aclDenied                          *prometheus.CounterVec // by request code
-	movedToMin                         prometheus.Counter     // pulls below a queue's min offset, continued at the min
-	setAside                           *prometheus.CounterVec // by kind: entries retention or the scheduler could not re-put (setaside.go)
+	// byTopic caches a topic's four counters (topic → *topicCounters): a CounterVec lookup
+	// hashes the label on every call, once per send and per pull otherwise.
+	byTopic    sync.Map
+	fsync      prometheus.Histogram
+	aclDenied  *prometheus.CounterVec // by request code
+	movedToMin prometheus.Counter     // pulls below a queue's min offset, continued at the min
+	setAside   *prometheus.CounterVec // by kind: entries retention or the scheduler could not re-put (setaside.go)
 
 	// Totals across topics, for the rates (cheaper than gathering).
 	totalIn, totalOut, totalBytesIn, totalBytesOut atomic.Int64
@@ -66,14 +70,30 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// topicCounters are one topic's series of the by-topic counters.
+type topicCounters struct{ msgsIn, bytesIn, msgsOut, bytesOut prometheus.Counter }
+
+// topic returns topic's counters, created on first use.
+func (m *metrics) topic(topic string) *topicCounters {
+	if c, ok := m.byTopic.Load(topic); ok {
+		return c.(*topicCounters)
+	}
+	c, _ := m.byTopic.LoadOrStore(topic, &topicCounters{
+		msgsIn: m.msgsIn.WithLabelValues(topic), bytesIn: m.bytesIn.WithLabelValues(topic),
+		msgsOut: m.msgsOut.WithLabelValues(topic), bytesOut: m.bytesOut.WithLabelValues(topic),
+	})
+	return c.(*topicCounters)
+}
+
 // sent counts messages a producer sent to topic and the broker stored.
 func (m *metrics) sent(topic string, res []store.PutResult) {
 	var n int64
 	for _, r := range res {
 		n += int64(r.Size)
 	}
-	m.msgsIn.WithLabelValues(topic).Add(float64(len(res)))
-	m.bytesIn.WithLabelValues(topic).Add(float64(n))
+	c := m.topic(topic)
+	c.msgsIn.Add(float64(len(res)))
+	c.bytesIn.Add(float64(n))
 	m.totalIn.Add(int64(len(res)))
 	m.totalBytesIn.Add(n)
 }
@@ -87,8 +107,9 @@ func (m *metrics) pulled(topic string, records [][]byte) {
 	for _, r := range records {
 		n += int64(len(r))
 	}
-	m.msgsOut.WithLabelValues(topic).Add(float64(len(records)))
-	m.bytesOut.WithLabelValues(topic).Add(float64(n))
+	c := m.topic(topic)
+	c.msgsOut.Add(float64(len(records)))
+	c.bytesOut.Add(float64(n))
 	m.totalOut.Add(int64(len(records)))
 	m.totalBytesOut.Add(n)
 }

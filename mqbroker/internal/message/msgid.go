@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // OffsetMsgID returns the offset message id of a record: upper-case hex of
@@ -15,8 +14,14 @@ func OffsetMsgID(storeHost netip.AddrPort, physOffset int64) string {
 	var b [28]byte
 	n := putHost(b[:], storeHost)
 	binary.BigEndian.PutUint64(b[n:], uint64(physOffset))
-	return strings.ToUpper(hex.EncodeToString(b[:n+8]))
+	var out [56]byte
+	for i, c := range b[:n+8] {
+		out[2*i], out[2*i+1] = upperHex[c>>4], upperHex[c&0x0f]
+	}
+	return string(out[:2*(n+8)])
 }
+
+const upperHex = "0123456789ABCDEF"
 
 // ParseOffsetMsgID is the inverse of OffsetMsgID (32 hex characters for IPv4, 56 for IPv6).
 func ParseOffsetMsgID(id string) (netip.AddrPort, int64, error) {
