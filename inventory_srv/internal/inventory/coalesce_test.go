@@ -63,7 +63,8 @@ type batchScene struct {
 	releaseOnce sync.Once
 	holder      chan answer
 	wg          sync.WaitGroup
-	queued      int
+	queued      int           // sells of goods 1 queued
+	others      map[int64]int // sells of other goods queued
 }
 
 // newBatchScene puts goods 1 (price 300) with stock on db.
@@ -72,7 +73,7 @@ func newBatchScene(t *testing.T, db sqltest.DB, stock int64) *batchScene {
 	g := &gatedStore{entered: make(chan struct{}, 1)}
 	f := newWrappedFixture(t, db, func(st inventory.Store) inventory.Store { g.Store = st; return g })
 	f.put(t, 1, 300, stock)
-	s := &batchScene{t: t, f: f, store: g, goodsID: 1, release: make(chan struct{}), holder: make(chan answer, 1)}
+	s := &batchScene{t: t, f: f, store: g, goodsID: 1, release: make(chan struct{}), holder: make(chan answer, 1), others: map[int64]int{}}
 	t.Cleanup(s.open) // never leave the holder blocked
 	return s
 }
@@ -115,25 +116,42 @@ func (s *batchScene) sellRecovering(ctx context.Context, sn string, num int64) <
 // arrive.
 func (s *batchScene) sell(ctx context.Context, sn string, num int64) <-chan answer {
 	s.t.Helper()
+	return s.sellGoods(ctx, sn, s.goodsID, num)
+}
+
+// sellGoods is sell of another goods.
+func (s *batchScene) sellGoods(ctx context.Context, sn string, goodsID, num int64) <-chan answer {
+	s.t.Helper()
 	out := make(chan answer, 1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		res, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: s.goodsID, Num: num}))
+		res, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: goodsID, Num: num}))
 		out <- answer{res, err}
 	}()
-	s.queued++
-	s.awaitQueued(s.queued)
+	if goodsID == s.goodsID {
+		s.queued++
+		s.awaitQueuedOf(goodsID, s.queued)
+	} else {
+		s.others[goodsID]++
+		s.awaitQueuedOf(goodsID, s.others[goodsID])
+	}
 	return out
 }
 
-// awaitQueued waits until n sells wait for the batch in flight.
+// awaitQueued waits until n sells of goods 1 wait for the batch in flight.
 func (s *batchScene) awaitQueued(n int) {
 	s.t.Helper()
+	s.awaitQueuedOf(s.goodsID, n)
+}
+
+// awaitQueuedOf waits until n sells of goodsID wait for the batch in flight.
+func (s *batchScene) awaitQueuedOf(goodsID int64, n int) {
+	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.f.svc.QueuedSells(s.goodsID) != n {
+	for s.f.svc.QueuedSells(goodsID) != n {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%d sells queued, want %d", s.f.svc.QueuedSells(s.goodsID), n)
+			s.t.Fatalf("%d sells of goods %d queued, want %d", s.f.svc.QueuedSells(goodsID), goodsID, n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -38,6 +38,10 @@ type StockTx interface {
 	// InsertSellDetail records d, or fails with ErrSellDetailExists if its order has a record
 	// (waiting for a concurrent uncommitted insert of the same order to finish first).
 	InsertSellDetail(ctx context.Context, d SellDetail) error
+	// InsertSellDetails records every one of ds (distinct orders) with one statement, or none of
+	// them, failing with ErrSellDetailExists if one has a record; the transaction stays usable
+	// after that error.
+	InsertSellDetails(ctx context.Context, ds []SellDetail) error
 	// MarkReturned moves the order's record from StatusDeducted to StatusReturned if it is in
 	// StatusDeducted (a compare-and-set), and reports whether it did.
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
@@ -61,7 +65,7 @@ type Service struct {
 
 // NewService returns a Service over store, logging to log.
 func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: store, log: log, metrics: NopMetrics{}, coalescer: coalescer{max: DefaultMaxSellBatch}}
+	s := &Service{store: store, log: log, metrics: NopMetrics{}, coalescer: coalescer{max: DefaultMaxSellBatch, depth: DefaultSellBatchesInFlight}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -194,6 +195,33 @@ func (t stockTx) InsertSellDetail(ctx context.Context, d inventory.SellDetail) e
 	err = t.db.WithContext(ctx).Exec(
 		`INSERT INTO stock_sell_details (order_sn, status, detail) VALUES (?, ?, ?)`,
 		d.OrderSN, int8(d.Status), detail).Error
+	if sqldb.IsDuplicateKey(err) {
+		return inventory.ErrSellDetailExists
+	}
+	return err
+}
+
+// InsertSellDetails implements inventory.StockTx: one multi-row INSERT. A duplicate key fails the
+// statement alone (MySQL and SQLite roll back the statement, not the transaction).
+func (t stockTx) InsertSellDetails(ctx context.Context, ds []inventory.SellDetail) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO stock_sell_details (order_sn, status, detail) VALUES `)
+	args := make([]any, 0, 3*len(ds))
+	for i, d := range ds {
+		detail, err := encodeItems(d.Items)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?)")
+		args = append(args, d.OrderSN, int8(d.Status), detail)
+	}
+	err := t.db.WithContext(ctx).Exec(q.String(), args...).Error
 	if sqldb.IsDuplicateKey(err) {
 		return inventory.ErrSellDetailExists
 	}
