@@ -248,10 +248,16 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 		answers []sellAnswer // per member, set by the successful attempt
 		single  []bool       // per member: sell it alone
 	)
-	err := s.store.InTx(ctx, func(tx StockTx) error {
-		answers, single = make([]sellAnswer, len(members)), make([]bool, len(members))
-		return s.sellBatchTx(ctx, tx, members, answers, single)
-	})
+	run := func(perGoods bool) error {
+		return s.store.InTx(ctx, func(tx StockTx) error {
+			answers, single = make([]sellAnswer, len(members)), make([]bool, len(members))
+			return s.sellBatchTx(ctx, tx, members, answers, single, perGoods)
+		})
+	}
+	err := run(false)
+	if errors.Is(err, errBatchShort) {
+		err = run(true)
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
 			"orders", len(members), "error", err)
@@ -268,8 +274,10 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 }
 
 // sellBatchTx is one attempt of sellBatch in tx. It sets answers[i] for every member it sells
-// or refuses, and single[i] for those to be sold one by one.
-func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool) error {
+// or refuses, and single[i] for those to be sold one by one. It deducts the sums of all goods
+// with one UPDATE, failing with errBatchShort if one of them does not fit, or, with perGoods,
+// goods by goods, selling what fits of a goods that is short.
+func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, perGoods bool) error {
 	ids := make([]int64, 0, len(members))
 	for _, c := range members {
 		ids = append(ids, c.req.Items[0].GoodsID)
@@ -302,7 +310,7 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		return err
 	}
 
-	// Deduct goods by goods, in ascending id order; inserted members of each goods in arrival order.
+	// The inserted members of each goods, in arrival order.
 	byGoods := map[int64][]int{}
 	for k, ok := range inserted {
 		i := idx[k]
@@ -313,27 +321,43 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		id := members[i].req.Items[0].GoodsID
 		byGoods[id] = append(byGoods[id], i)
 	}
+	var sums []Item // per goods with inserted orders, ascending id
 	for _, id := range ids {
-		group := byGoods[id]
-		if len(group) == 0 {
-			continue
-		}
 		var total int64
-		for _, i := range group {
+		for _, i := range byGoods[id] {
 			total += members[i].req.Items[0].Num
 		}
-		ok, err := tx.Deduct(ctx, id, total)
+		if total > 0 {
+			sums = append(sums, Item{GoodsID: id, Num: total})
+		}
+	}
+	if len(sums) > 1 && !perGoods {
+		ok, err := tx.DeductAll(ctx, sums)
+		switch {
+		case err != nil:
+			return fmt.Errorf("deduct %d goods: %w", len(sums), err)
+		case !ok:
+			return errBatchShort
+		}
+		return nil
+	}
+	for _, sum := range sums {
+		ok, err := tx.Deduct(ctx, sum.GoodsID, sum.Num)
 		if err != nil {
-			return fmt.Errorf("deduct goods %d: %w", id, err)
+			return fmt.Errorf("deduct goods %d: %w", sum.GoodsID, err)
 		}
 		if !ok {
-			if err := sellWhatFits(ctx, tx, id, members, group, answers); err != nil {
+			if err := sellWhatFits(ctx, tx, sum.GoodsID, members, byGoods[sum.GoodsID], answers); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
+
+// errBatchShort: the sum of a goods of the batch did not fit, so its one UPDATE of all goods was
+// rolled back; the batch runs again goods by goods.
+var errBatchShort = errors.New("inventory: a goods of the batch is short")
 
 // insertSellDetails records details and reports which of them it inserted: one statement for
 // all, or, when one of them has a record already (a retried order), one insert each, a

@@ -31,6 +31,11 @@ type StockTx interface {
 	// Deduct subtracts num from the goods' stock only if at least num are left, and reports
 	// whether it did (false also when the goods does not exist).
 	Deduct(ctx context.Context, goodsID, num int64) (bool, error)
+	// DeductAll subtracts each item's Num from the stock of its goods (distinct goods) with one
+	// statement, and reports whether every goods had at least Num left. When it reports false,
+	// the goods that had enough were deducted and the others not, and the caller cannot tell
+	// which: it must roll the transaction back.
+	DeductAll(ctx context.Context, items []Item) (bool, error)
 	// Restock adds num to the goods' stock and reports whether the goods exists.
 	Restock(ctx context.Context, goodsID, num int64) (bool, error)
 	// Goods is Store.Goods inside the transaction.

@@ -178,6 +178,26 @@ func (t stockTx) Deduct(ctx context.Context, goodsID, num int64) (bool, error) {
 	return res.RowsAffected == 1, res.Error
 }
 
+// DeductAll implements inventory.StockTx: "UPDATE goods SET stock = stock - CASE id … END WHERE
+// id IN (…) AND stock >= CASE id … END", checked by rows affected. The primary key is scanned in
+// ascending id order, the lock order of every transaction.
+func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, error) {
+	var cases strings.Builder
+	cases.WriteString("CASE id")
+	caseArgs := make([]any, 0, 2*len(items))
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		cases.WriteString(" WHEN ? THEN ?")
+		caseArgs = append(caseArgs, it.GoodsID, it.Num)
+		ids[i] = it.GoodsID
+	}
+	cases.WriteString(" END")
+	args := append(append(append([]any(nil), caseArgs...), ids), caseArgs...)
+	res := t.db.WithContext(ctx).Exec(
+		`UPDATE goods SET stock = stock - `+cases.String()+` WHERE id IN ? AND stock >= `+cases.String(), args...)
+	return res.RowsAffected == int64(len(items)), res.Error
+}
+
 func (t stockTx) Restock(ctx context.Context, goodsID, num int64) (bool, error) {
 	res := t.db.WithContext(ctx).Exec(`UPDATE goods SET stock = stock + ? WHERE id = ?`, num, goodsID)
 	return res.RowsAffected == 1, res.Error
