@@ -284,16 +284,23 @@ func (t stockTx) DeleteSellDetails(ctx context.Context, orderSNs []string) error
 	return t.db.WithContext(ctx).Exec(`DELETE FROM stock_sell_details WHERE order_sn IN ?`, orderSNs).Error
 }
 
+// goods reads the goods among ids. It scans the rows itself instead of through gorm's Find: it
+// is on every sell's path, and gorm's reflection cost more CPU than the query.
 func goods(db *gorm.DB, ids []int64) ([]inventory.Goods, error) {
-	var rows []goodsRow
-	if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	rows, err := db.Raw(`SELECT id, name, price_cents, stock, created_at, updated_at FROM goods WHERE id IN ?`, ids).Rows()
+	if err != nil {
 		return nil, err
 	}
-	out := make([]inventory.Goods, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
+	defer rows.Close()
+	out := make([]inventory.Goods, 0, len(ids))
+	for rows.Next() {
+		var g inventory.Goods
+		if err := rows.Scan(&g.ID, &g.Name, &g.PriceCents, &g.Stock, &g.CreatedAt, &g.UpdatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func sellDetail(db *gorm.DB, orderSN string) (inventory.SellDetail, error) {
