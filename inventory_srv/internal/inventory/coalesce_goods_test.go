@@ -19,12 +19,29 @@ func wantSoldOf(t *testing.T, name string, a answer, goodsID, priceCents, num in
 	}
 }
 
+// newManyGoodsScene is newBatchScene with goods 1 (price 300, stock 10), 2 (200, 3) and 3 (500,
+// 7), the holder in flight.
+func newManyGoodsScene(t *testing.T, db sqltest.DB) *batchScene {
+	t.Helper()
+	s := newBatchScene(t, db, 10)
+	s.f.put(t, 2, 200, 3)
+	s.f.put(t, 3, 500, 7)
+	s.hold()
+	return s
+}
+
+func (s *batchScene) wantStocks(want map[int64]int64) {
+	s.t.Helper()
+	for id, w := range want {
+		if got := s.f.stock(s.t, id); got != w {
+			s.t.Errorf("goods %d: stock %d, want %d", id, got, w)
+		}
+	}
+}
+
 func TestSell_coalescedBatchOfManyGoods_sellsInOneTransaction(t *testing.T) {
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
-		s := newBatchScene(t, db, 10) // goods 1, price 300; the holder takes 1
-		s.f.put(t, 2, 200, 3)
-		s.f.put(t, 3, 500, 7)
-		s.hold()
+		s := newManyGoodsScene(t, db)
 		ctx := context.Background()
 		a, b, c, d := s.sellGoods(ctx, "a", 3, 2), s.sellGoods(ctx, "b", 2, 2), s.sell(ctx, "c", 4), s.sellGoods(ctx, "d", 3, 5)
 		if txs := s.run(); txs != 1 {
@@ -34,20 +51,13 @@ func TestSell_coalescedBatchOfManyGoods_sellsInOneTransaction(t *testing.T) {
 		wantSoldOf(t, "b", <-b, 2, 200, 2)
 		wantSoldOf(t, "c", <-c, 1, 300, 4)
 		wantSoldOf(t, "d", <-d, 3, 500, 5)
-		for id, want := range map[int64]int64{1: 10 - 1 - 4, 2: 1, 3: 0} {
-			if got := s.f.stock(t, id); got != want {
-				t.Errorf("goods %d: stock %d, want %d", id, got, want)
-			}
-		}
+		s.wantStocks(map[int64]int64{1: 10 - 1 - 4, 2: 1, 3: 0})
 	})
 }
 
 func TestSell_coalescedBatchOfManyGoods_whereOneGoodsIsShort_refusesOnlyItsOrdersThatDoNotFit(t *testing.T) {
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
-		s := newBatchScene(t, db, 10) // goods 1, price 300; the holder takes 1
-		s.f.put(t, 2, 200, 3)
-		s.f.put(t, 3, 500, 7)
-		s.hold()
+		s := newManyGoodsScene(t, db)
 		ctx := context.Background()
 		// Goods 2 runs short within the batch: 3 in stock for 2 + 2 + 1.
 		a := s.sellGoods(ctx, "a", 3, 2)
@@ -71,11 +81,7 @@ func TestSell_coalescedBatchOfManyGoods_whereOneGoodsIsShort_refusesOnlyItsOrder
 			!slices.Equal(short.Items, []inventory.Shortage{{GoodsID: 2, Requested: 2, Available: 0}}) {
 			t.Errorf("d: %v, want insufficient stock of goods 2 (requested 2, available 0)", err)
 		}
-		for id, want := range map[int64]int64{1: 10 - 1 - 4, 2: 0, 3: 0} {
-			if got := s.f.stock(t, id); got != want {
-				t.Errorf("goods %d: stock %d, want %d", id, got, want)
-			}
-		}
+		s.wantStocks(map[int64]int64{1: 10 - 1 - 4, 2: 0, 3: 0})
 		if got := s.f.orderSNs(t); !slices.Equal(got, []string{"a", "b", "c", "e", "f", "holder"}) {
 			t.Errorf("recorded orders %v, want a b c e f holder (no record for the short order)", got)
 		}
@@ -87,12 +93,7 @@ func TestSell_coalescedBatchOfManyGoods_answersRecordedAndUnknownOrdersAlone_and
 		s := newBatchScene(t, db, 10)
 		s.f.put(t, 2, 200, 10)
 		ctx := context.Background()
-		if _, err := s.f.svc.Sell(ctx, sellReq("old", inventory.Item{GoodsID: 2, Num: 1})); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := s.f.svc.Reback(ctx, "fenced"); err != nil || out != inventory.NotSold {
-			t.Fatalf("fence: %v, %v", out, err)
-		}
+		s.recordOldAndFenced(2)
 		s.hold()
 		x := s.sell(ctx, "x", 1)
 		old := s.sellGoods(ctx, "old", 2, 1)
@@ -105,12 +106,7 @@ func TestSell_coalescedBatchOfManyGoods_answersRecordedAndUnknownOrdersAlone_and
 		}
 		wantSoldOf(t, "x", <-x, 1, 300, 1)
 		wantSoldOf(t, "y", <-y, 2, 200, 3)
-		if a := <-old; a.err != nil || !a.res.Replayed || a.res.Items[0].Num != 1 {
-			t.Errorf("old (sold before): %+v, %v; want replayed", a.res, a.err)
-		}
-		if a := <-fenced; !errors.Is(a.err, inventory.ErrOrderAlreadyReturned) {
-			t.Errorf("fenced: %v, want ErrOrderAlreadyReturned", a.err)
-		}
+		wantOldAndFenced(t, <-old, <-fenced)
 		if a := <-unknown; !errors.Is(a.err, inventory.ErrGoodsNotFound) {
 			t.Errorf("unknown goods: %v, want ErrGoodsNotFound", a.err)
 		}

@@ -170,6 +170,30 @@ func (s *batchScene) run() int64 {
 	return s.store.txs.Load() - before
 }
 
+// recordOldAndFenced sells order "old" (one unit of goodsID) and fences order "fenced".
+func (s *batchScene) recordOldAndFenced(goodsID int64) {
+	s.t.Helper()
+	ctx := context.Background()
+	if _, err := s.f.svc.Sell(ctx, sellReq("old", inventory.Item{GoodsID: goodsID, Num: 1})); err != nil {
+		s.t.Fatal(err)
+	}
+	if out, err := s.f.svc.Reback(ctx, "fenced"); err != nil || out != inventory.NotSold {
+		s.t.Fatalf("fence: %v, %v", out, err)
+	}
+}
+
+// wantOldAndFenced checks the answers to the orders of recordOldAndFenced sold again: "old"
+// replayed, "fenced" refused.
+func wantOldAndFenced(t *testing.T, old, fenced answer) {
+	t.Helper()
+	if old.err != nil || !old.res.Replayed || old.res.Items[0].Num != 1 {
+		t.Errorf("old (sold before): %+v, %v; want replayed", old.res, old.err)
+	}
+	if !errors.Is(fenced.err, inventory.ErrOrderAlreadyReturned) {
+		t.Errorf("fenced: %v, want ErrOrderAlreadyReturned", fenced.err)
+	}
+}
+
 func wantSold(t *testing.T, name string, a answer, num int64) {
 	t.Helper()
 	want := []inventory.SoldItem{{GoodsID: 1, Name: "goods 1", Num: num, PriceCents: 300}}
@@ -208,12 +232,7 @@ func TestSell_coalescedBatch_answersRepeatedAndFencedOrdersFromTheirRecords(t *t
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
 		s := newBatchScene(t, db, 10)
 		ctx := context.Background()
-		if _, err := s.f.svc.Sell(ctx, sellReq("old", inventory.Item{GoodsID: 1, Num: 1})); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := s.f.svc.Reback(ctx, "fenced"); err != nil || out != inventory.NotSold {
-			t.Fatalf("fence: %v, %v", out, err)
-		}
+		s.recordOldAndFenced(1)
 		s.hold()
 		x1, old, x2, fenced, other, y := s.sell(ctx, "x", 2), s.sell(ctx, "old", 1), s.sell(ctx, "x", 2),
 			s.sell(ctx, "fenced", 1), s.sell(ctx, "old", 3), s.sell(ctx, "y", 1)
@@ -223,14 +242,9 @@ func TestSell_coalescedBatch_answersRepeatedAndFencedOrdersFromTheirRecords(t *t
 		if a := <-x2; a.err != nil || !a.res.Replayed {
 			t.Errorf("x (repeat in the batch): %+v, %v; want replayed", a.res, a.err)
 		}
-		if a := <-old; a.err != nil || !a.res.Replayed || a.res.Items[0].Num != 1 {
-			t.Errorf("old (sold before): %+v, %v; want replayed", a.res, a.err)
-		}
+		wantOldAndFenced(t, <-old, <-fenced)
 		if a := <-other; !errors.Is(a.err, inventory.ErrOrderConflict) {
 			t.Errorf("old with other items: %v, want ErrOrderConflict", a.err)
-		}
-		if a := <-fenced; !errors.Is(a.err, inventory.ErrOrderAlreadyReturned) {
-			t.Errorf("fenced: %v, want ErrOrderAlreadyReturned", a.err)
 		}
 		if got := s.f.stock(t, 1); got != 10-1-1-2-1 { // old, holder, x, y
 			t.Errorf("stock %d, want %d", got, 10-1-1-2-1)
