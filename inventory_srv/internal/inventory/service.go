@@ -65,7 +65,7 @@ type Service struct {
 	store     Store
 	log       *slog.Logger
 	metrics   Metrics
-	coalescer coalescer // merges concurrent one-item sells of the same goods (coalesce.go)
+	coalescer coalescer // merges concurrent one-item sells into batches (coalesce.go)
 }
 
 // NewService returns a Service over store, logging to log.
@@ -135,10 +135,11 @@ func (s *Service) GoodsList(ctx context.Context, ids []int64) (found []Goods, mi
 // every short item), ErrOrderAlreadyReturned or ErrOrderConflict. A repeated sell of the same
 // order with the same items deducts nothing and answers the recorded result with Replayed set.
 //
-// Concurrent one-item sells of the same goods are merged into one transaction (up to
-// WithMaxSellBatch of them), so a hot goods row is locked and its log flushed once per batch
-// instead of once per order; each caller still gets its own order's answer, as above. A caller
-// whose ctx ends while it waits for the batch before it gets ctx's error and nothing is sold.
+// Concurrent one-item sells, of any goods, are merged into one transaction (up to
+// WithMaxSellBatch of them; a group commit), so the statements and the commit, and on a hot
+// goods its row lock, are paid once per batch instead of once per order; each caller still gets
+// its own order's answer, as above. A caller whose ctx ends while it waits for the batch before
+// it gets ctx's error and nothing is sold.
 func (s *Service) Sell(ctx context.Context, req SellRequest) (res SellResult, err error) {
 	defer func() { s.metrics.StockSold(sellLabel(res, err)) }()
 	req, err = req.normalize()
