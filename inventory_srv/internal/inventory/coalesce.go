@@ -41,10 +41,12 @@ func WithSellBatchesInFlight(n int) Option {
 // A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
 // orders with one SELECT, records every order with one multi-row INSERT (if one of them has a
 // record already, the statement fails alone and the orders are recorded one by one, a duplicate
-// leaving its order out), and deducts each goods' sum with one conditional UPDATE, goods in
-// ascending id order (the lock order of every transaction), then commits. Each order is
-// answered by the outcome of its own goods: if a goods' sum does not fit, the batch locks that
-// row, sells to its orders that fit in arrival order, removes the records of the others
+// leaving its order out), deducts the sums of all its goods with one conditional UPDATE, which
+// takes the rows in ascending id order (the lock order of every transaction), and commits. Each
+// order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
+// tells only that some goods was short, so the transaction is rolled back and the batch runs
+// again with one conditional UPDATE per goods in ascending id order; for a goods that is short
+// it locks the row, sells to its orders that fit in arrival order, removes the records of the others
 // (inserted by this very transaction, never seen by anyone else) and answers them insufficient
 // stock; the orders of other goods are not affected. Orders of goods that do not exist, orders
 // whose record existed, and every order of a batch that failed, are sold one by one afterwards,

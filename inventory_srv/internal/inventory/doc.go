@@ -21,7 +21,7 @@
 //
 // Concurrent one-item sells are coalesced (coalesce.go), a group commit: the sells that arrive
 // while a transaction of sells is in flight become the next transaction, whatever their goods,
-// with one multi-row insert of their records, one conditional UPDATE per goods for its sum and
+// with one multi-row insert of their records, one conditional UPDATE of every goods' sum and
 // one commit, so the statements, the commit and, on a hot goods, the row lock are paid once per
 // batch. Each caller gets its own order's answer, decided by its goods: a goods whose sum does
 // not fit sells to its orders that fit under the row lock, the other goods are not affected;
