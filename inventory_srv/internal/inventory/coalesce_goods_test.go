@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/shopsaga/shopsaga/internal/sqltest"
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
@@ -113,5 +114,21 @@ func TestSell_coalescedBatchOfManyGoods_answersRecordedAndUnknownOrdersAlone_and
 		if got, want := s.f.stock(t, 2), int64(10-1-3); got != want {
 			t.Errorf("goods 2: stock %d, want %d", got, want)
 		}
+	})
+}
+
+func TestSell_withTwoBatchesInFlight_sellsWhileOneWaits(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newBatchScene(t, db, 10, inventory.WithSellBatchesInFlight(2))
+		s.f.put(t, 2, 200, 5)
+		s.hold() // the first batch waits at the gate
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := s.f.svc.Sell(ctx, sellReq("second", inventory.Item{GoodsID: 2, Num: 1}))
+		wantSoldOf(t, "second", answer{res, err}, 2, 200, 1)
+		if n := s.run(); n != 0 {
+			t.Errorf("%d transactions after the holder, want 0", n)
+		}
+		s.wantStocks(map[int64]int64{1: 9, 2: 4})
 	})
 }

@@ -68,10 +68,10 @@ type batchScene struct {
 }
 
 // newBatchScene puts goods 1 (price 300) with stock on db.
-func newBatchScene(t *testing.T, db sqltest.DB, stock int64) *batchScene {
+func newBatchScene(t *testing.T, db sqltest.DB, stock int64, opts ...inventory.Option) *batchScene {
 	t.Helper()
 	g := &gatedStore{entered: make(chan struct{}, 1)}
-	f := newWrappedFixture(t, db, func(st inventory.Store) inventory.Store { g.Store = st; return g })
+	f := newWrappedFixture(t, db, func(st inventory.Store) inventory.Store { g.Store = st; return g }, opts...)
 	f.put(t, 1, 300, stock)
 	s := &batchScene{t: t, f: f, store: g, goodsID: 1, release: make(chan struct{}), holder: make(chan answer, 1), others: map[int64]int{}}
 	t.Cleanup(s.open) // never leave the holder blocked
