@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	svc := inventory.NewService(store, log, inventory.WithMetrics(met))
+	svc := inventory.NewService(store, log, inventory.WithMetrics(met), inventory.WithSellBatchesInFlight(cfg.SellBatchesInFlight))
 
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {

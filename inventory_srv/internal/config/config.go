@@ -27,17 +27,20 @@ import (
 
 // Config is the whole configuration of inventory_srv.
 type Config struct {
-	HTTPAddr        string        // -http-addr, INVENTORY_HTTP_ADDR
-	MySQLDSN        string        // INVENTORY_MYSQL_DSN (environment only), e.g. "u:pw@tcp(db:3306)/inventory"
-	SQLitePath      string        // -sqlite-path, INVENTORY_SQLITE_PATH: an SQLite file instead of MySQL
-	MySQLMaxConns   int           // -mysql-max-conns, INVENTORY_MYSQL_MAX_CONNS
-	MQNamesrv       string        // -mq-namesrv, MQ_NAMESRV: "host:port;host2:port"
-	RebackTopic     string        // -reback-topic, INVENTORY_REBACK_TOPIC
-	RebackGroup     string        // -reback-group, INVENTORY_REBACK_GROUP
-	LogLevel        slog.Level    // -log-level, INVENTORY_LOG_LEVEL: debug, info, warn, error
-	ShutdownTimeout time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
-	TracesExporter  string        // -traces-exporter, OTEL_TRACES_EXPORTER: none (default), stdout or otlp
-	OTLPEndpoint    string        // -otlp-endpoint, OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
+	HTTPAddr      string // -http-addr, INVENTORY_HTTP_ADDR
+	MySQLDSN      string // INVENTORY_MYSQL_DSN (environment only), e.g. "u:pw@tcp(db:3306)/inventory"
+	SQLitePath    string // -sqlite-path, INVENTORY_SQLITE_PATH: an SQLite file instead of MySQL
+	MySQLMaxConns int    // -mysql-max-conns, INVENTORY_MYSQL_MAX_CONNS
+	// SellBatchesInFlight is how many transactions of merged one-item sells run at once
+	// (-sell-batches-in-flight, INVENTORY_SELL_BATCHES_IN_FLIGHT); see inventory.WithSellBatchesInFlight.
+	SellBatchesInFlight int
+	MQNamesrv           string        // -mq-namesrv, MQ_NAMESRV: "host:port;host2:port"
+	RebackTopic         string        // -reback-topic, INVENTORY_REBACK_TOPIC
+	RebackGroup         string        // -reback-group, INVENTORY_REBACK_GROUP
+	LogLevel            slog.Level    // -log-level, INVENTORY_LOG_LEVEL: debug, info, warn, error
+	ShutdownTimeout     time.Duration // -shutdown-timeout, INVENTORY_SHUTDOWN_TIMEOUT
+	TracesExporter      string        // -traces-exporter, OTEL_TRACES_EXPORTER: none (default), stdout or otlp
+	OTLPEndpoint        string        // -otlp-endpoint, OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL for otlp
 	// Auth is AUTH_JWT_SECRET / AUTH_JWKS_URL (+ AUTH_ISSUER, AUTH_AUDIENCE) or AUTH_DISABLED=1,
 	// environment only.
 	Auth auth.Config
@@ -49,13 +52,14 @@ type Config struct {
 // Default returns the defaults. The database has none: MySQLDSN or SQLitePath must be given.
 func Default() Config {
 	return Config{
-		HTTPAddr:        ":8082",
-		MySQLMaxConns:   20,
-		MQNamesrv:       "127.0.0.1:9876",
-		RebackTopic:     "order_reback",
-		RebackGroup:     "inventory_reback",
-		LogLevel:        slog.LevelInfo,
-		ShutdownTimeout: 15 * time.Second,
+		HTTPAddr:            ":8082",
+		MySQLMaxConns:       20,
+		SellBatchesInFlight: 1,
+		MQNamesrv:           "127.0.0.1:9876",
+		RebackTopic:         "order_reback",
+		RebackGroup:         "inventory_reback",
+		LogLevel:            slog.LevelInfo,
+		ShutdownTimeout:     15 * time.Second,
 	}
 }
 
@@ -78,6 +82,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	env("INVENTORY_MYSQL_DSN", str(&c.MySQLDSN))
 	env("INVENTORY_SQLITE_PATH", str(&c.SQLitePath))
 	env("INVENTORY_MYSQL_MAX_CONNS", func(v string) (err error) { c.MySQLMaxConns, err = strconv.Atoi(v); return err })
+	env("INVENTORY_SELL_BATCHES_IN_FLIGHT", func(v string) (err error) { c.SellBatchesInFlight, err = strconv.Atoi(v); return err })
 	env("MQ_NAMESRV", str(&c.MQNamesrv))
 	c.MQCredentials = mqclient.CredentialsFromEnv(getenv)
 	env("INVENTORY_REBACK_TOPIC", str(&c.RebackTopic))
@@ -98,6 +103,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (INVENTORY_HTTP_ADDR)")
 	fs.StringVar(&c.SQLitePath, "sqlite-path", c.SQLitePath, "SQLite database file, created if missing, instead of MySQL (INVENTORY_SQLITE_PATH)")
 	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", c.MySQLMaxConns, "MySQL connection pool size (INVENTORY_MYSQL_MAX_CONNS)")
+	fs.IntVar(&c.SellBatchesInFlight, "sell-batches-in-flight", c.SellBatchesInFlight,
+		"transactions of merged one-item sells running at once; 1 merges the most, more cuts the wait behind a slow one (INVENTORY_SELL_BATCHES_IN_FLIGHT)")
 	fs.StringVar(&c.MQNamesrv, "mq-namesrv", c.MQNamesrv, "RocketMQ name servers, host:port;host:port (MQ_NAMESRV)")
 	fs.StringVar(&c.RebackTopic, "reback-topic", c.RebackTopic, "topic of stock-return messages (INVENTORY_REBACK_TOPIC)")
 	fs.StringVar(&c.RebackGroup, "reback-group", c.RebackGroup, "consumer group of the stock-return consumer (INVENTORY_REBACK_GROUP)")
@@ -153,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if c.MySQLMaxConns < 2 || c.MySQLMaxConns > 1000 {
 		errs = append(errs, fmt.Errorf("mysql max conns must be between 2 and 1000, got %d", c.MySQLMaxConns))
+	}
+	if c.SellBatchesInFlight < 1 || c.SellBatchesInFlight > 64 {
+		errs = append(errs, fmt.Errorf("sell batches in flight must be between 1 and 64, got %d", c.SellBatchesInFlight))
 	}
 	if _, err := mqclient.SplitNameServers(c.MQNamesrv); err != nil {
 		errs = append(errs, fmt.Errorf("MQ_NAMESRV: %w", err))

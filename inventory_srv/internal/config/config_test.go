@@ -19,20 +19,21 @@ func getenv(m map[string]string) func(string) string {
 func TestLoad_defaultsThenEnvironmentThenFlags(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"INVENTORY_MYSQL_DSN":        "u:pw@tcp(db:3306)/inventory",
-		"INVENTORY_HTTP_ADDR":        ":9000",
-		"MQ_NAMESRV":                 "mq:9876",
-		"INVENTORY_LOG_LEVEL":        "debug",
-		"INVENTORY_SHUTDOWN_TIMEOUT": "3s",
-		"INVENTORY_MYSQL_MAX_CONNS":  "7",
-		"AUTH_JWT_SECRET":            "0123456789abcdef0123456789abcdef",
+		"INVENTORY_MYSQL_DSN":              "u:pw@tcp(db:3306)/inventory",
+		"INVENTORY_HTTP_ADDR":              ":9000",
+		"MQ_NAMESRV":                       "mq:9876",
+		"INVENTORY_LOG_LEVEL":              "debug",
+		"INVENTORY_SHUTDOWN_TIMEOUT":       "3s",
+		"INVENTORY_MYSQL_MAX_CONNS":        "7",
+		"INVENTORY_SELL_BATCHES_IN_FLIGHT": "2",
+		"AUTH_JWT_SECRET":                  "0123456789abcdef0123456789abcdef",
 	}
 	c, err := Load([]string{"-http-addr", "127.0.0.1:9001", "-reback-group", "g2"}, getenv(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		HTTPAddr: "127.0.0.1:9001", MySQLDSN: env["INVENTORY_MYSQL_DSN"], MySQLMaxConns: 7, MQNamesrv: "mq:9876",
+		HTTPAddr: "127.0.0.1:9001", MySQLDSN: env["INVENTORY_MYSQL_DSN"], MySQLMaxConns: 7, SellBatchesInFlight: 2, MQNamesrv: "mq:9876",
 		RebackTopic: "order_reback", RebackGroup: "g2", LogLevel: slog.LevelDebug, ShutdownTimeout: 3 * time.Second,
 		Auth: auth.Config{JWTSecret: env["AUTH_JWT_SECRET"]},
 	}
@@ -55,15 +56,16 @@ func TestLoad_defaultsThenEnvironmentThenFlags(t *testing.T) {
 func TestLoad_reportsEveryMalformedValue(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"INVENTORY_LOG_LEVEL":        "loud",
-		"INVENTORY_SHUTDOWN_TIMEOUT": "soon",
-		"INVENTORY_MYSQL_MAX_CONNS":  "many",
+		"INVENTORY_LOG_LEVEL":              "loud",
+		"INVENTORY_SHUTDOWN_TIMEOUT":       "soon",
+		"INVENTORY_MYSQL_MAX_CONNS":        "many",
+		"INVENTORY_SELL_BATCHES_IN_FLIGHT": "two",
 	}
 	_, err := Load([]string{"-no-such-flag"}, getenv(env), io.Discard)
 	if err == nil {
 		t.Fatal("Load accepted malformed input")
 	}
-	for _, want := range []string{"INVENTORY_LOG_LEVEL", "INVENTORY_SHUTDOWN_TIMEOUT", "INVENTORY_MYSQL_MAX_CONNS", "no-such-flag"} {
+	for _, want := range []string{"INVENTORY_LOG_LEVEL", "INVENTORY_SHUTDOWN_TIMEOUT", "INVENTORY_MYSQL_MAX_CONNS", "INVENTORY_SELL_BATCHES_IN_FLIGHT", "no-such-flag"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
@@ -85,14 +87,14 @@ func TestLoad_help(t *testing.T) {
 func TestValidate_reportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	c := Config{
-		HTTPAddr: "nope", MySQLDSN: "u:secret@tcp(db:3306)/", MySQLMaxConns: 1, MQNamesrv: "mq",
+		HTTPAddr: "nope", MySQLDSN: "u:secret@tcp(db:3306)/", MySQLMaxConns: 1, SellBatchesInFlight: 0, MQNamesrv: "mq",
 		RebackTopic: "order reback", RebackGroup: "", ShutdownTimeout: 0,
 	}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted everything wrong")
 	}
-	for _, want := range []string{"http addr", "names no database", "max conns", "MQ_NAMESRV", "reback topic", "reback group", "shutdown timeout"} {
+	for _, want := range []string{"http addr", "names no database", "max conns", "sell batches in flight", "MQ_NAMESRV", "reback topic", "reback group", "shutdown timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -4,35 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
 
-// DefaultMaxSellBatch is how many one-item sells of the same goods Service.Sell merges into one
-// transaction at most, unless WithMaxSellBatch says otherwise.
+// DefaultMaxSellBatch is how many one-item sells Service.Sell merges into one transaction at
+// most, unless WithMaxSellBatch says otherwise.
 const DefaultMaxSellBatch = 128
 
-// WithMaxSellBatch sets how many concurrent one-item sells of the same goods Sell merges into one
-// transaction (see Service.Sell); n <= 1 turns merging off, so every sell is its own transaction.
+// DefaultSellBatchesInFlight is how many merged transactions of one-item sells run at once,
+// unless WithSellBatchesInFlight says otherwise.
+const DefaultSellBatchesInFlight = 1
+
+// WithMaxSellBatch sets how many concurrent one-item sells Sell merges into one transaction (see
+// Service.Sell); n <= 1 turns merging off, so every sell is its own transaction.
 func WithMaxSellBatch(n int) Option {
 	return func(s *Service) { s.coalescer.max = max(n, 1) }
 }
 
-// Sells of one hot goods serialise on its row lock: each transaction locks the row from its
-// UPDATE to its commit, and the commit waits for the log flush. The coalescer turns the sells
-// that queue up behind one transaction into the next one: while a batch of a goods is in
-// flight, the one-item sells of that goods that arrive wait; when it ends, the oldest of them
-// leads the next batch with all that waited (up to max). Nothing waits for a timer, so a lone
-// sell runs at once, alone, exactly as an uncoalesced one.
+// WithSellBatchesInFlight sets how many transactions of merged one-item sells may run at once
+// (at least 1). More than one lets a batch start while the previous one waits for its commit;
+// batches that share goods then queue on their rows' locks.
+func WithSellBatchesInFlight(n int) Option {
+	return func(s *Service) { s.coalescer.depth = max(n, 1) }
+}
+
+// The coalescer is a group commit for one-item sells. Each sell is a few statements and one
+// commit, which waits for the log flush; the round trips and the commit cost the database and
+// this process more than the sell's work. So while a batch is in flight (up to depth of them),
+// the one-item sells that arrive wait; when a batch ends, the oldest waiting sell leads the next
+// batch with all that waited (up to max), of whatever goods. Nothing waits for a timer, so a
+// lone sell runs at once, alone, exactly as an uncoalesced one. On a hot goods this also pays
+// the goods row lock once per batch instead of once per order.
 //
-// A batch of two or more (sellBatch) runs in one transaction: it reads the goods, records every
-// order (one insert each: a duplicate leaves that order out), deducts the sum with one
-// conditional UPDATE and commits. If the sum does not fit, it locks the row, sells to the
-// orders that fit in arrival order, removes the records of the others (inserted by this very
-// transaction, never seen by anyone else) and answers them insufficient stock. Orders whose
-// record existed, and any order of a batch that failed, are sold one by one afterwards, each in
-// its own transaction as if no batch had been tried; that path answers a retried order from
-// its record, so idempotency and the reback fence work exactly as for a single sell.
+// A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
+// orders with one SELECT, records every order with one multi-row INSERT (if one of them has a
+// record already, the statement fails alone and the orders are recorded one by one, a duplicate
+// leaving its order out), deducts the sums of all its goods with one conditional UPDATE, which
+// takes the rows in ascending id order (the lock order of every transaction), and commits. Each
+// order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
+// tells only that some goods was short, so the transaction is rolled back and the batch runs
+// again with one conditional UPDATE per goods in ascending id order; for a goods that is short
+// it locks the row, sells to its orders that fit in arrival order, removes the records of the others
+// (inserted by this very transaction, never seen by anyone else) and answers them insufficient
+// stock; the orders of other goods are not affected. Orders of goods that do not exist, orders
+// whose record existed, and every order of a batch that failed, are sold one by one afterwards,
+// each in its own transaction as if no batch had been tried; that path answers a retried order
+// from its record, so idempotency and the reback fence work exactly as for a single sell.
 
 // sellCall is one Sell waiting in, or leading, a batch.
 type sellCall struct {
@@ -57,68 +76,55 @@ type sellAnswer struct {
 	err error
 }
 
-// sellQueue is the state of one goods.
-type sellQueue struct {
-	waiting []*sellCall // sells not yet taken into a batch, oldest first
-}
-
-// coalescer groups concurrent one-item sells by goods.
+// coalescer groups concurrent one-item sells into batches.
 type coalescer struct {
-	max int // the largest batch; <= 1 means no merging. Set before first use.
+	max   int // the largest batch; <= 1 means no merging. Set before first use.
+	depth int // batches in flight at most (>= 1). Set before first use.
 
-	mu     sync.Mutex           // guards queues
-	queues map[int64]*sellQueue // goods id → its queue; present while a batch of it is in flight
+	mu       sync.Mutex  // guards inFlight, waiting
+	inFlight int         // batches running
+	waiting  []*sellCall // sells not yet taken into a batch, oldest first
 }
 
-// join enters c into its goods' queue. If no batch of the goods is in flight, c leads one at
-// once and join returns its batch (c alone); otherwise it returns nil and c waits.
+// join enters c. If fewer than depth batches are in flight, c leads one at once and join
+// returns its batch (c alone); otherwise it returns nil and c waits.
 func (co *coalescer) join(c *sellCall) []*sellCall {
-	id := c.req.Items[0].GoodsID
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if co.queues == nil {
-		co.queues = map[int64]*sellQueue{}
-	}
-	q, inFlight := co.queues[id]
-	if !inFlight {
-		co.queues[id] = &sellQueue{}
+	if co.inFlight < max(co.depth, 1) {
+		co.inFlight++
 		return []*sellCall{c}
 	}
-	q.waiting = append(q.waiting, c)
+	co.waiting = append(co.waiting, c)
 	return nil
 }
 
-// leave removes c from its queue and reports whether it was still waiting there (false: it has
-// been taken into a batch, whose answer it must wait for).
+// leave removes c from the waiting sells and reports whether it was still waiting (false: it
+// has been taken into a batch, whose answer it must wait for).
 func (co *coalescer) leave(c *sellCall) bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	q := co.queues[c.req.Items[0].GoodsID]
-	if q == nil {
-		return false
-	}
-	for i, w := range q.waiting {
+	for i, w := range co.waiting {
 		if w == c {
-			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			co.waiting = append(co.waiting[:i], co.waiting[i+1:]...)
 			return true
 		}
 	}
 	return false
 }
 
-// next ends the batch of goodsID in flight: it takes the next batch from the queue and makes its
-// oldest call the leader, or forgets the goods if nobody waits.
-func (co *coalescer) next(goodsID int64) {
+// next ends a batch in flight: it takes the next batch from the waiting sells and makes its
+// oldest call the leader, or frees the batch's place if nobody waits.
+func (co *coalescer) next() {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	q := co.queues[goodsID]
-	if len(q.waiting) == 0 {
-		delete(co.queues, goodsID)
+	if len(co.waiting) == 0 {
+		co.inFlight--
 		return
 	}
-	n := min(len(q.waiting), co.max)
-	batch := q.waiting[:n:n]
-	q.waiting = append([]*sellCall(nil), q.waiting[n:]...)
+	n := min(len(co.waiting), co.max)
+	batch := co.waiting[:n:n]
+	co.waiting = append([]*sellCall(nil), co.waiting[n:]...)
 	batch[0].lead <- batch
 }
 
@@ -126,10 +132,13 @@ func (co *coalescer) next(goodsID int64) {
 func (co *coalescer) queued(goodsID int64) int {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	if q := co.queues[goodsID]; q != nil {
-		return len(q.waiting)
+	n := 0
+	for _, c := range co.waiting {
+		if c.req.Items[0].GoodsID == goodsID {
+			n++
+		}
 	}
-	return 0
+	return n
 }
 
 // sellCoalesced is Sell of a normalised one-item request through the coalescer.
@@ -165,7 +174,7 @@ func (s *Service) sellCoalesced(ctx context.Context, req SellRequest) (SellResul
 // not answered are answered with an error and the next batch still starts, before the panic goes
 // on (to the HTTP server's recovery).
 func (s *Service) lead(batch []*sellCall) {
-	defer s.coalescer.next(batch[0].req.Items[0].GoodsID)
+	defer s.coalescer.next()
 	defer func() {
 		if r := recover(); r != nil {
 			for _, c := range batch {
@@ -177,7 +186,7 @@ func (s *Service) lead(batch []*sellCall) {
 	s.runBatch(batch)
 }
 
-// runBatch answers every call of batch (all of one goods).
+// runBatch answers every call of batch.
 func (s *Service) runBatch(batch []*sellCall) {
 	ctx, release := batchContext(batch)
 	defer release()
@@ -233,67 +242,31 @@ func batchContext(batch []*sellCall) (ctx context.Context, release func()) {
 	}
 }
 
-// errBatchGoodsMissing: the goods of a batch does not exist; its orders are sold one by one,
-// which answers each of them (from a record, or not found).
-var errBatchGoodsMissing = errors.New("inventory: goods of the batch not found")
-
-// sellBatch sells members (two or more one-item sells of one goods, distinct orders) in one
-// transaction and answers them, except those it returns: the orders that must be sold one by one
-// (their record existed, or the batch failed).
+// sellBatch sells members (two or more one-item sells of distinct orders) in one transaction and
+// answers them, except those it returns: the orders that must be sold one by one (their goods
+// does not exist, their record existed, or the batch failed).
 func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*sellCall) {
-	goodsID := members[0].req.Items[0].GoodsID
 	var (
-		answers  []sellAnswer // per member, set by the successful attempt
-		recorded []bool       // per member: its record existed, sell it alone
+		answers []sellAnswer // per member, set by the successful attempt
+		single  []bool       // per member: sell it alone
 	)
-	err := s.store.InTx(ctx, func(tx StockTx) error {
-		answers, recorded = make([]sellAnswer, len(members)), make([]bool, len(members))
-		rows, err := tx.Goods(ctx, []int64{goodsID})
-		if err != nil {
-			return fmt.Errorf("read goods: %w", err)
-		}
-		if len(rows) == 0 {
-			return errBatchGoodsMissing
-		}
-		g := rows[0]
-		var inserted []int // members recorded by this transaction, in arrival order
-		var total int64
-		for i, c := range members {
-			it := c.req.Items[0]
-			sold := []SoldItem{{GoodsID: goodsID, Name: g.Name, Num: it.Num, PriceCents: g.PriceCents}}
-			err := tx.InsertSellDetail(ctx, SellDetail{OrderSN: c.req.OrderSN, Status: StatusDeducted, Items: sold})
-			switch {
-			case errors.Is(err, ErrSellDetailExists):
-				recorded[i] = true
-				continue
-			case err != nil:
-				return fmt.Errorf("record %s: %w", c.req.OrderSN, err)
-			}
-			answers[i] = sellAnswer{res: SellResult{OrderSN: c.req.OrderSN, Items: sold}}
-			inserted = append(inserted, i)
-			total += it.Num
-		}
-		if len(inserted) == 0 {
-			return nil
-		}
-		ok, err := tx.Deduct(ctx, goodsID, total)
-		if err != nil {
-			return fmt.Errorf("deduct goods %d: %w", goodsID, err)
-		}
-		if ok {
-			return nil
-		}
-		return s.sellWhatFits(ctx, tx, members, inserted, answers)
-	})
+	run := func(perGoods bool) error {
+		return s.store.InTx(ctx, func(tx StockTx) error {
+			answers, single = make([]sellAnswer, len(members)), make([]bool, len(members))
+			return s.sellBatchTx(ctx, tx, members, answers, single, perGoods)
+		})
+	}
+	err := run(false)
+	if errors.Is(err, errBatchShort) {
+		err = run(true)
+	}
 	if err != nil {
-		if !errors.Is(err, errBatchGoodsMissing) {
-			s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
-				"goods_id", goodsID, "orders", len(members), "error", err)
-		}
+		s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
+			"orders", len(members), "error", err)
 		return members
 	}
 	for i, c := range members {
-		if recorded[i] {
+		if single[i] {
 			alone = append(alone, c)
 			continue
 		}
@@ -302,21 +275,137 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 	return alone
 }
 
-// sellWhatFits finishes a batch whose sum did not fit: with the goods row locked, it deducts the
-// orders among inserted that fit, in arrival order, and removes the records of the others,
-// answering them insufficient stock with what is left after the batch.
-func (s *Service) sellWhatFits(ctx context.Context, tx StockTx, members []*sellCall, inserted []int, answers []sellAnswer) error {
-	goodsID := members[0].req.Items[0].GoodsID
+// sellBatchTx is one attempt of sellBatch in tx. It sets answers[i] for every member it sells
+// or refuses, and single[i] for those to be sold one by one. It deducts the sums of all goods
+// with one UPDATE, failing with errBatchShort if one of them does not fit, or, with perGoods,
+// goods by goods, selling what fits of a goods that is short.
+func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, perGoods bool) error {
+	ids := make([]int64, 0, len(members))
+	for _, c := range members {
+		ids = append(ids, c.req.Items[0].GoodsID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Goods(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read goods: %w", err)
+	}
+	byID := goodsByID(rows)
+
+	// Record every order whose goods exists; sold[i] is member i's answer if it is sold.
+	details := make([]SellDetail, 0, len(members))
+	idx := make([]int, 0, len(members)) // member of each detail
+	for i, c := range members {
+		it := c.req.Items[0]
+		g, ok := byID[it.GoodsID]
+		if !ok {
+			single[i] = true // answered not found (or from a record) by the one-by-one path
+			continue
+		}
+		sold := []SoldItem{{GoodsID: it.GoodsID, Name: g.Name, Num: it.Num, PriceCents: g.PriceCents}}
+		details = append(details, SellDetail{OrderSN: c.req.OrderSN, Status: StatusDeducted, Items: sold})
+		idx = append(idx, i)
+		answers[i] = sellAnswer{res: SellResult{OrderSN: c.req.OrderSN, Items: sold}}
+	}
+	inserted, err := insertSellDetails(ctx, tx, details)
+	if err != nil {
+		return err
+	}
+
+	// The inserted members of each goods, in arrival order.
+	byGoods := map[int64][]int{}
+	for k, ok := range inserted {
+		i := idx[k]
+		if !ok {
+			single[i], answers[i] = true, sellAnswer{}
+			continue
+		}
+		id := members[i].req.Items[0].GoodsID
+		byGoods[id] = append(byGoods[id], i)
+	}
+	var sums []Item // per goods with inserted orders, ascending id
+	for _, id := range ids {
+		var total int64
+		for _, i := range byGoods[id] {
+			total += members[i].req.Items[0].Num
+		}
+		if total > 0 {
+			sums = append(sums, Item{GoodsID: id, Num: total})
+		}
+	}
+	if len(sums) > 1 && !perGoods {
+		ok, err := tx.DeductAll(ctx, sums)
+		switch {
+		case err != nil:
+			return fmt.Errorf("deduct %d goods: %w", len(sums), err)
+		case !ok:
+			return errBatchShort
+		}
+		return nil
+	}
+	for _, sum := range sums {
+		ok, err := tx.Deduct(ctx, sum.GoodsID, sum.Num)
+		if err != nil {
+			return fmt.Errorf("deduct goods %d: %w", sum.GoodsID, err)
+		}
+		if !ok {
+			if err := sellWhatFits(ctx, tx, sum.GoodsID, members, byGoods[sum.GoodsID], answers); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// errBatchShort: the sum of a goods of the batch did not fit, so its one UPDATE of all goods was
+// rolled back; the batch runs again goods by goods.
+var errBatchShort = errors.New("inventory: a goods of the batch is short")
+
+// insertSellDetails records details and reports which of them it inserted: one statement for
+// all, or, when one of them has a record already (a retried order), one insert each, a
+// duplicate leaving its order out.
+func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail) (inserted []bool, err error) {
+	inserted = make([]bool, len(details))
+	if len(details) == 0 {
+		return inserted, nil
+	}
+	err = tx.InsertSellDetails(ctx, details)
+	switch {
+	case err == nil:
+		for k := range inserted {
+			inserted[k] = true
+		}
+		return inserted, nil
+	case !errors.Is(err, ErrSellDetailExists):
+		return nil, fmt.Errorf("record %d orders: %w", len(details), err)
+	}
+	for k, d := range details {
+		err := tx.InsertSellDetail(ctx, d)
+		switch {
+		case err == nil:
+			inserted[k] = true
+		case !errors.Is(err, ErrSellDetailExists):
+			return nil, fmt.Errorf("record %s: %w", d.OrderSN, err)
+		}
+	}
+	return inserted, nil
+}
+
+// sellWhatFits finishes the orders group (members of goodsID, all inserted, in arrival order)
+// whose sum did not fit: with the goods row locked, it deducts the orders that fit, in arrival
+// order, and removes the records of the others, answering them insufficient stock with what is
+// left after the batch.
+func sellWhatFits(ctx context.Context, tx StockTx, goodsID int64, members []*sellCall, group []int, answers []sellAnswer) error {
 	left, found, err := tx.LockStock(ctx, goodsID)
 	if err != nil {
 		return fmt.Errorf("lock goods %d: %w", goodsID, err)
 	}
-	if !found {
-		return errBatchGoodsMissing
+	if !found { // read a moment ago in this transaction; goods are never deleted
+		return fmt.Errorf("lock goods %d: %w", goodsID, ErrGoodsNotFound)
 	}
 	var fit int64
 	var short []int
-	for _, i := range inserted {
+	for _, i := range group {
 		if n := members[i].req.Items[0].Num; n <= left {
 			left -= n
 			fit += n

@@ -63,16 +63,17 @@ type batchScene struct {
 	releaseOnce sync.Once
 	holder      chan answer
 	wg          sync.WaitGroup
-	queued      int
+	queued      int           // sells of goods 1 queued
+	others      map[int64]int // sells of other goods queued
 }
 
 // newBatchScene puts goods 1 (price 300) with stock on db.
-func newBatchScene(t *testing.T, db sqltest.DB, stock int64) *batchScene {
+func newBatchScene(t *testing.T, db sqltest.DB, stock int64, opts ...inventory.Option) *batchScene {
 	t.Helper()
 	g := &gatedStore{entered: make(chan struct{}, 1)}
-	f := newWrappedFixture(t, db, func(st inventory.Store) inventory.Store { g.Store = st; return g })
+	f := newWrappedFixture(t, db, func(st inventory.Store) inventory.Store { g.Store = st; return g }, opts...)
 	f.put(t, 1, 300, stock)
-	s := &batchScene{t: t, f: f, store: g, goodsID: 1, release: make(chan struct{}), holder: make(chan answer, 1)}
+	s := &batchScene{t: t, f: f, store: g, goodsID: 1, release: make(chan struct{}), holder: make(chan answer, 1), others: map[int64]int{}}
 	t.Cleanup(s.open) // never leave the holder blocked
 	return s
 }
@@ -115,25 +116,42 @@ func (s *batchScene) sellRecovering(ctx context.Context, sn string, num int64) <
 // arrive.
 func (s *batchScene) sell(ctx context.Context, sn string, num int64) <-chan answer {
 	s.t.Helper()
+	return s.sellGoods(ctx, sn, s.goodsID, num)
+}
+
+// sellGoods is sell of another goods.
+func (s *batchScene) sellGoods(ctx context.Context, sn string, goodsID, num int64) <-chan answer {
+	s.t.Helper()
 	out := make(chan answer, 1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		res, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: s.goodsID, Num: num}))
+		res, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: goodsID, Num: num}))
 		out <- answer{res, err}
 	}()
-	s.queued++
-	s.awaitQueued(s.queued)
+	if goodsID == s.goodsID {
+		s.queued++
+		s.awaitQueuedOf(goodsID, s.queued)
+	} else {
+		s.others[goodsID]++
+		s.awaitQueuedOf(goodsID, s.others[goodsID])
+	}
 	return out
 }
 
-// awaitQueued waits until n sells wait for the batch in flight.
+// awaitQueued waits until n sells of goods 1 wait for the batch in flight.
 func (s *batchScene) awaitQueued(n int) {
 	s.t.Helper()
+	s.awaitQueuedOf(s.goodsID, n)
+}
+
+// awaitQueuedOf waits until n sells of goodsID wait for the batch in flight.
+func (s *batchScene) awaitQueuedOf(goodsID int64, n int) {
+	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.f.svc.QueuedSells(s.goodsID) != n {
+	for s.f.svc.QueuedSells(goodsID) != n {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%d sells queued, want %d", s.f.svc.QueuedSells(s.goodsID), n)
+			s.t.Fatalf("%d sells of goods %d queued, want %d", s.f.svc.QueuedSells(goodsID), goodsID, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -150,6 +168,30 @@ func (s *batchScene) run() int64 {
 	}
 	s.wg.Wait()
 	return s.store.txs.Load() - before
+}
+
+// recordOldAndFenced sells order "old" (one unit of goodsID) and fences order "fenced".
+func (s *batchScene) recordOldAndFenced(goodsID int64) {
+	s.t.Helper()
+	ctx := context.Background()
+	if _, err := s.f.svc.Sell(ctx, sellReq("old", inventory.Item{GoodsID: goodsID, Num: 1})); err != nil {
+		s.t.Fatal(err)
+	}
+	if out, err := s.f.svc.Reback(ctx, "fenced"); err != nil || out != inventory.NotSold {
+		s.t.Fatalf("fence: %v, %v", out, err)
+	}
+}
+
+// wantOldAndFenced checks the answers to the orders of recordOldAndFenced sold again: "old"
+// replayed, "fenced" refused.
+func wantOldAndFenced(t *testing.T, old, fenced answer) {
+	t.Helper()
+	if old.err != nil || !old.res.Replayed || old.res.Items[0].Num != 1 {
+		t.Errorf("old (sold before): %+v, %v; want replayed", old.res, old.err)
+	}
+	if !errors.Is(fenced.err, inventory.ErrOrderAlreadyReturned) {
+		t.Errorf("fenced: %v, want ErrOrderAlreadyReturned", fenced.err)
+	}
 }
 
 func wantSold(t *testing.T, name string, a answer, num int64) {
@@ -190,12 +232,7 @@ func TestSell_coalescedBatch_answersRepeatedAndFencedOrdersFromTheirRecords(t *t
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
 		s := newBatchScene(t, db, 10)
 		ctx := context.Background()
-		if _, err := s.f.svc.Sell(ctx, sellReq("old", inventory.Item{GoodsID: 1, Num: 1})); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := s.f.svc.Reback(ctx, "fenced"); err != nil || out != inventory.NotSold {
-			t.Fatalf("fence: %v, %v", out, err)
-		}
+		s.recordOldAndFenced(1)
 		s.hold()
 		x1, old, x2, fenced, other, y := s.sell(ctx, "x", 2), s.sell(ctx, "old", 1), s.sell(ctx, "x", 2),
 			s.sell(ctx, "fenced", 1), s.sell(ctx, "old", 3), s.sell(ctx, "y", 1)
@@ -205,14 +242,9 @@ func TestSell_coalescedBatch_answersRepeatedAndFencedOrdersFromTheirRecords(t *t
 		if a := <-x2; a.err != nil || !a.res.Replayed {
 			t.Errorf("x (repeat in the batch): %+v, %v; want replayed", a.res, a.err)
 		}
-		if a := <-old; a.err != nil || !a.res.Replayed || a.res.Items[0].Num != 1 {
-			t.Errorf("old (sold before): %+v, %v; want replayed", a.res, a.err)
-		}
+		wantOldAndFenced(t, <-old, <-fenced)
 		if a := <-other; !errors.Is(a.err, inventory.ErrOrderConflict) {
 			t.Errorf("old with other items: %v, want ErrOrderConflict", a.err)
-		}
-		if a := <-fenced; !errors.Is(a.err, inventory.ErrOrderAlreadyReturned) {
-			t.Errorf("fenced: %v, want ErrOrderAlreadyReturned", a.err)
 		}
 		if got := s.f.stock(t, 1); got != 10-1-1-2-1 { // old, holder, x, y
 			t.Errorf("stock %d, want %d", got, 10-1-1-2-1)

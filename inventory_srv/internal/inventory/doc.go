@@ -19,12 +19,14 @@
 // Stock is deducted by a conditional update (stock >= num, checked by rows affected), so no
 // interleaving of concurrent sells can oversell; the package needs no application-level locks.
 //
-// Concurrent one-item sells of the same goods are coalesced (coalesce.go): the sells that queue
-// behind one transaction on a hot goods row become the next transaction, with one insert per
-// order and one conditional UPDATE for their sum, so the row lock and the log flush are paid
-// once per batch. Each caller gets its own order's answer; a batch whose sum does not fit sells
-// to the orders that fit under the row lock, and orders that were recorded before, or of a batch
-// that failed, are sold one by one exactly as without coalescing.
+// Concurrent one-item sells are coalesced (coalesce.go), a group commit: the sells that arrive
+// while a transaction of sells is in flight become the next transaction, whatever their goods,
+// with one multi-row insert of their records, one conditional UPDATE of every goods' sum and
+// one commit, so the statements, the commit and, on a hot goods, the row lock are paid once per
+// batch. Each caller gets its own order's answer, decided by its goods: a goods whose sum does
+// not fit sells to its orders that fit under the row lock, the other goods are not affected;
+// orders that were recorded before, of unknown goods, or of a batch that failed, are sold one by
+// one exactly as without coalescing.
 //
 // The package owns the domain types, their invariants and sentinel errors, and the use cases
 // (Service). Storage is behind the Store and StockTx interfaces (implemented by the sqlstore

@@ -31,6 +31,11 @@ type StockTx interface {
 	// Deduct subtracts num from the goods' stock only if at least num are left, and reports
 	// whether it did (false also when the goods does not exist).
 	Deduct(ctx context.Context, goodsID, num int64) (bool, error)
+	// DeductAll subtracts each item's Num from the stock of its goods (distinct goods) with one
+	// statement, and reports whether every goods had at least Num left. When it reports false,
+	// the goods that had enough were deducted and the others not, and the caller cannot tell
+	// which: it must roll the transaction back.
+	DeductAll(ctx context.Context, items []Item) (bool, error)
 	// Restock adds num to the goods' stock and reports whether the goods exists.
 	Restock(ctx context.Context, goodsID, num int64) (bool, error)
 	// Goods is Store.Goods inside the transaction.
@@ -38,6 +43,10 @@ type StockTx interface {
 	// InsertSellDetail records d, or fails with ErrSellDetailExists if its order has a record
 	// (waiting for a concurrent uncommitted insert of the same order to finish first).
 	InsertSellDetail(ctx context.Context, d SellDetail) error
+	// InsertSellDetails records every one of ds (distinct orders) with one statement, or none of
+	// them, failing with ErrSellDetailExists if one has a record; the transaction stays usable
+	// after that error.
+	InsertSellDetails(ctx context.Context, ds []SellDetail) error
 	// MarkReturned moves the order's record from StatusDeducted to StatusReturned if it is in
 	// StatusDeducted (a compare-and-set), and reports whether it did.
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
@@ -56,12 +65,12 @@ type Service struct {
 	store     Store
 	log       *slog.Logger
 	metrics   Metrics
-	coalescer coalescer // merges concurrent one-item sells of the same goods (coalesce.go)
+	coalescer coalescer // merges concurrent one-item sells into batches (coalesce.go)
 }
 
 // NewService returns a Service over store, logging to log.
 func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: store, log: log, metrics: NopMetrics{}, coalescer: coalescer{max: DefaultMaxSellBatch}}
+	s := &Service{store: store, log: log, metrics: NopMetrics{}, coalescer: coalescer{max: DefaultMaxSellBatch, depth: DefaultSellBatchesInFlight}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -126,10 +135,11 @@ func (s *Service) GoodsList(ctx context.Context, ids []int64) (found []Goods, mi
 // every short item), ErrOrderAlreadyReturned or ErrOrderConflict. A repeated sell of the same
 // order with the same items deducts nothing and answers the recorded result with Replayed set.
 //
-// Concurrent one-item sells of the same goods are merged into one transaction (up to
-// WithMaxSellBatch of them), so a hot goods row is locked and its log flushed once per batch
-// instead of once per order; each caller still gets its own order's answer, as above. A caller
-// whose ctx ends while it waits for the batch before it gets ctx's error and nothing is sold.
+// Concurrent one-item sells, of any goods, are merged into one transaction (up to
+// WithMaxSellBatch of them; a group commit), so the statements and the commit, and on a hot
+// goods its row lock, are paid once per batch instead of once per order; each caller still gets
+// its own order's answer, as above. A caller whose ctx ends while it waits for the batch before
+// it gets ctx's error and nothing is sold.
 func (s *Service) Sell(ctx context.Context, req SellRequest) (res SellResult, err error) {
 	defer func() { s.metrics.StockSold(sellLabel(res, err)) }()
 	req, err = req.normalize()

@@ -8,25 +8,6 @@ import (
 	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
 )
 
-// goodsRow is a row of goods. The database sets the timestamps (read-only here).
-type goodsRow struct {
-	ID         int64 `gorm:"primaryKey;autoIncrement:false"`
-	Name       string
-	PriceCents int64
-	Stock      int64
-	CreatedAt  time.Time `gorm:"->"`
-	UpdatedAt  time.Time `gorm:"->"`
-}
-
-func (goodsRow) TableName() string { return "goods" }
-
-func (r goodsRow) domain() inventory.Goods {
-	return inventory.Goods{
-		ID: r.ID, Name: r.Name, PriceCents: r.PriceCents, Stock: r.Stock,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
-}
-
 // sellDetailRow is a row of stock_sell_details; Detail is the JSON array of soldItemJSON.
 type sellDetailRow struct {
 	ID        int64  `gorm:"primaryKey"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -273,4 +274,61 @@ func TestNormalizeDSN(t *testing.T) {
 			t.Errorf("NormalizeDSN(%q) accepted", bad)
 		}
 	}
+}
+
+func TestStockTx_batchOperations_deductAllOrReportShort_andInsertAllOrNone(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		for id, stock := range map[int64]int64{1: 5, 2: 3, 3: 9} {
+			if _, err := st.SaveGoods(ctx, inventory.Goods{ID: id, Name: "x", Stock: stock}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stocks := func() map[int64]int64 {
+			got, err := st.Goods(ctx, []int64{1, 2, 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[int64]int64{}
+			for _, g := range got {
+				m[g.ID] = g.Stock
+			}
+			return m
+		}
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 1, Num: 5}, {GoodsID: 3, Num: 2}}); !ok || err != nil {
+				t.Errorf("DeductAll(fits) = %v, %v; want true", ok, err)
+			}
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 2, Num: 3}, {GoodsID: 3, Num: 8}}); ok || err != nil {
+				t.Errorf("DeductAll(goods 3 short) = %v, %v; want false", ok, err)
+			}
+			a := inventory.SellDetail{OrderSN: "a", Status: inventory.StatusDeducted, Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 1}}}
+			b := inventory.SellDetail{OrderSN: "b", Status: inventory.StatusDeducted, Items: []inventory.SoldItem{{GoodsID: 2, Name: "x", Num: 1}}}
+			c := inventory.SellDetail{OrderSN: "c", Status: inventory.StatusDeducted, Items: []inventory.SoldItem{{GoodsID: 3, Name: "x", Num: 1}}}
+			if err := tx.InsertSellDetails(ctx, []inventory.SellDetail{a, b}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.InsertSellDetails(ctx, []inventory.SellDetail{c, b}); !errors.Is(err, inventory.ErrSellDetailExists) {
+				t.Errorf("insert with a recorded order: %v, want ErrSellDetailExists", err)
+			}
+			// The failed statement inserted nothing, and the transaction goes on.
+			if _, err := tx.SellDetail(ctx, "c"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
+				t.Errorf("c after the failed insert: %v, want not found", err)
+			}
+			for _, sn := range []string{"a", "b"} {
+				if got, err := tx.SellDetail(ctx, sn); err != nil || got.Items[0].GoodsID == 0 {
+					t.Errorf("%s: %+v, %v", sn, got, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The short DeductAll deducted goods 2 (it fit) and not goods 3: its caller must roll back.
+		if got, want := stocks(), map[int64]int64{1: 0, 2: 0, 3: 7}; !maps.Equal(got, want) {
+			t.Errorf("stocks %v, want %v", got, want)
+		}
+	})
 }
