@@ -3,72 +3,80 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"gorm.io/gorm"
-
-	"github.com/shopsaga/shopsaga/order_srv/internal/app"
-	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
-// maxStepBatch bounds the rows of one grouped timeline INSERT.
-const maxStepBatch = 256
+// maxBatch bounds the rows of one grouped INSERT.
+const maxBatch = 256
 
-// stepWriter groups concurrent Record calls into one multi-row INSERT (one autocommit
-// statement, one log flush) without delaying a lone one: while a write is in flight, the calls
-// that arrive wait; when it ends, the oldest of them writes all that waited, in arrival order.
-// Each call still returns only once its step is stored (or failed), so Record keeps its
-// meaning; the steps of one order, recorded one after the other, keep their order. If a grouped
-// INSERT fails, each of its calls is written on its own, so one call's failure is its own. The
-// zero value is ready to use.
-type stepWriter struct {
-	inserts atomic.Int64 // INSERT statements issued (for tests)
+// batcher groups concurrent autocommit INSERTs of one kind (timeline steps, saga owners) into
+// one multi-row INSERT — one statement, one commit, one log flush — without delaying a lone
+// one: while a write is in flight, the calls that arrive wait; when it ends, the oldest of them
+// writes all that waited, in arrival order. Each call still returns only once its row is
+// stored (or failed), so an autocommit insert keeps its meaning: committed, visible to every
+// other connection, when the call returns. A multi-row INSERT is atomic (all rows or none), so
+// if one fails each of its calls is written on its own, and one call's failure (a duplicate
+// key) is its own. The rows of one caller, inserted one after the other, keep their order.
+//
+// insertAll writes several rows in one statement, insertOne one row; both are set once by
+// newBatcher.
+type batcher[T any] struct {
+	insertAll func(ctx context.Context, rows []T) error
+	insertOne func(ctx context.Context, row T) error
+	inserts   atomic.Int64 // INSERT statements issued (for tests)
 
-	mu      sync.Mutex   // guards busy, waiting
-	busy    bool         // a write is in flight
-	waiting []*stepWrite // calls that arrived during it, oldest first
+	mu      sync.Mutex      // guards busy, waiting
+	busy    bool            // a write is in flight
+	waiting []*batchCall[T] // calls that arrived during it, oldest first
 }
 
-// stepWrite is one Record call.
-type stepWrite struct {
+func newBatcher[T any](insertAll func(context.Context, []T) error, insertOne func(context.Context, T) error) *batcher[T] {
+	return &batcher[T]{insertAll: insertAll, insertOne: insertOne}
+}
+
+// batchCall is one insert call.
+type batchCall[T any] struct {
 	ctx  context.Context
-	sn   order.SN
-	step app.SagaStep
-	done chan error        // buffered 1: the outcome
-	lead chan []*stepWrite // buffered 1: the group this call must write
+	row  T
+	done chan error           // buffered 1: the outcome
+	lead chan []*batchCall[T] // buffered 1: the group this call must write
 
 	answered bool // an outcome was sent; used only by the leader of its group
 }
 
 // answer sends err, unless the call has been answered already.
-func (c *stepWrite) answer(err error) {
+func (c *batchCall[T]) answer(err error) {
 	if !c.answered {
 		c.answered = true
 		c.done <- err
 	}
 }
 
-// record stores step for sn on db, grouped with concurrent calls.
-func (w *stepWriter) record(ctx context.Context, db *gorm.DB, sn order.SN, step app.SagaStep) error {
-	c := &stepWrite{ctx: ctx, sn: sn, step: step, done: make(chan error, 1), lead: make(chan []*stepWrite, 1)}
-	var group []*stepWrite
-	w.mu.Lock()
-	if !w.busy {
-		w.busy = true
-		group = []*stepWrite{c}
+// insert stores row, grouped with concurrent calls, and returns once it is stored. Errors are
+// insertOne's, or ctx's when it ended before the row was written.
+func (b *batcher[T]) insert(ctx context.Context, row T) error {
+	c := &batchCall[T]{ctx: ctx, row: row, done: make(chan error, 1), lead: make(chan []*batchCall[T], 1)}
+	var group []*batchCall[T]
+	b.mu.Lock()
+	if !b.busy {
+		b.busy = true
+		group = []*batchCall[T]{c}
 	} else {
-		w.waiting = append(w.waiting, c)
+		b.waiting = append(b.waiting, c)
 	}
-	w.mu.Unlock()
+	b.mu.Unlock()
 	if group == nil {
 		select {
 		case err := <-c.done:
 			return err
 		case group = <-c.lead:
 		case <-ctx.Done():
-			if w.leave(c) {
-				return fmt.Errorf("record saga step of %s: %w", sn, ctx.Err())
+			if b.leave(c) {
+				return ctx.Err()
 			}
 			select { // taken into a group already
 			case err := <-c.done:
@@ -77,32 +85,32 @@ func (w *stepWriter) record(ctx context.Context, db *gorm.DB, sn order.SN, step 
 			}
 		}
 	}
-	w.lead(db, group)
+	b.lead(group)
 	return <-c.done
 }
 
 // lead writes group and hands the writer on. If the write panics, the calls it has not answered
 // are answered with an error and the next group still starts, before the panic goes on.
-func (w *stepWriter) lead(db *gorm.DB, group []*stepWrite) {
-	defer w.next()
+func (b *batcher[T]) lead(group []*batchCall[T]) {
+	defer b.next()
 	defer func() {
 		if r := recover(); r != nil {
 			for _, c := range group {
-				c.answer(fmt.Errorf("record saga step of %s: internal error: %v", c.sn, r))
+				c.answer(fmt.Errorf("internal error: %v", r))
 			}
 			panic(r)
 		}
 	}()
-	w.write(db, group)
+	b.write(group)
 }
 
 // leave removes c from the waiting calls and reports whether it was still there.
-func (w *stepWriter) leave(c *stepWrite) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, x := range w.waiting {
+func (b *batcher[T]) leave(c *batchCall[T]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, x := range b.waiting {
 		if x == c {
-			w.waiting = append(w.waiting[:i], w.waiting[i+1:]...)
+			b.waiting = append(b.waiting[:i], b.waiting[i+1:]...)
 			return true
 		}
 	}
@@ -111,26 +119,26 @@ func (w *stepWriter) leave(c *stepWrite) bool {
 
 // next ends the write in flight: the oldest waiting call leads the next group, or the writer
 // goes idle.
-func (w *stepWriter) next() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.waiting) == 0 {
-		w.busy = false
+func (b *batcher[T]) next() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiting) == 0 {
+		b.busy = false
 		return
 	}
-	n := min(len(w.waiting), maxStepBatch)
-	group := w.waiting[:n:n]
-	w.waiting = append([]*stepWrite(nil), w.waiting[n:]...)
+	n := min(len(b.waiting), maxBatch)
+	group := b.waiting[:n:n]
+	b.waiting = append([]*batchCall[T](nil), b.waiting[n:]...)
 	group[0].lead <- group
 }
 
 // write answers every call of group: one INSERT for all, or one each if that fails. Calls whose
 // context ended before the write are answered with its error.
-func (w *stepWriter) write(db *gorm.DB, group []*stepWrite) {
+func (b *batcher[T]) write(group []*batchCall[T]) {
 	live := group[:0:0]
 	for _, c := range group {
 		if err := c.ctx.Err(); err != nil {
-			c.answer(fmt.Errorf("record saga step of %s: %w", c.sn, err))
+			c.answer(err)
 			continue
 		}
 		live = append(live, c)
@@ -139,14 +147,13 @@ func (w *stepWriter) write(db *gorm.DB, group []*stepWrite) {
 		return
 	}
 	if len(live) > 1 {
-		rows := make([]sagaStepRow, 0, len(live))
-		valid := true
-		for _, c := range live {
-			valid = valid && c.step.Step.Valid()
-			rows = append(rows, sagaStepRow{OrderSN: string(c.sn), Step: string(c.step.Step), Detail: c.step.Detail, At: c.step.At.UTC()})
+		rows := make([]T, len(live))
+		for i, c := range live {
+			rows[i] = c.row
 		}
+		b.inserts.Add(1)
 		// The first call's context: the statement serves them all (values such as trace spans).
-		if valid && w.insert(db.WithContext(live[0].ctx), &rows) == nil {
+		if b.insertAll(live[0].ctx, rows) == nil {
 			for _, c := range live {
 				c.answer(nil)
 			}
@@ -154,12 +161,36 @@ func (w *stepWriter) write(db *gorm.DB, group []*stepWrite) {
 		}
 	}
 	for _, c := range live {
-		w.inserts.Add(1)
-		c.answer(insertSteps(db.WithContext(c.ctx), c.sn, []app.SagaStep{c.step}))
+		b.inserts.Add(1)
+		c.answer(b.insertOne(c.ctx, c.row))
 	}
 }
 
-func (w *stepWriter) insert(db *gorm.DB, rows *[]sagaStepRow) error {
-	w.inserts.Add(1)
-	return db.Create(rows).Error
+// insertRows inserts rows into table with one plain INSERT … VALUES (…), (…) through db (a
+// transaction or the pool): no RETURNING and no reflection over the row type, which gorm's
+// Create spends on every call. Each row holds one value per column.
+func insertRows(db *gorm.DB, table string, columns []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	tuple := "(?" + strings.Repeat(", ?", len(columns)-1) + ")"
+	q.Grow(len(table) + 32 + 12*len(columns) + len(rows)*(len(tuple)+2))
+	q.WriteString("INSERT INTO ")
+	q.WriteString(table)
+	q.WriteString(" (")
+	q.WriteString(strings.Join(columns, ", "))
+	q.WriteString(") VALUES ")
+	args := make([]any, 0, len(rows)*len(columns))
+	for i, r := range rows {
+		if len(r) != len(columns) {
+			return fmt.Errorf("insert into %s: %d values for %d columns", table, len(r), len(columns))
+		}
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(tuple)
+		args = append(args, r...)
+	}
+	return db.Exec(q.String(), args...).Error
 }

@@ -23,10 +23,24 @@ type sagaOwnerRow struct {
 
 func (sagaOwnerRow) TableName() string { return "saga_owners" }
 
-// ClaimOwner implements app.OwnerStore: one autocommitted INSERT, so the row is visible to
-// every other instance before the local transaction sells anything.
+// ownerColumns are the columns insertOwnerRows writes.
+var ownerColumns = []string{"order_sn", "owner", "deadline"}
+
+// insertOwnerRows inserts rows into saga_owners in one autocommitted statement.
+func insertOwnerRows(db *gorm.DB, rows []sagaOwnerRow) error {
+	values := make([][]any, len(rows))
+	for i, r := range rows {
+		values[i] = []any{r.OrderSN, r.Owner, r.Deadline}
+	}
+	return insertRows(db, "saga_owners", ownerColumns, values)
+}
+
+// ClaimOwner implements app.OwnerStore: an autocommitted INSERT, so the row is visible to every
+// other instance before the local transaction sells anything — shared with the ClaimOwner calls
+// that arrive while another is being written (see batcher), each returning once its row is
+// stored. A duplicate fails only its own call.
 func (s *Store) ClaimOwner(ctx context.Context, sn order.SN, owner string, deadline time.Time) error {
-	err := s.db.WithContext(ctx).Create(&sagaOwnerRow{OrderSN: string(sn), Owner: owner, Deadline: deadline.UTC()}).Error
+	err := s.owners.insert(ctx, sagaOwnerRow{OrderSN: string(sn), Owner: owner, Deadline: deadline.UTC()})
 	if sqldb.IsDuplicateKey(err) {
 		return fmt.Errorf("saga owner of %s: %w", sn, app.ErrOwnerTaken)
 	}

@@ -47,9 +47,10 @@ type Options struct {
 
 // Store implements the repositories of internal/app. It is safe for concurrent use.
 type Store struct {
-	db    *gorm.DB
-	sql   *sqldb.DB
-	steps stepWriter // groups concurrent Record calls (timeline_batch.go)
+	db     *gorm.DB
+	sql    *sqldb.DB
+	steps  *batcher[sagaStepRow]  // groups concurrent Record calls (batch.go)
+	owners *batcher[sagaOwnerRow] // groups concurrent ClaimOwner calls
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -69,7 +70,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db.Gorm, sql: db}, nil
+	s := &Store{db: db.Gorm, sql: db}
+	s.steps = newBatcher(
+		func(ctx context.Context, rows []sagaStepRow) error {
+			return insertStepRows(s.db.WithContext(ctx), rows)
+		},
+		func(ctx context.Context, row sagaStepRow) error {
+			return insertStepRows(s.db.WithContext(ctx), []sagaStepRow{row})
+		})
+	s.owners = newBatcher(
+		func(ctx context.Context, rows []sagaOwnerRow) error {
+			return insertOwnerRows(s.db.WithContext(ctx), rows)
+		},
+		func(ctx context.Context, row sagaOwnerRow) error {
+			return insertOwnerRows(s.db.WithContext(ctx), []sagaOwnerRow{row})
+		})
+	return s, nil
 }
 
 // Dialect reports which database the store is on.
