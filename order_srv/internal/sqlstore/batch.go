@@ -10,7 +10,7 @@ import (
 	"gorm.io/gorm"
 )
 
-// maxBatch bounds the rows of one grouped INSERT.
+// maxBatch bounds the calls served by one grouped INSERT.
 const maxBatch = 256
 
 // batcher groups concurrent autocommit INSERTs of one kind (timeline steps, saga owners) into

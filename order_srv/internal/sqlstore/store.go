@@ -20,6 +20,7 @@ package sqlstore
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"gorm.io/gorm"
 
@@ -49,8 +50,8 @@ type Options struct {
 type Store struct {
 	db     *gorm.DB
 	sql    *sqldb.DB
-	steps  *batcher[sagaStepRow]  // groups concurrent Record calls (batch.go)
-	owners *batcher[sagaOwnerRow] // groups concurrent ClaimOwner calls
+	steps  *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
+	owners *batcher[sagaOwnerRow]  // groups concurrent ClaimOwner calls
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -72,11 +73,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db.Gorm, sql: db}
 	s.steps = newBatcher(
+		func(ctx context.Context, calls [][]sagaStepRow) error {
+			return insertStepRows(s.db.WithContext(ctx), slices.Concat(calls...))
+		},
 		func(ctx context.Context, rows []sagaStepRow) error {
 			return insertStepRows(s.db.WithContext(ctx), rows)
-		},
-		func(ctx context.Context, row sagaStepRow) error {
-			return insertStepRows(s.db.WithContext(ctx), []sagaStepRow{row})
 		})
 	s.owners = newBatcher(
 		func(ctx context.Context, rows []sagaOwnerRow) error {
