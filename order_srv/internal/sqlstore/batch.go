@@ -13,7 +13,7 @@ import (
 // maxBatch bounds the calls served by one grouped INSERT.
 const maxBatch = 256
 
-// batcher groups concurrent autocommit INSERTs of one kind (timeline steps, saga owners) into
+// batcher groups concurrent autocommit INSERTs of one kind (the timeline steps) into
 // one multi-row INSERT — one statement, one commit, one log flush — without delaying a lone
 // one: while a write is in flight, the calls that arrive wait; when it ends, the oldest of them
 // writes all that waited, in arrival order. Each call still returns only once its row is

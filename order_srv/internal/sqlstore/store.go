@@ -48,10 +48,9 @@ type Options struct {
 
 // Store implements the repositories of internal/app. It is safe for concurrent use.
 type Store struct {
-	db     *gorm.DB
-	sql    *sqldb.DB
-	steps  *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
-	owners *batcher[sagaOwnerRow]  // groups concurrent ClaimOwner calls
+	db    *gorm.DB
+	sql   *sqldb.DB
+	steps *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -78,13 +77,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		},
 		func(ctx context.Context, rows []sagaStepRow) error {
 			return insertStepRows(s.db.WithContext(ctx), rows)
-		})
-	s.owners = newBatcher(
-		func(ctx context.Context, rows []sagaOwnerRow) error {
-			return insertOwnerRows(s.db.WithContext(ctx), rows)
-		},
-		func(ctx context.Context, row sagaOwnerRow) error {
-			return insertOwnerRows(s.db.WithContext(ctx), []sagaOwnerRow{row})
 		})
 	return s, nil
 }
