@@ -14,8 +14,8 @@ type Step string
 
 // The steps, roughly in the order a saga takes them.
 const (
-	// StepHalfSent: the broker stored the reback half message (recorded when the local
-	// transaction starts, which is right after).
+	// StepHalfSent: the broker stored the reback half message (timed when the local
+	// transaction starts, which is right after; written with the sell's outcome).
 	StepHalfSent Step = "half_sent"
 	// StepStockDeducted: inventory deducted the order's stock.
 	StepStockDeducted Step = "stock_deducted"
