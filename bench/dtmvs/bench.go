@@ -40,6 +40,7 @@ type benchConfig struct {
 	portBase    int
 	keep        bool
 	dbPID       int
+	only        string
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -54,6 +55,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.portBase, "port-base", 29500, "first of the 10 loopback ports used")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (logs)")
 	fs.IntVar(&c.dbPID, "db-pid", 0, "process id of the database server on this machine, to count its CPU time per order (0: not counted)")
+	fs.StringVar(&c.only, "only", "", "measure one system only: shopsaga or dtm (both still start; empty: both)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if c.concurrency < 1 || c.rounds < 1 || c.skus < 1 || c.duration <= 0 {
 		problems = append(problems, "-concurrency, -rounds, -skus and -duration must be positive")
+	}
+	if c.only != "" && c.only != "shopsaga" && c.only != "dtm" {
+		problems = append(problems, "-only must be shopsaga, dtm or empty")
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -193,17 +198,41 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Orders are counted in the orders databases, not from the answers: an order may be
+	// committed although its request failed or timed out (DTM's check-back then submits it).
+	ssOrders, err := sql.Open("mysql", dbDSN("vs_shopsaga_orders"))
+	if err != nil {
+		return err
+	}
+	defer ssOrders.Close()
+	dtmOrders, err := sql.Open("mysql", dbDSN("vs_dtm_orders"))
+	if err != nil {
+		return err
+	}
+	defer dtmOrders.Close()
+
 	watched := procs.pids()
 	if c.dbPID > 0 {
 		watched["database"] = c.dbPID
 	}
 	watched["load driver"] = os.Getpid()
 	systems := []*system{
-		{name: "shopsaga", url: ordURL + "/v1/orders"},
-		{name: "DTM 2-phase msg", url: "http://" + p(7) + "/order", settle: func(ctx context.Context, created int64) (time.Duration, error) {
-			return settleDTM(ctx, dtmInv, c.skus, stock, created)
+		{name: "shopsaga", url: ordURL + "/v1/orders", orders: ssOrders},
+		{name: "DTM 2-phase msg", url: "http://" + p(7) + "/order", orders: dtmOrders, settle: func(ctx context.Context) (time.Duration, error) {
+			return settleDTM(ctx, dtmInv, dtmOrders, c.skus, stock)
 		}},
 	}
+	switch c.only {
+	case "shopsaga":
+		systems = systems[:1]
+	case "dtm":
+		systems = systems[1:]
+	}
+	serverDB, err := sql.Open("mysql", c.dsn)
+	if err != nil {
+		return err
+	}
+	defer serverDB.Close()
 	fmt.Fprintf(stderr, "warming up…\n")
 	for _, s := range systems {
 		if _, err := s.run(ctx, client, c, 2*time.Second); err != nil {
@@ -217,17 +246,27 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	for r := 1; r <= c.rounds; r++ {
 		order := systems
 		if r%2 == 0 {
-			order = []*system{systems[1], systems[0]}
+			order = slices.Clone(systems)
+			slices.Reverse(order)
 		}
 		for _, s := range order {
 			cpu0 := processCPU(watched)
+			st0, err := serverStatus(ctx, serverDB)
+			if err != nil {
+				return err
+			}
 			ph, err := s.run(ctx, client, c, c.duration)
 			if err != nil {
 				return err
 			}
-			ph.procCPU = diffCPU(processCPU(watched), cpu0)
-			fmt.Fprintf(stdout, "| %d | %s | %.1f | %s | %s | %s | %d | %s | %.0f %% | %.0f %% | %s |\n", r, s.name, ph.rate(),
-				ms(ph.quantile(0.50)), ms(ph.quantile(0.99)), ms(ph.quantile(1)), ph.failed, ph.load, ph.cpu.idle, ph.cpu.steal, settled(ph))
+			ph.procCPU = diffCounts(processCPU(watched), cpu0)
+			st1, err := serverStatus(ctx, serverDB)
+			if err != nil {
+				return err
+			}
+			ph.dbStatus = diffCounts(st1, st0)
+			fmt.Fprintf(stdout, "| %d | %s | %.1f | %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %s |\n", r, s.name, ph.rate(),
+				ms(ph.quantile(0.50)), ms(ph.quantile(0.99)), ms(ph.quantile(1)), failedCell(ph), ph.load, ph.cpu.idle, ph.cpu.steal, settled(ph))
 			if totals[s.name] == nil {
 				totals[s.name] = &phase{}
 			}
@@ -244,17 +283,44 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		var row []string
 		var all float64
 		for _, n := range names {
+			if other := otherSystems[s.name]; slices.Contains(other, n) {
+				row = append(row, "—") // the other system's process, idle meanwhile
+				continue
+			}
 			v := t.procCPU[n] * 1000 / float64(t.created)
 			all += v
 			row = append(row, fmt.Sprintf("%.2f", v))
 		}
 		fmt.Fprintf(stdout, "| %s | %s | %.2f |\n", s.name, strings.Join(row, " | "), all)
 	}
+	fmt.Fprintln(stdout, "\nDatabase server counters per created order (SHOW GLOBAL STATUS deltas over the phases; the whole server):")
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| system | "+strings.Join(statusNames, " | ")+" |")
+	fmt.Fprintln(stdout, "|---|"+strings.Repeat("---|", len(statusNames)))
+	for _, s := range systems {
+		t := totals[s.name]
+		var row []string
+		for _, n := range statusNames {
+			row = append(row, fmt.Sprintf("%.2f", t.dbStatus[n]/float64(t.created)))
+		}
+		fmt.Fprintf(stdout, "| %s | %s |\n", s.name, strings.Join(row, " | "))
+	}
+	if len(systems) < 2 {
+		return nil
+	}
 	ss, dt := totals[systems[0].name], totals[systems[1].name]
 	fmt.Fprintf(stdout, "\nAll rounds: shopsaga %.1f orders/s (p50 %s, p99 %s), DTM %.1f orders/s (p50 %s, p99 %s): throughput ×%.2f, p99 ×%.2f.\n",
 		ss.rate(), ms(ss.quantile(0.5)), ms(ss.quantile(0.99)), dt.rate(), ms(dt.quantile(0.5)), ms(dt.quantile(0.99)),
 		ss.rate()/dt.rate(), float64(ss.quantile(0.99))/float64(dt.quantile(0.99)))
 	return nil
+}
+
+// failedCell is the failed requests, and how many orders were committed without a 201 answer.
+func failedCell(ph *phase) string {
+	if d := ph.created - ph.answered201; d != 0 {
+		return fmt.Sprintf("%d (%+d orders in the database without a 201)", ph.failed, d)
+	}
+	return strconv.FormatInt(ph.failed, 10)
 }
 
 func settled(ph *phase) string {
@@ -266,26 +332,38 @@ func settled(ph *phase) string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-// system is one side of the comparison: where its orders go, and how to wait for the work an
-// answered order leaves behind.
+// system is one side of the comparison: where its orders go, the database that holds them,
+// and how to wait for the work an answered order leaves behind.
 type system struct {
 	name   string
 	url    string
+	orders *sql.DB // the orders database: created orders are counted in its table orders
 	seq    atomic.Int64
-	settle func(ctx context.Context, created int64) (time.Duration, error)
-	total  int64 // orders created before the current phase (for settle)
+	settle func(ctx context.Context) (time.Duration, error)
+}
+
+// countOrders is the number of orders committed in s's orders database.
+func (s *system) countOrders(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.orders.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: count orders: %w", s.name, err)
+	}
+	return n, nil
 }
 
 // phase is one measured run of one system.
 type phase struct {
-	created, failed int64
-	elapsed         time.Duration
-	settle          time.Duration // after the last answer, until the system's work was done
-	lat             []time.Duration
-	sorted          bool
-	load            string
-	cpu             cpuShare
-	procCPU         map[string]float64 // process name → CPU seconds during the phase
+	created     int64 // orders committed during the phase (and its settling), counted in the database
+	answered201 int64 // 201 answers: created minus the orders whose answer was lost or an error
+	failed      int64
+	elapsed     time.Duration
+	settle      time.Duration // after the last answer, until the system's work was done
+	lat         []time.Duration
+	sorted      bool
+	load        string
+	cpu         cpuShare
+	procCPU     map[string]float64 // process name → CPU seconds during the phase
+	dbStatus    map[string]float64 // server status counter → its increase during the phase
 }
 
 func (p *phase) rate() float64 {
@@ -306,6 +384,7 @@ func (p *phase) quantile(q float64) time.Duration {
 
 func (p *phase) merge(o *phase) {
 	p.created += o.created
+	p.answered201 += o.answered201
 	p.failed += o.failed
 	p.elapsed += o.elapsed
 	p.settle += o.settle
@@ -317,11 +396,21 @@ func (p *phase) merge(o *phase) {
 	for k, v := range o.procCPU {
 		p.procCPU[k] += v
 	}
+	if p.dbStatus == nil {
+		p.dbStatus = map[string]float64{}
+	}
+	for k, v := range o.dbStatus {
+		p.dbStatus[k] += v
+	}
 }
 
 // run sends orders for d from c.concurrency workers, each with one order in flight.
 func (s *system) run(ctx context.Context, client *http.Client, c benchConfig, d time.Duration) (*phase, error) {
 	ph := &phase{load: loadAvg()}
+	before, err := s.countOrders(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cpu0 := readCPU()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -356,7 +445,7 @@ func (s *system) run(ctx context.Context, client *http.Client, c benchConfig, d 
 			}
 			mu.Lock()
 			ph.lat = append(ph.lat, lat...)
-			ph.created += created
+			ph.answered201 += created
 			ph.failed += failed
 			mu.Unlock()
 		})
@@ -364,14 +453,18 @@ func (s *system) run(ctx context.Context, client *http.Client, c benchConfig, d 
 	wg.Wait()
 	ph.elapsed = time.Since(start)
 	if s.settle != nil {
-		wait, err := s.settle(ctx, s.total+ph.created)
+		wait, err := s.settle(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		ph.settle = wait
 	}
 	ph.cpu = readCPU().since(cpu0)
-	s.total += ph.created
+	after, err := s.countOrders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ph.created = after - before
 	if ph.created == 0 {
 		return nil, fmt.Errorf("%s: no order created (%v)", s.name, firstErr)
 	}
@@ -385,13 +478,20 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// settleDTM waits until DTM has called every created order's branch: the stock deducted equals
-// the orders created (one piece each); it fails if more was deducted (a branch applied twice).
-func settleDTM(ctx context.Context, db *sql.DB, skus int, stock, created int64) (time.Duration, error) {
+// settleDTM waits until DTM has called every committed order's branch: the stock deducted
+// equals the orders in the orders database (one piece each, counted there: an order whose answer
+// was an error may still have been committed and submitted). A branch runs only after its order
+// committed, so more deducted than ordered means a branch applied twice: it fails then.
+func settleDTM(ctx context.Context, inv, orders *sql.DB, skus int, stock int64) (time.Duration, error) {
 	start := time.Now()
 	for {
-		var left int64
-		if err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(stock), 0) FROM goods`).Scan(&left); err != nil {
+		var left, created int64
+		// The stock first: every deduction it shows belongs to an order committed before it, which
+		// the count read after it includes.
+		if err := inv.QueryRowContext(ctx, `SELECT COALESCE(SUM(stock), 0) FROM goods`).Scan(&left); err != nil {
+			return 0, err
+		}
+		if err := orders.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&created); err != nil {
 			return 0, err
 		}
 		deducted := int64(skus)*stock - left
@@ -405,6 +505,40 @@ func settleDTM(ctx context.Context, db *sql.DB, skus int, stock, created int64) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// otherSystems names, for each system, the processes that belong to the other one: they are
+// left out of its CPU per order (they idle, DTM's server polls its store, during its phase).
+var otherSystems = map[string][]string{
+	"shopsaga":        {"dtm", "dtm-app"},
+	"DTM 2-phase msg": {"mqbroker", "inventory_srv", "order_srv"},
+}
+
+// statusNames are the server status counters reported per order: statements (Questions counts
+// what clients sent, including the few of dtmvs's own counting), the statements by kind,
+// commits (explicit COMMITs; autocommitted statements are not among them) and the InnoDB
+// fsyncs (redo log, and all data files).
+var statusNames = []string{"Questions", "Com_insert", "Com_update", "Com_select", "Com_begin", "Com_commit",
+	"Innodb_os_log_fsyncs", "Innodb_data_fsyncs"}
+
+// serverStatus reads statusNames from SHOW GLOBAL STATUS.
+func serverStatus(ctx context.Context, db *sql.DB) (map[string]float64, error) {
+	rows, err := db.QueryContext(ctx, `SHOW GLOBAL STATUS`)
+	if err != nil {
+		return nil, fmt.Errorf("show global status: %w", err)
+	}
+	defer rows.Close()
+	m := make(map[string]float64, len(statusNames))
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, fmt.Errorf("show global status: %w", err)
+		}
+		if slices.Contains(statusNames, name) {
+			m[name], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return m, rows.Err()
 }
 
 // resetDatabases drops and creates the four application databases (DTM's own, dtm and
@@ -593,7 +727,7 @@ func processCPU(pids map[string]int) map[string]float64 {
 	return m
 }
 
-func diffCPU(a, b map[string]float64) map[string]float64 {
+func diffCounts(a, b map[string]float64) map[string]float64 {
 	d := make(map[string]float64, len(a))
 	for k, v := range a {
 		d[k] = v - b[k]

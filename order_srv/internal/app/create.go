@@ -153,7 +153,8 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 	// The client calls back on CreateOrder's goroutine, so the span is a child of the request's.
 	ctx, span := s.d.Tracer.Start(a.ctx, "local transaction", trace.WithAttributes(attrOrderSN(sn)))
 	a.ctx = ctx
-	s.record(a.ctx, sn, StepHalfSent, describeLines(a.cmd.Lines))
+	// Recorded with the next step, after the sell (one timeline write instead of two).
+	a.note(NewSagaStep(StepHalfSent, describeLines(a.cmd.Lines), s.d.Now()))
 	out, o, err := s.executeLocal(a)
 	span.SetAttributes(attribute.String("half_outcome", out.String()))
 	endSpan(span, err)
@@ -161,13 +162,14 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 	if err != nil {
 		s.d.Log.Warn("order not created", "order_sn", sn, "half", out, "err", err)
 	}
-	s.recordAnswer(a.ctx, sn, StepHalfDecided, out)
+	s.recordAnswer(a.ctx, sn, StepHalfDecided, out, a.takeNoted()...)
 	return out
 }
 
-// recordAnswer records the answer to a half message (by the local transaction or a
-// check-back), and the stock return that a committed half message sets off.
-func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out HalfOutcome) {
+// recordAnswer records the steps taken before (if any), the answer to a half message (by the
+// local transaction or a check-back), and the stock return that a committed half message sets
+// off, in one timeline write.
+func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out HalfOutcome, before ...SagaStep) {
 	var detail string
 	switch out {
 	case DeliverReback:
@@ -177,16 +179,23 @@ func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out 
 	default:
 		detail = "unknown: the broker will check back"
 	}
-	s.record(ctx, sn, step, out.String()+" — "+detail)
+	now := s.d.Now()
+	steps := append(before, NewSagaStep(step, out.String()+" — "+detail, now))
 	if out == DeliverReback {
-		s.record(ctx, sn, StepStockReturnRequested, "the committed half message is delivered to inventory (applied at most once)")
+		steps = append(steps, NewSagaStep(StepStockReturnRequested, "the committed half message is delivered to inventory (applied at most once)", now))
 	}
+	s.recordSteps(ctx, sn, steps...)
+}
+
+// recordNoted records the steps a noted so far and then step, in one timeline write.
+func (s *Service) recordNoted(a *attempt, step Step, detail string) {
+	s.recordSteps(a.ctx, a.sn, append(a.takeNoted(), NewSagaStep(step, detail, s.d.Now()))...)
 }
 
 // failLocal records a local transaction that made no order and counts the rolled-back saga —
 // unless the outcome is left to the check-back, which counts it then.
 func (s *Service) failLocal(a *attempt, out HalfOutcome, reason RollbackReason, err error) (HalfOutcome, order.Order, error) {
-	s.record(a.ctx, a.sn, StepLocalFailed, string(reason)+": "+err.Error())
+	s.recordNoted(a, StepLocalFailed, string(reason)+": "+err.Error())
 	if out != AskLater && !errors.Is(err, ErrBarrierTaken) { // a check-back that fenced the order counted it
 		s.d.Metrics.OrderRolledBack(reason)
 	}
@@ -216,7 +225,7 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		// order number deducted, at most once, and fences the number against a late sell.
 		return s.failLocal(a, DeliverReback, RollbackSellFailed, fmt.Errorf("%w: sell: %v", ErrUnavailable, err))
 	}
-	s.record(ctx, a.sn, StepStockDeducted, describeLines(cmd.Lines))
+	s.recordNoted(a, StepStockDeducted, describeLines(cmd.Lines)) // before a crash fault: on the timeline
 	if cmd.Fault == FaultCrashAfterDeduct {
 		s.crash(FaultCrashAfterDeduct)
 	}
@@ -267,7 +276,7 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		s.d.Log.Warn("payment timeout not scheduled; leaving it to the check-back", "order_sn", a.sn, "err", err)
 		return AskLater, o, nil
 	}
-	s.record(ctx, a.sn, StepTimeoutScheduled, "by the local transaction")
+	a.note(NewSagaStep(StepTimeoutScheduled, "by the local transaction", s.d.Now())) // recorded with the answer
 	return DiscardReback, o, nil
 }
 
@@ -285,12 +294,26 @@ type attempt struct {
 	idem *IdempotencyKey
 	cart []order.CartItem // for FromCart: the checked cart items as read
 
+	// noted are steps taken but not recorded yet: the next timeline write carries them. Used
+	// only on ExecuteLocal's goroutine.
+	noted []SagaStep
+
 	started bool // guarded by pending.mu
 
 	mu    sync.Mutex // guards ran, order, err
 	ran   bool
 	order order.Order
 	err   error
+}
+
+// note keeps step for the next timeline write of the attempt.
+func (a *attempt) note(step SagaStep) { a.noted = append(a.noted, step) }
+
+// takeNoted returns the noted steps and forgets them.
+func (a *attempt) takeNoted() []SagaStep {
+	steps := a.noted
+	a.noted = nil
+	return steps
 }
 
 func (a *attempt) finish(o order.Order, err error) {

@@ -29,6 +29,9 @@
 // durably, so that steps taken by another process — the check-back after a crash, the timeout
 // consumer — land on the same timeline. Steps that are database changes (local commit, paid,
 // closed) are written in the transaction that makes the change; the others are best-effort and
-// never fail the saga. Outcomes are counted through the Metrics port (NopMetrics by default),
+// never fail the saga. A local transaction writes its other steps in two Record calls, not one
+// per step: half_sent waits for the sell's outcome (stock_deducted, or local_failed), and
+// timeout_scheduled goes with the answer (half_decided) — so a process that dies during the
+// sell leaves no half_sent (the check-back's steps follow the saga from there). Outcomes are counted through the Metrics port (NopMetrics by default),
 // so this package does not import Prometheus.
 package app

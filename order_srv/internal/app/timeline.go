@@ -14,8 +14,8 @@ type Step string
 
 // The steps, roughly in the order a saga takes them.
 const (
-	// StepHalfSent: the broker stored the reback half message (recorded when the local
-	// transaction starts, which is right after).
+	// StepHalfSent: the broker stored the reback half message (timed when the local
+	// transaction starts, which is right after; written with the sell's outcome).
 	StepHalfSent Step = "half_sent"
 	// StepStockDeducted: inventory deducted the order's stock.
 	StepStockDeducted Step = "stock_deducted"
@@ -108,8 +108,9 @@ func StepOfStatus(to order.Status) (Step, bool) {
 // are database changes are written in their own transaction (CommitOptions.Steps,
 // OrderStore.UpdateOrder); the others are appended through Record. Safe for concurrent use.
 type Timeline interface {
-	// Record appends one step to the timeline of order sn.
-	Record(ctx context.Context, sn order.SN, step SagaStep) error
+	// Record appends steps, in their order, to the timeline of order sn, in one write: all of
+	// them or none.
+	Record(ctx context.Context, sn order.SN, steps ...SagaStep) error
 	// Timeline returns the steps of order sn in the order they were recorded; none is not an
 	// error.
 	Timeline(ctx context.Context, sn order.SN) ([]SagaStep, error)
@@ -118,8 +119,17 @@ type Timeline interface {
 // record appends a best-effort step: a step that cannot be written is logged, never a reason
 // to fail or change the saga.
 func (s *Service) record(ctx context.Context, sn order.SN, step Step, detail string) {
-	if err := s.d.Timeline.Record(ctx, sn, NewSagaStep(step, detail, s.d.Now())); err != nil {
-		s.d.Log.Warn("saga step not recorded", "order_sn", sn, "step", step, "err", err)
+	s.recordSteps(ctx, sn, NewSagaStep(step, detail, s.d.Now()))
+}
+
+// recordSteps appends best-effort steps in one write (see record).
+func (s *Service) recordSteps(ctx context.Context, sn order.SN, steps ...SagaStep) {
+	if err := s.d.Timeline.Record(ctx, sn, steps...); err != nil {
+		names := make([]Step, len(steps))
+		for i, st := range steps {
+			names[i] = st.Step
+		}
+		s.d.Log.Warn("saga steps not recorded", "order_sn", sn, "steps", names, "err", err)
 	}
 }
 

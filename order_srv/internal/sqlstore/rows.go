@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
@@ -76,6 +78,31 @@ func newOrderRow(o order.Order) orderRow {
 		PaidAt:       o.PaidAt,
 		ClosedAt:     o.ClosedAt,
 	}
+}
+
+// orderColumns and itemColumns are the columns insertOrder writes (the ids are the tables').
+var (
+	orderColumns = []string{"order_sn", "user_id", "status", "total_cents", "address", "signer_name", "signer_mobile",
+		"post", "created_at", "updated_at", "paid_at", "closed_at"}
+	itemColumns = []string{"order_sn", "goods_id", "num", "price_cents"}
+)
+
+// insertOrder inserts o and its items on tx, one statement each.
+func insertOrder(tx *gorm.DB, o order.Order) error {
+	r := newOrderRow(o)
+	err := insertRows(tx, "orders", orderColumns, [][]any{{r.OrderSN, r.UserID, r.Status, r.TotalCents, r.Address,
+		r.SignerName, r.SignerMobile, r.Post, r.CreatedAt, r.UpdatedAt, r.PaidAt, r.ClosedAt}})
+	if err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	items := make([][]any, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = []any{string(o.SN), it.GoodsID, it.Num, it.PriceCents}
+	}
+	if err := insertRows(tx, "order_items", itemColumns, items); err != nil {
+		return fmt.Errorf("insert order items: %w", err)
+	}
+	return nil
 }
 
 func (r orderRow) domain(items []orderItemRow) (order.Order, error) {

@@ -51,16 +51,8 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 	if err != nil {
 		return fmt.Errorf("claim barrier: %w", err)
 	}
-	row := newOrderRow(o)
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("insert order: %w", err)
-	}
-	items := make([]orderItemRow, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = orderItemRow{OrderSN: string(o.SN), GoodsID: it.GoodsID, Num: it.Num, PriceCents: it.PriceCents}
-	}
-	if err := tx.Create(&items).Error; err != nil {
-		return fmt.Errorf("insert order items: %w", err)
+	if err := insertOrder(tx, o); err != nil {
+		return err
 	}
 	for _, it := range opts.RemoveCartItems {
 		// Only the row as it was ordered: one the user changed meanwhile stays.

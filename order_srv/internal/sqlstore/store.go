@@ -20,6 +20,7 @@ package sqlstore
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"gorm.io/gorm"
 
@@ -49,7 +50,7 @@ type Options struct {
 type Store struct {
 	db    *gorm.DB
 	sql   *sqldb.DB
-	steps stepWriter // groups concurrent Record calls (timeline_batch.go)
+	steps *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -69,7 +70,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db.Gorm, sql: db}, nil
+	s := &Store{db: db.Gorm, sql: db}
+	s.steps = newBatcher(
+		func(ctx context.Context, calls [][]sagaStepRow) error {
+			return insertStepRows(s.db.WithContext(ctx), slices.Concat(calls...))
+		},
+		func(ctx context.Context, rows []sagaStepRow) error {
+			return insertStepRows(s.db.WithContext(ctx), rows)
+		})
+	return s, nil
 }
 
 // Dialect reports which database the store is on.

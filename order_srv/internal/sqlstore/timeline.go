@@ -25,24 +25,52 @@ type sagaStepRow struct {
 func (sagaStepRow) TableName() string { return "order_saga_steps" }
 
 // Record implements app.Timeline with an autocommit INSERT, shared with the Record calls that
-// arrive while another is being written (see stepWriter): it returns once the step is stored.
-func (s *Store) Record(ctx context.Context, sn order.SN, step app.SagaStep) error {
-	return s.steps.record(ctx, s.db, sn, step)
+// arrive while another is being written (see batcher): it returns once the steps are stored.
+func (s *Store) Record(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
+	rows, err := stepRows(sn, steps)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	if err := s.steps.insert(ctx, rows); err != nil {
+		return fmt.Errorf("record saga step of %s: %w", sn, err)
+	}
+	return nil
+}
+
+// stepRows are the rows of steps of sn; an unknown step is an error.
+func stepRows(sn order.SN, steps []app.SagaStep) ([]sagaStepRow, error) {
+	rows := make([]sagaStepRow, len(steps))
+	for i, st := range steps {
+		if !st.Step.Valid() {
+			return nil, fmt.Errorf("record saga step of %s: unknown step %q", sn, st.Step)
+		}
+		rows[i] = sagaStepRow{OrderSN: string(sn), Step: string(st.Step), Detail: st.Detail, At: st.At.UTC()}
+	}
+	return rows, nil
+}
+
+// stepColumns are the columns insertStepRows writes, in the order of stepValues.
+var stepColumns = []string{"order_sn", "step", "detail", "at"}
+
+func stepValues(r sagaStepRow) []any { return []any{r.OrderSN, r.Step, r.Detail, r.At} }
+
+// insertStepRows inserts rows into the timeline in one statement on db (a transaction or the
+// pool).
+func insertStepRows(db *gorm.DB, rows []sagaStepRow) error {
+	values := make([][]any, len(rows))
+	for i, r := range rows {
+		values[i] = stepValues(r)
+	}
+	return insertRows(db, "order_saga_steps", stepColumns, values)
 }
 
 // insertSteps appends steps to the timeline of sn on db (a transaction or the pool).
 func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
-	if len(steps) == 0 {
-		return nil
+	rows, err := stepRows(sn, steps)
+	if err != nil || len(rows) == 0 {
+		return err
 	}
-	rows := make([]sagaStepRow, len(steps))
-	for i, st := range steps {
-		if !st.Step.Valid() {
-			return fmt.Errorf("record saga step of %s: unknown step %q", sn, st.Step)
-		}
-		rows[i] = sagaStepRow{OrderSN: string(sn), Step: string(st.Step), Detail: st.Detail, At: st.At.UTC()}
-	}
-	if err := db.Create(&rows).Error; err != nil {
+	if err := insertStepRows(db, rows); err != nil {
 		return fmt.Errorf("record saga step of %s: %w", sn, err)
 	}
 	return nil
