@@ -255,6 +255,7 @@ func (s *Store) checkpointLocked() error {
 	if err := writeFileAtomic(s.opts.Dir, checkpointFileName, c.encode()); err != nil {
 		return err
 	}
+	s.ckptWarned = false // warn again when checkpoints stop again
 	s.ckptOffset.Store(c.offset)
 	return nil
 }
@@ -267,7 +268,8 @@ func (s *Store) flushedOffset() int64 {
 
 // snapshotCheckpoint captures the derived state under appendMu (every index mutation holds it)
 // and returns it with the files that may hold unsynced entries, and the orphaned chunk files
-// (cqAlloc.orphans) for the caller to close.
+// (cqAlloc.orphans) for the caller to close. Heap chunks are first moved into files
+// (refileHeapChunksLocked); one that cannot be makes it fail with errNoCheckpoint.
 func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFile, orphans []*cqChunkFile, _ error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
@@ -275,6 +277,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 	if s.idxClosed {
 		return nil, nil, nil, orphans, ErrClosed
 	}
+	s.refileHeapChunksLocked()
 	c := &checkpoint{offset: s.written.Load(), seed: s.hashSeed, stateCRC: s.stateCRC,
 		cqNextSeq: int64(s.cqs.seq), ixNextSeq: int64(s.keys.seq),
 		// Puts of this run are at most MaxMessageSize; older records at most maxRecovered.
@@ -317,6 +320,51 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 		}
 	}
 	return c, cqFiles, ixFiles, orphans, nil
+}
+
+// refileHeapChunksLocked copies every heap chunk into a new file of its capacity (cqAlloc.refile)
+// and swaps the mapped copies in under idxMu, so that checkpoints resume once a chunk that fell
+// back to the heap (a brief ENOSPC) can be in a file again; appendMu held (no entry changes).
+// The file I/O runs before idxMu is taken. A chunk that still cannot be moved stays on the heap
+// (failures logged as for chunk) and the next checkpoint tries again.
+func (s *Store) refileHeapChunksLocked() {
+	type move struct {
+		q  *consumeQueue
+		i  int
+		c  []cqEntry
+		cf *cqChunkFile
+	}
+	if s.cqs.unmappable {
+		return
+	}
+	var moves []move
+refile:
+	for _, qs := range s.topics {
+		for _, q := range qs {
+			for i, cf := range q.files {
+				if cf != nil {
+					continue
+				}
+				c, cf, err := s.cqs.refile(q.chunks[i])
+				if err != nil {
+					if !errors.Is(err, errUnsupported) {
+						s.cqs.mapFailed(err)
+					}
+					break refile // the disk is still full: the others would fail too (under appendMu)
+				}
+				moves = append(moves, move{q, i, c, cf})
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return
+	}
+	s.idxMu.Lock()
+	for _, m := range moves {
+		m.q.chunks[m.i], m.q.files[m.i] = m.c, m.cf
+	}
+	s.idxMu.Unlock()
+	s.log.Info("store: consume-queue chunks moved from memory back to files", "chunks", len(moves))
 }
 
 // markClean remembers the files that were full when synced: they never change again.

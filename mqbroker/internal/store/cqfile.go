@@ -16,13 +16,17 @@ import (
 // layout is simply the in-memory cqEntry array (native byte order).
 const cqDirName = "consumequeue"
 
-// cqAlloc hands out consume-queue chunks; the Store's idxMu guards it (chunks are allocated,
-// grown and released only by writers, which hold idxMu exclusively and appendMu, or by recovery).
+// cqAlloc hands out consume-queue chunks; the Store's appendMu guards it (chunks are allocated,
+// grown, refiled and released only by writers, which hold appendMu, or by recovery; what readers
+// see of them changes only under idxMu too).
 type cqAlloc struct {
 	dir    string
 	seq    int
 	log    *slog.Logger
 	failed int // chunks that fell back to the heap
+	// unmappable: mmap is not available here (errUnsupported), so every chunk is a heap chunk
+	// and neither chunk nor refile tries to create a file again.
+	unmappable bool
 	// orphans are the files of chunks moved to the heap by a failed grow: unmapped, but closed
 	// and deleted only by the next checkpoint (under ckptMu, after its fdatasyncs, which may
 	// have picked them up) or by Close. Guarded by appendMu (grow's callers hold it too).
@@ -63,14 +67,41 @@ func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
 // chunk returns an empty chunk of capacity cqFirstChunk: mapped from a new, allocated file, or,
 // if that fails (no mmap here, no room), from the heap.
 func (a *cqAlloc) chunk() ([]cqEntry, *cqChunkFile) {
-	if a != nil {
-		if c, cf, err := a.mapChunk(); err == nil {
+	if a != nil && !a.unmappable {
+		if c, cf, err := a.mapChunk(cqFirstChunk); err == nil {
 			return c, cf
-		} else if !errors.Is(err, errUnsupported) {
+		} else if errors.Is(err, errUnsupported) {
+			a.unmappable = true
+		} else {
 			a.mapFailed(err)
 		}
 	}
 	return make([]cqEntry, 0, cqFirstChunk), nil
+}
+
+// refile copies the heap chunk c into a new, allocated file of the same capacity and returns
+// the mapped copy, so that a checkpoint can name it again once there is room on the disk (a
+// chunk moves to the heap when its file cannot be created or extended). The new file is
+// fdatasynced by the checkpoint that names it (its entries are past any synced count). The
+// caller holds appendMu, not necessarily idxMu: readers keep using c until the caller swaps
+// the copy in under idxMu.
+func (a *cqAlloc) refile(c []cqEntry) ([]cqEntry, *cqChunkFile, error) {
+	if a.unmappable {
+		return nil, nil, errUnsupported
+	}
+	if !cqValidCap(int64(cap(c))) {
+		return nil, nil, fmt.Errorf("store: heap chunk of capacity %d", cap(c))
+	}
+	nc, cf, err := a.mapChunk(int64(cap(c)))
+	if err != nil {
+		if errors.Is(err, errUnsupported) {
+			a.unmappable = true
+		}
+		return nil, nil, err
+	}
+	nc = nc[:len(c)]
+	copy(nc, c)
+	return nc, cf, nil
 }
 
 func (a *cqAlloc) mapFailed(err error) {
@@ -80,7 +111,8 @@ func (a *cqAlloc) mapFailed(err error) {
 	}
 }
 
-func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
+// mapChunk creates the next chunk file with room for capacity entries and maps it.
+func (a *cqAlloc) mapChunk(capacity int64) ([]cqEntry, *cqChunkFile, error) {
 	seq := int64(a.seq)
 	path := filepath.Join(a.dir, fmt.Sprintf("%020d", seq))
 	a.seq++
@@ -89,7 +121,7 @@ func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 		return nil, nil, err
 	}
 	cf := &cqChunkFile{path: path, seq: seq, f: f}
-	c, err := cf.mapCap(0, cqFirstChunk)
+	c, err := cf.mapCap(0, capacity)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
@@ -130,9 +162,9 @@ func cqEntries(b []byte) []cqEntry {
 }
 
 // grow returns the full chunk c with twice its capacity (at most cqChunk): its file extended
-// and mapped again, or, if that fails, a heap copy (no checkpoint can then be written: the
-// chunk is not in a file). The caller holds idxMu exclusively (no reader uses the old mapping)
-// and appendMu, or runs recovery.
+// and mapped again, or, if that fails, a heap copy (no checkpoint can then be written until
+// one moves the chunk back into a file: refile). The caller holds idxMu exclusively (no reader
+// uses the old mapping) and appendMu, or runs recovery.
 func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
 	capacity := min(2*int64(cap(c)), cqChunk)
 	if cf != nil {

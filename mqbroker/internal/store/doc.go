@@ -67,7 +67,11 @@
 // do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
 // (or fails, logged: creating or extending a chunk file on a full disk) a chunk is a heap array
-// instead, and its file, if it had one, is deleted by the next checkpoint.
+// instead, and its file, if it had one, is deleted by the next checkpoint. Every checkpoint
+// first copies each heap chunk into a new chunk file of the chunk's capacity (fallocate, copy;
+// fdatasynced with the other chunk files before the checkpoint that names it is written), so
+// checkpoints resume once there is room on the disk again; while that fails (logged), none is
+// written.
 //
 // # Key index files
 //
@@ -135,7 +139,8 @@
 // O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
 // error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
 // as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index
-// file kept on the heap (no mmap on the platform, or mapping failed): then none is written.
+// file kept on the heap (no mmap on the platform, or mapping failed and moving the chunk back
+// into a file, tried by every checkpoint, failed too): then none is written.
 //
 // What is and is not re-verified: records below the checkpoint were CRC-checked and validated
 // when they were written or by the Open that indexed them, and were fsynced before the

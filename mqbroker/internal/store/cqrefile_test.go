@@ -1,0 +1,103 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// breakChunkFile closes the descriptor of topic/0's chunk i, so that extending it fails as on a
+// full disk (EBADF instead of ENOSPC), and returns its file.
+func breakChunkFile(t *testing.T, s *Store, topic string, i int) *cqChunkFile {
+	t.Helper()
+	s.appendMu.Lock()
+	cf := s.queueLocked(topic, 0).files[i]
+	s.appendMu.Unlock()
+	if err := cf.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return cf
+}
+
+// onHeap reports whether topic/0's chunk i is a heap chunk.
+func onHeap(s *Store, topic string, i int) bool {
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	return s.queueLocked(topic, 0).files[i] == nil
+}
+
+// TestReview_heapChunkRefiledAtCheckpoint: a chunk whose file could not be extended (a brief
+// ENOSPC) continues on the heap with every entry; while no new file can be created either, a
+// checkpoint writes none; once one can, the checkpoint copies the chunk into a new file, writes
+// a checkpoint naming it, and a restart (after Close, and after a crash) opens from it with no
+// full rebuild and every entry intact, and the chunk grows in its new file.
+func TestReview_heapChunkRefiledAtCheckpoint(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	o := Options{Dir: t.TempDir(), SegmentSize: 1 << 20, CheckpointInterval: 1 << 40}
+	s := mustOpen(t, o)
+	defer s.Close()
+	putSeq(t, s, "g", 0, cqFirstChunk) // full at its first capacity
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	cf := breakChunkFile(t, s, "g", 0)
+	// The disk stays full for new files too: the chunk directory is unreachable.
+	s.appendMu.Lock()
+	cqDir := s.cqs.dir
+	s.cqs.dir = filepath.Join(o.Dir, "full")
+	s.appendMu.Unlock()
+	putSeq(t, s, "g", cqFirstChunk, 300) // grows twice on the heap: 256, then 512
+	if !onHeap(s, "g", 0) {
+		t.Fatal("the chunk is still mapped")
+	}
+	checkSeq(t, s, "g", 300)
+	if _, err := os.Stat(cf.path); err != nil {
+		t.Fatalf("the orphaned file went before the next checkpoint: %v", err)
+	}
+	before := s.ckptOffset.Load()
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ckptOffset.Load(); got != before || !onHeap(s, "g", 0) {
+		t.Fatalf("checkpoint at %d (was %d), heap %v: want none written while no file can be made", got, before, onHeap(s, "g", 0))
+	}
+	if _, err := os.Stat(cf.path); !os.IsNotExist(err) {
+		t.Fatalf("the orphaned file is still there after a checkpoint: %v", err)
+	}
+
+	s.appendMu.Lock()
+	s.cqs.dir = cqDir // space is back
+	s.appendMu.Unlock()
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if onHeap(s, "g", 0) {
+		t.Fatal("the chunk is still on the heap after a checkpoint with room on the disk")
+	}
+	if got, want := s.ckptOffset.Load(), s.End(); got != want {
+		t.Fatalf("checkpoint at %d, want %d (the end)", got, want)
+	}
+	if files, bytes := cqDirSize(t, o.Dir); files != 1 || bytes != 512*cqEntrySize {
+		t.Fatalf("%d chunk files, %d bytes: want one of 512 entries", files, bytes)
+	}
+	checkSeq(t, s, "g", 300)
+
+	crashed := o
+	crashed.Dir = copyDir(t, o.Dir) // kill -9 right after that checkpoint
+	c := mustOpen(t, crashed)
+	if rs := c.RecoveryStats(); !rs.FromCheckpoint || rs.ScannedBytes != 0 {
+		t.Fatalf("after a crash: recovery %+v, want from the checkpoint", rs)
+	}
+	checkSeq(t, c, "g", 300)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	putSeq(t, s, "g", 300, 600) // grows the new file: 1024 entries
+	if onHeap(s, "g", 0) {
+		t.Fatal("the refiled chunk fell back to the heap when growing")
+	}
+	s = reopenFromCheckpoint(t, s, o)
+	checkSeq(t, s, "g", 600)
+	mustCheckConsumeQueues(t, s)
+}
