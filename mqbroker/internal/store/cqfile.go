@@ -134,6 +134,20 @@ func (a *cqAlloc) mapChunk(capacity int64) ([]cqEntry, *cqChunkFile, error) {
 // (smaller) mapping, returning the chunk with its first n entries, which the shared mappings
 // have in common through the page cache.
 func (cf *cqChunkFile) mapCap(n int, capacity int64) ([]cqEntry, error) {
+	b, err := cf.remap(capacity)
+	if err != nil {
+		return nil, err
+	}
+	if cf.b != nil {
+		_ = munmap(cf.b) // its entries are in the file, and in the new mapping
+	}
+	cf.b = b
+	return cqEntries(b)[:n], nil
+}
+
+// remap extends cf's file to capacity entries and returns a new mapping of all of it; cf.b, the
+// previous mapping, stays valid (the caller unmaps it once no reader can use it).
+func (cf *cqChunkFile) remap(capacity int64) ([]byte, error) {
 	size := capacity * cqEntrySize
 	// Allocated now, so a full file system fails here rather than as a SIGBUS on a store into
 	// a mapped hole.
@@ -145,15 +159,63 @@ func (cf *cqChunkFile) mapCap(n int, capacity int64) ([]cqEntry, error) {
 			return nil, err
 		}
 	}
-	b, err := mmap(cf.f, 0, size)
+	return mmap(cf.f, 0, size)
+}
+
+// cqPrep is the file work for a queue's next chunk boundary, done by reserve before idxMu is
+// taken and installed by add under it without a syscall.
+type cqPrep struct {
+	ahead     []byte       // the last chunk's file extended and mapped again (nil: none)
+	spare     []cqEntry    // the next chunk, empty (nil: none)
+	spareFile *cqChunkFile // spare's file (nil: heap)
+	stale     []byte       // the mapping ahead replaced: unmapped once idxMu is released
+}
+
+// reserve does the file work of the next k adds ahead of them, with appendMu held and not idxMu
+// (readers are not stalled by fallocate or mmap): if they fill the last chunk, its file is
+// extended and mapped again or, if it is full-size, the next chunk is created. Only the first
+// chunk boundary is prepared: a batch that crosses two (more entries than the free room plus
+// the next chunk size) does the rest in add, under idxMu. If the work fails, add tries again
+// (and falls back to the heap). Every reserve must be followed by the adds and by finishPrep.
+func (q *consumeQueue) reserve(k int64) {
+	if q.al == nil || q.prep != nil {
+		return
+	}
+	last := len(q.chunks) - 1
+	if last >= 0 && int64(cap(q.chunks[last])-len(q.chunks[last])) >= k {
+		return
+	}
+	if last < 0 || cap(q.chunks[last]) == cqChunk {
+		c, cf := q.al.chunk()
+		q.prep = &cqPrep{spare: c, spareFile: cf}
+		return
+	}
+	cf := q.files[last]
+	if cf == nil {
+		return // a heap chunk grows on the heap (a checkpoint moves it to a file)
+	}
+	b, err := cf.remap(min(2*int64(cap(q.chunks[last])), cqChunk))
 	if err != nil {
-		return nil, err
+		return // add's grow tries again
 	}
-	if cf.b != nil {
-		_ = munmap(cf.b) // its entries are in the file, and in the new mapping
+	q.prep = &cqPrep{ahead: b}
+}
+
+// finishPrep unmaps what add replaced; appendMu held, idxMu released since (no reader can hold
+// the old mapping).
+func (q *consumeQueue) finishPrep() {
+	if q.prep == nil {
+		return
 	}
-	cf.b = b
-	return cqEntries(b)[:n], nil
+	for _, b := range [][]byte{q.prep.stale, q.prep.ahead} { // ahead: only if add never got there
+		if b != nil {
+			_ = munmap(b)
+		}
+	}
+	if q.prep.spare != nil && q.prep.spareFile != nil {
+		_ = q.prep.spareFile.release() // derived data: a leftover file is removed by the next Open
+	}
+	q.prep = nil
 }
 
 // cqEntries views a mapping as its entries (len = capacity).
@@ -164,7 +226,8 @@ func cqEntries(b []byte) []cqEntry {
 // grow returns the full chunk c with twice its capacity (at most cqChunk): its file extended
 // and mapped again, or, if that fails, a heap copy (no checkpoint can then be written until
 // one moves the chunk back into a file: refile). The caller holds idxMu exclusively (no reader
-// uses the old mapping) and appendMu, or runs recovery.
+// uses the old mapping) and appendMu, or runs recovery; Put prepares most grows before idxMu
+// instead (consumeQueue.reserve).
 func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
 	capacity := min(2*int64(cap(c)), cqChunk)
 	if cf != nil {

@@ -1,9 +1,14 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 )
 
 // breakChunkFile closes the descriptor of topic/0's chunk i, so that extending it fails as on a
@@ -100,4 +105,75 @@ func TestReview_heapChunkRefiledAtCheckpoint(t *testing.T) {
 	s = reopenFromCheckpoint(t, s, o)
 	checkSeq(t, s, "g", 600)
 	mustCheckConsumeQueues(t, s)
+}
+
+// TestReview_growExtendsTheFileBeforeTakingIdxMu: Put extends (fallocate) and maps again a
+// chunk file that its batch fills, or creates the next chunk file, before it takes idxMu, while
+// readers still see the old chunk; only the swap happens under idxMu, and the replaced mapping
+// is unmapped after it. Readers running Get throughout every growth step (and a batch that
+// crosses two chunk boundaries, the second done under idxMu) see every entry.
+func TestReview_growExtendsTheFileBeforeTakingIdxMu(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir, SegmentSize: 1 << 20, CheckpointInterval: 1 << 40})
+	putSeq(t, s, "g", 0, cqFirstChunk)
+	s.appendMu.Lock()
+	q := s.queueLocked("g", 0)
+	q.reserve(1)
+	fi, err := q.files[0].f.Stat()
+	prepared, capNow := q.prep != nil && q.prep.ahead != nil, cap(q.chunks[0])
+	s.appendMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prepared || fi.Size() != 2*cqFirstChunk*cqEntrySize || capNow != cqFirstChunk {
+		t.Fatalf("after reserve: prepared %v, file %d bytes, chunk capacity %d: want the file extended, the chunk unchanged", prepared, fi.Size(), capNow)
+	}
+	mustPut(t, s, newMsg("g", 0, "g128", nil)) // installs the prepared mapping
+	s.appendMu.Lock()
+	capNow, left := cap(q.chunks[0]), q.prep
+	s.appendMu.Unlock()
+	if capNow != 2*cqFirstChunk || left != nil {
+		t.Fatalf("after the Put: chunk capacity %d, prep %v: want %d, none", capNow, left, 2*cqFirstChunk)
+	}
+	checkSeq(t, s, "g", cqFirstChunk+1)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var readErr atomic.Pointer[error]
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int64(0); !stop.Load(); i += 97 {
+				n := s.MaxOffset("g", 0)
+				g, err := s.Get("g", 0, i%n, 4, 1<<20, nil)
+				if err == nil && (g.Status != Found || len(g.Records) == 0) {
+					err = errors.New("get: " + g.Status.String())
+				}
+				if err != nil {
+					readErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	putSeq(t, s, "g", cqFirstChunk+1, cqChunk+cqFirstChunk+10) // every size, then a new chunk
+	batch := make([]*message.Message, 600)                     // an empty queue: 128, 256, 512 in one Put
+	for i := range batch {
+		batch[i] = newMsg("h", 0, "x", nil)
+	}
+	mustPut(t, s, batch...)
+	stop.Store(true)
+	wg.Wait()
+	if p := readErr.Load(); p != nil {
+		t.Fatal(*p)
+	}
+	checkSeq(t, s, "g", cqChunk+cqFirstChunk+10)
+	if got := s.MaxOffset("h", 0); got != 600 {
+		t.Fatalf("h has %d entries, want 600", got)
+	}
+	if files, bytes := cqDirSize(t, dir); files != 3 || bytes != (cqChunk+2*cqFirstChunk+1024)*cqEntrySize {
+		t.Fatalf("%d chunk files, %d bytes: want g's 768 KiB chunk and one of 256 entries (138 used), h's of 1024", files, bytes)
+	}
 }
