@@ -199,6 +199,14 @@ func (s *Store) Checkpoint() error {
 
 // checkpointLocked writes a checkpoint; ckptMu held.
 func (s *Store) checkpointLocked() error {
+	// Files of chunks that grow moved to the heap since the previous checkpoint, which is
+	// finished (ckptMu) and was the last that could have fdatasynced them: released first, so
+	// that a read-only store, or one whose SaveState fails, does not keep them.
+	s.appendMu.Lock()
+	orphans := s.cqs.orphans
+	s.cqs.orphans = nil
+	s.appendMu.Unlock()
+	releaseOrphans(orphans)
 	if s.fatal.Load() != nil {
 		return nil // the store is read-only: keep the last checkpoint
 	}
@@ -212,10 +220,7 @@ func (s *Store) checkpointLocked() error {
 			return fmt.Errorf("store: checkpoint: save state: %w", err)
 		}
 	}
-	c, cqFiles, ixFiles, orphans, err := s.snapshotCheckpoint()
-	// Orphaned after the previous checkpoint's snapshot, so in no file list but possibly that
-	// checkpoint's, which is finished (ckptMu): nothing syncs them any more.
-	releaseOrphans(orphans)
+	c, cqFiles, ixFiles, err := s.snapshotCheckpoint()
 	if err != nil {
 		if errors.Is(err, errNoCheckpoint) {
 			if !s.ckptWarned {
@@ -267,15 +272,13 @@ func (s *Store) flushedOffset() int64 {
 }
 
 // snapshotCheckpoint captures the derived state under appendMu (every index mutation holds it)
-// and returns it with the files that may hold unsynced entries, and the orphaned chunk files
-// (cqAlloc.orphans) for the caller to close. Heap chunks are first moved into files
-// (refileHeapChunksLocked); one that cannot be makes it fail with errNoCheckpoint.
-func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFile, orphans []*cqChunkFile, _ error) {
+// and returns it with the files that may hold unsynced entries. Heap chunks are first moved
+// into files (refileHeapChunksLocked); one that cannot be makes it fail with errNoCheckpoint.
+func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	orphans, s.cqs.orphans = s.cqs.orphans, nil
 	if s.idxClosed {
-		return nil, nil, nil, orphans, ErrClosed
+		return nil, nil, nil, ErrClosed
 	}
 	s.refileHeapChunksLocked()
 	c := &checkpoint{offset: s.written.Load(), seed: s.hashSeed, stateCRC: s.stateCRC,
@@ -291,7 +294,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 			cq := ckQueue{topic: topic, queueID: id, first: q.first, min: q.min, n: q.n}
 			for i, cf := range q.files {
 				if cf == nil {
-					return nil, nil, nil, orphans, errNoCheckpoint
+					return nil, nil, nil, errNoCheckpoint
 				}
 				cq.chunks = append(cq.chunks, cf.seq)
 				if l := len(q.chunks[i]); !cf.clean && l != cf.synced {
@@ -311,7 +314,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 	var ixFiles []*ixFile
 	for _, x := range s.keys.files {
 		if x.f == nil {
-			return nil, nil, nil, orphans, errNoCheckpoint
+			return nil, nil, nil, errNoCheckpoint
 		}
 		c.ixFiles = append(c.ixFiles, ckIndexFile{seq: x.seq, n: x.n, minPhys: x.minPhys, maxPhys: x.maxPhys})
 		if !x.clean {
@@ -319,7 +322,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 			ixFiles = append(ixFiles, x)
 		}
 	}
-	return c, cqFiles, ixFiles, orphans, nil
+	return c, cqFiles, ixFiles, nil
 }
 
 // refileHeapChunksLocked copies every heap chunk into a new file of its capacity (cqAlloc.refile)

@@ -28,8 +28,9 @@ type cqAlloc struct {
 	// and neither chunk nor refile tries to create a file again.
 	unmappable bool
 	// orphans are the files of chunks moved to the heap by a failed grow: unmapped, but closed
-	// and deleted only by the next checkpoint (under ckptMu, after its fdatasyncs, which may
-	// have picked them up) or by Close. Guarded by appendMu (grow's callers hold it too).
+	// and deleted only at the start of the next checkpoint (under ckptMu, so after the
+	// previous one's fdatasyncs, which may have picked them up) or by Close. Guarded by
+	// appendMu (grow's callers hold it too).
 	orphans []*cqChunkFile
 }
 

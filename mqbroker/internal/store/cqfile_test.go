@@ -392,7 +392,7 @@ func TestCheckpoint_syncsOnlyTheChunksWithNewEntries(t *testing.T) {
 	putSeq(t, s, "g", 0, cqFirstChunk)
 	toSync := func() int {
 		t.Helper()
-		_, cqFiles, _, _, err := s.snapshotCheckpoint()
+		_, cqFiles, _, err := s.snapshotCheckpoint()
 		if err != nil {
 			t.Fatal(err)
 		}

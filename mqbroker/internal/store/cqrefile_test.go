@@ -107,6 +107,28 @@ func TestReview_heapChunkRefiledAtCheckpoint(t *testing.T) {
 	mustCheckConsumeQueues(t, s)
 }
 
+// TestReview_orphanedChunkFileReleasedByReadOnlyCheckpoint: the file of a chunk moved to the
+// heap is deleted by the next checkpoint even when that checkpoint writes nothing (the store
+// turned read-only), not only by one that reaches its snapshot.
+func TestReview_orphanedChunkFileReleasedByReadOnlyCheckpoint(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	s := openStore(t, Options{Dir: t.TempDir(), SegmentSize: 1 << 20, CheckpointInterval: 1 << 40})
+	putSeq(t, s, "g", 0, cqFirstChunk)
+	cf := breakChunkFile(t, s, "g", 0)
+	putSeq(t, s, "g", cqFirstChunk, cqFirstChunk+1)
+	if !onHeap(s, "g", 0) {
+		t.Fatal("the chunk is still mapped")
+	}
+	s.setFatal(errors.New("test: read-only"))
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cf.path); !os.IsNotExist(err) {
+		t.Fatalf("the orphaned file is still there after a read-only checkpoint: %v", err)
+	}
+	checkSeq(t, s, "g", cqFirstChunk+1)
+}
+
 // TestReview_growExtendsTheFileBeforeTakingIdxMu: Put extends (fallocate) and maps again a
 // chunk file that its batch fills, or creates the next chunk file, before it takes idxMu, while
 // readers still see the old chunk; only the swap happens under idxMu, and the replaced mapping

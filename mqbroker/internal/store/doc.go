@@ -67,7 +67,8 @@
 // do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
 // (or fails, logged: creating or extending a chunk file on a full disk) a chunk is a heap array
-// instead, and its file, if it had one, is deleted by the next checkpoint. Every checkpoint
+// instead, and its file, if it had one, is deleted at the start of the next checkpoint (even
+// one that writes nothing: a read-only store) or by Close. Every checkpoint
 // first copies each heap chunk into a new chunk file of the chunk's capacity (fallocate, copy;
 // fdatasynced with the other chunk files before the checkpoint that names it is written), so
 // checkpoints resume once there is room on the disk again; while that fails (logged), none is
