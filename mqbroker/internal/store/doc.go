@@ -278,9 +278,20 @@
 //     queue-offset assignment and closed. Every mutation of the index happens while holding it.
 //  2. Store.idxMu (RWMutex) guards the index (queues map, consume-queue chunks, key-index files
 //     and their mappings). Writers hold appendMu too; readers (Get, MinOffset, LookupKey, ...)
-//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it. Mappings
-//     are only released with idxMu held exclusively (retention, DeleteTopic, Close; after Close
-//     readers find no queue and no key), so no reader touches an unmapped page.
+//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it.
+//     Writers do their consume-queue file work before taking idxMu where they can: Put extends
+//     (fallocate) and maps again the chunk file its batch fills, or creates the next chunk file,
+//     under appendMu alone, and under idxMu only swaps the mapping in; a checkpoint copies heap
+//     chunks into new files the same way. Under idxMu writers still do: creating a key-index
+//     file (fallocate, mmap) when the newest is full; a chunk grow that Put did not prepare (a
+//     batch that crosses a second chunk boundary, a prepared grow that failed and is retried
+//     before falling back to the heap, and recovery, which runs alone); and the munmap (and
+//     unlink, close) of what retention, DeleteTopic and Close release. A mapping is released
+//     only where no reader can reach it: with idxMu held exclusively (retention, DeleteTopic,
+//     Close, a grow done under idxMu; after Close readers find no queue and no key), or, for
+//     the mapping a prepared grow replaced, after the swap made under idxMu and idxMu's release
+//     (a reader that takes RLock afterwards sees only the new mapping), so no reader touches an
+//     unmapped page.
 //  3. Store.flushMu guards the group-commit state (flushed offset, flush error, stopped flusher).
 //
 // File reads use pread on the segment files outside all locks; they only touch bytes below the
