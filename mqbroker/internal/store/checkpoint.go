@@ -199,6 +199,14 @@ func (s *Store) Checkpoint() error {
 
 // checkpointLocked writes a checkpoint; ckptMu held.
 func (s *Store) checkpointLocked() error {
+	// Files of chunks that grow moved to the heap since the previous checkpoint, which is
+	// finished (ckptMu) and was the last that could have fdatasynced them: released first, so
+	// that a read-only store, or one whose SaveState fails, does not keep them.
+	s.appendMu.Lock()
+	orphans := s.cqs.orphans
+	s.cqs.orphans = nil
+	s.appendMu.Unlock()
+	releaseOrphans(orphans)
 	if s.fatal.Load() != nil {
 		return nil // the store is read-only: keep the last checkpoint
 	}
@@ -212,10 +220,7 @@ func (s *Store) checkpointLocked() error {
 			return fmt.Errorf("store: checkpoint: save state: %w", err)
 		}
 	}
-	c, cqFiles, ixFiles, orphans, err := s.snapshotCheckpoint()
-	// Orphaned after the previous checkpoint's snapshot, so in no file list but possibly that
-	// checkpoint's, which is finished (ckptMu): nothing syncs them any more.
-	releaseOrphans(orphans)
+	c, cqFiles, ixFiles, err := s.snapshotCheckpoint()
 	if err != nil {
 		if errors.Is(err, errNoCheckpoint) {
 			if !s.ckptWarned {
@@ -255,6 +260,7 @@ func (s *Store) checkpointLocked() error {
 	if err := writeFileAtomic(s.opts.Dir, checkpointFileName, c.encode()); err != nil {
 		return err
 	}
+	s.ckptWarned = false // warn again when checkpoints stop again
 	s.ckptOffset.Store(c.offset)
 	return nil
 }
@@ -266,15 +272,15 @@ func (s *Store) flushedOffset() int64 {
 }
 
 // snapshotCheckpoint captures the derived state under appendMu (every index mutation holds it)
-// and returns it with the files that may hold unsynced entries, and the orphaned chunk files
-// (cqAlloc.orphans) for the caller to close.
-func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFile, orphans []*cqChunkFile, _ error) {
+// and returns it with the files that may hold unsynced entries. Heap chunks are first moved
+// into files (refileHeapChunksLocked); one that cannot be makes it fail with errNoCheckpoint.
+func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
-	orphans, s.cqs.orphans = s.cqs.orphans, nil
 	if s.idxClosed {
-		return nil, nil, nil, orphans, ErrClosed
+		return nil, nil, nil, ErrClosed
 	}
+	s.refileHeapChunksLocked()
 	c := &checkpoint{offset: s.written.Load(), seed: s.hashSeed, stateCRC: s.stateCRC,
 		cqNextSeq: int64(s.cqs.seq), ixNextSeq: int64(s.keys.seq),
 		// Puts of this run are at most MaxMessageSize; older records at most maxRecovered.
@@ -288,7 +294,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 			cq := ckQueue{topic: topic, queueID: id, first: q.first, min: q.min, n: q.n}
 			for i, cf := range q.files {
 				if cf == nil {
-					return nil, nil, nil, orphans, errNoCheckpoint
+					return nil, nil, nil, errNoCheckpoint
 				}
 				cq.chunks = append(cq.chunks, cf.seq)
 				if l := len(q.chunks[i]); !cf.clean && l != cf.synced {
@@ -308,7 +314,7 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 	var ixFiles []*ixFile
 	for _, x := range s.keys.files {
 		if x.f == nil {
-			return nil, nil, nil, orphans, errNoCheckpoint
+			return nil, nil, nil, errNoCheckpoint
 		}
 		c.ixFiles = append(c.ixFiles, ckIndexFile{seq: x.seq, n: x.n, minPhys: x.minPhys, maxPhys: x.maxPhys})
 		if !x.clean {
@@ -316,7 +322,52 @@ func (s *Store) snapshotCheckpoint() (_ *checkpoint, _ []*cqChunkFile, _ []*ixFi
 			ixFiles = append(ixFiles, x)
 		}
 	}
-	return c, cqFiles, ixFiles, orphans, nil
+	return c, cqFiles, ixFiles, nil
+}
+
+// refileHeapChunksLocked copies every heap chunk into a new file of its capacity (cqAlloc.refile)
+// and swaps the mapped copies in under idxMu, so that checkpoints resume once a chunk that fell
+// back to the heap (a brief ENOSPC) can be in a file again; appendMu held (no entry changes).
+// The file I/O runs before idxMu is taken. A chunk that still cannot be moved stays on the heap
+// (failures logged as for chunk) and the next checkpoint tries again.
+func (s *Store) refileHeapChunksLocked() {
+	type move struct {
+		q  *consumeQueue
+		i  int
+		c  []cqEntry
+		cf *cqChunkFile
+	}
+	if s.cqs.unmappable {
+		return
+	}
+	var moves []move
+refile:
+	for _, qs := range s.topics {
+		for _, q := range qs {
+			for i, cf := range q.files {
+				if cf != nil {
+					continue
+				}
+				c, cf, err := s.cqs.refile(q.chunks[i])
+				if err != nil {
+					if !errors.Is(err, errUnsupported) {
+						s.cqs.mapFailed(err)
+					}
+					break refile // the disk is still full: the others would fail too (under appendMu)
+				}
+				moves = append(moves, move{q, i, c, cf})
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return
+	}
+	s.idxMu.Lock()
+	for _, m := range moves {
+		m.q.chunks[m.i], m.q.files[m.i] = m.c, m.cf
+	}
+	s.idxMu.Unlock()
+	s.log.Info("store: consume-queue chunks moved from memory back to files", "chunks", len(moves))
 }
 
 // markClean remembers the files that were full when synced: they never change again.

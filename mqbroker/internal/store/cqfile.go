@@ -16,16 +16,21 @@ import (
 // layout is simply the in-memory cqEntry array (native byte order).
 const cqDirName = "consumequeue"
 
-// cqAlloc hands out consume-queue chunks; the Store's idxMu guards it (chunks are allocated,
-// grown and released only by writers, which hold idxMu exclusively and appendMu, or by recovery).
+// cqAlloc hands out consume-queue chunks; the Store's appendMu guards it (chunks are allocated,
+// grown, refiled and released only by writers, which hold appendMu, or by recovery; what readers
+// see of them changes only under idxMu too).
 type cqAlloc struct {
 	dir    string
 	seq    int
 	log    *slog.Logger
 	failed int // chunks that fell back to the heap
+	// unmappable: mmap is not available here (errUnsupported), so every chunk is a heap chunk
+	// and neither chunk nor refile tries to create a file again.
+	unmappable bool
 	// orphans are the files of chunks moved to the heap by a failed grow: unmapped, but closed
-	// and deleted only by the next checkpoint (under ckptMu, after its fdatasyncs, which may
-	// have picked them up) or by Close. Guarded by appendMu (grow's callers hold it too).
+	// and deleted only at the start of the next checkpoint (under ckptMu, so after the
+	// previous one's fdatasyncs, which may have picked them up) or by Close. Guarded by
+	// appendMu (grow's callers hold it too).
 	orphans []*cqChunkFile
 }
 
@@ -63,14 +68,41 @@ func openCQAlloc(storeDir string, log *slog.Logger) (*cqAlloc, error) {
 // chunk returns an empty chunk of capacity cqFirstChunk: mapped from a new, allocated file, or,
 // if that fails (no mmap here, no room), from the heap.
 func (a *cqAlloc) chunk() ([]cqEntry, *cqChunkFile) {
-	if a != nil {
-		if c, cf, err := a.mapChunk(); err == nil {
+	if a != nil && !a.unmappable {
+		if c, cf, err := a.mapChunk(cqFirstChunk); err == nil {
 			return c, cf
-		} else if !errors.Is(err, errUnsupported) {
+		} else if errors.Is(err, errUnsupported) {
+			a.unmappable = true
+		} else {
 			a.mapFailed(err)
 		}
 	}
 	return make([]cqEntry, 0, cqFirstChunk), nil
+}
+
+// refile copies the heap chunk c into a new, allocated file of the same capacity and returns
+// the mapped copy, so that a checkpoint can name it again once there is room on the disk (a
+// chunk moves to the heap when its file cannot be created or extended). The new file is
+// fdatasynced by the checkpoint that names it (its entries are past any synced count). The
+// caller holds appendMu, not necessarily idxMu: readers keep using c until the caller swaps
+// the copy in under idxMu.
+func (a *cqAlloc) refile(c []cqEntry) ([]cqEntry, *cqChunkFile, error) {
+	if a.unmappable {
+		return nil, nil, errUnsupported
+	}
+	if !cqValidCap(int64(cap(c))) {
+		return nil, nil, fmt.Errorf("store: heap chunk of capacity %d", cap(c))
+	}
+	nc, cf, err := a.mapChunk(int64(cap(c)))
+	if err != nil {
+		if errors.Is(err, errUnsupported) {
+			a.unmappable = true
+		}
+		return nil, nil, err
+	}
+	nc = nc[:len(c)]
+	copy(nc, c)
+	return nc, cf, nil
 }
 
 func (a *cqAlloc) mapFailed(err error) {
@@ -80,7 +112,8 @@ func (a *cqAlloc) mapFailed(err error) {
 	}
 }
 
-func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
+// mapChunk creates the next chunk file with room for capacity entries and maps it.
+func (a *cqAlloc) mapChunk(capacity int64) ([]cqEntry, *cqChunkFile, error) {
 	seq := int64(a.seq)
 	path := filepath.Join(a.dir, fmt.Sprintf("%020d", seq))
 	a.seq++
@@ -89,7 +122,7 @@ func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 		return nil, nil, err
 	}
 	cf := &cqChunkFile{path: path, seq: seq, f: f}
-	c, err := cf.mapCap(0, cqFirstChunk)
+	c, err := cf.mapCap(0, capacity)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
@@ -102,6 +135,20 @@ func (a *cqAlloc) mapChunk() ([]cqEntry, *cqChunkFile, error) {
 // (smaller) mapping, returning the chunk with its first n entries, which the shared mappings
 // have in common through the page cache.
 func (cf *cqChunkFile) mapCap(n int, capacity int64) ([]cqEntry, error) {
+	b, err := cf.remap(capacity)
+	if err != nil {
+		return nil, err
+	}
+	if cf.b != nil {
+		_ = munmap(cf.b) // its entries are in the file, and in the new mapping
+	}
+	cf.b = b
+	return cqEntries(b)[:n], nil
+}
+
+// remap extends cf's file to capacity entries and returns a new mapping of all of it; cf.b, the
+// previous mapping, stays valid (the caller unmaps it once no reader can use it).
+func (cf *cqChunkFile) remap(capacity int64) ([]byte, error) {
 	size := capacity * cqEntrySize
 	// Allocated now, so a full file system fails here rather than as a SIGBUS on a store into
 	// a mapped hole.
@@ -113,15 +160,63 @@ func (cf *cqChunkFile) mapCap(n int, capacity int64) ([]cqEntry, error) {
 			return nil, err
 		}
 	}
-	b, err := mmap(cf.f, 0, size)
+	return mmap(cf.f, 0, size)
+}
+
+// cqPrep is the file work for a queue's next chunk boundary, done by reserve before idxMu is
+// taken and installed by add under it without a syscall.
+type cqPrep struct {
+	ahead     []byte       // the last chunk's file extended and mapped again (nil: none)
+	spare     []cqEntry    // the next chunk, empty (nil: none)
+	spareFile *cqChunkFile // spare's file (nil: heap)
+	stale     []byte       // the mapping ahead replaced: unmapped once idxMu is released
+}
+
+// reserve does the file work of the next k adds ahead of them, with appendMu held and not idxMu
+// (readers are not stalled by fallocate or mmap): if they fill the last chunk, its file is
+// extended and mapped again or, if it is full-size, the next chunk is created. Only the first
+// chunk boundary is prepared: a batch that crosses two (more entries than the free room plus
+// the next chunk size) does the rest in add, under idxMu. If the work fails, add tries again
+// (and falls back to the heap). Every reserve must be followed by the adds and by finishPrep.
+func (q *consumeQueue) reserve(k int64) {
+	if q.al == nil || q.prep != nil {
+		return
+	}
+	last := len(q.chunks) - 1
+	if last >= 0 && int64(cap(q.chunks[last])-len(q.chunks[last])) >= k {
+		return
+	}
+	if last < 0 || cap(q.chunks[last]) == cqChunk {
+		c, cf := q.al.chunk()
+		q.prep = &cqPrep{spare: c, spareFile: cf}
+		return
+	}
+	cf := q.files[last]
+	if cf == nil {
+		return // a heap chunk grows on the heap (a checkpoint moves it to a file)
+	}
+	b, err := cf.remap(min(2*int64(cap(q.chunks[last])), cqChunk))
 	if err != nil {
-		return nil, err
+		return // add's grow tries again
 	}
-	if cf.b != nil {
-		_ = munmap(cf.b) // its entries are in the file, and in the new mapping
+	q.prep = &cqPrep{ahead: b}
+}
+
+// finishPrep unmaps what add replaced; appendMu held, idxMu released since (no reader can hold
+// the old mapping).
+func (q *consumeQueue) finishPrep() {
+	if q.prep == nil {
+		return
 	}
-	cf.b = b
-	return cqEntries(b)[:n], nil
+	for _, b := range [][]byte{q.prep.stale, q.prep.ahead} { // ahead: only if add never got there
+		if b != nil {
+			_ = munmap(b)
+		}
+	}
+	if q.prep.spare != nil && q.prep.spareFile != nil {
+		_ = q.prep.spareFile.release() // derived data: a leftover file is removed by the next Open
+	}
+	q.prep = nil
 }
 
 // cqEntries views a mapping as its entries (len = capacity).
@@ -130,9 +225,10 @@ func cqEntries(b []byte) []cqEntry {
 }
 
 // grow returns the full chunk c with twice its capacity (at most cqChunk): its file extended
-// and mapped again, or, if that fails, a heap copy (no checkpoint can then be written: the
-// chunk is not in a file). The caller holds idxMu exclusively (no reader uses the old mapping)
-// and appendMu, or runs recovery.
+// and mapped again, or, if that fails, a heap copy (no checkpoint can then be written until
+// one moves the chunk back into a file: refile). The caller holds idxMu exclusively (no reader
+// uses the old mapping) and appendMu, or runs recovery; Put prepares most grows before idxMu
+// instead (consumeQueue.reserve).
 func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
 	capacity := min(2*int64(cap(c)), cqChunk)
 	if cf != nil {

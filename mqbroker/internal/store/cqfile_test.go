@@ -26,7 +26,7 @@ func cqFiles(t *testing.T, dir string) int {
 }
 
 func TestConsumeQueueChunks_liveInFilesThatRetentionDeleteTopicAndOpenRelease(t *testing.T) {
-	_, probe, err := (&cqAlloc{dir: t.TempDir()}).mapChunk()
+	_, probe, err := (&cqAlloc{dir: t.TempDir()}).mapChunk(cqFirstChunk)
 	if err != nil {
 		t.Skipf("no mapped chunks here: %v", err)
 	}
@@ -108,7 +108,7 @@ func cqDirSize(t testing.TB, dir string) (files int, bytes int64) {
 
 func skipWithoutMappedChunks(t *testing.T) {
 	t.Helper()
-	_, probe, err := (&cqAlloc{dir: t.TempDir()}).mapChunk()
+	_, probe, err := (&cqAlloc{dir: t.TempDir()}).mapChunk(cqFirstChunk)
 	if err != nil {
 		t.Skipf("no mapped chunks here: %v", err)
 	}
@@ -380,53 +380,6 @@ func TestCheckpoint_oldDataDirWithFullFirstChunksOpens(t *testing.T) {
 	ckVerify(t, s, 200)
 }
 
-// TestConsumeQueue_failedGrowMovesTheChunkToTheHeap: when a chunk's file cannot be extended (a
-// full disk; here its descriptor is closed), the chunk continues on the heap with every entry,
-// no checkpoint is written (it could not name the chunk), the file is deleted by the next
-// checkpoint, and the next Open rebuilds.
-func TestConsumeQueue_failedGrowMovesTheChunkToTheHeap(t *testing.T) {
-	skipWithoutMappedChunks(t)
-	o := Options{Dir: t.TempDir(), SegmentSize: 1 << 20, CheckpointInterval: 1 << 40}
-	s := mustOpen(t, o)
-	defer s.Close()
-	putSeq(t, s, "g", 0, cqFirstChunk) // full at its first capacity
-	if err := s.Checkpoint(); err != nil {
-		t.Fatal(err)
-	}
-	s.appendMu.Lock()
-	cf := s.queueLocked("g", 0).files[0]
-	s.appendMu.Unlock()
-	if err := cf.f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	putSeq(t, s, "g", cqFirstChunk, 300)
-	s.appendMu.Lock()
-	heap := s.queueLocked("g", 0).files[0] == nil
-	s.appendMu.Unlock()
-	if !heap {
-		t.Fatal("the chunk is still mapped")
-	}
-	checkSeq(t, s, "g", 300)
-	if _, err := os.Stat(cf.path); err != nil {
-		t.Fatalf("the orphaned file went before the next checkpoint: %v", err)
-	}
-	if err := s.Checkpoint(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(cf.path); !os.IsNotExist(err) {
-		t.Fatalf("the orphaned file is still there after a checkpoint: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c := mustOpen(t, o)
-	defer c.Close()
-	if rs := c.RecoveryStats(); rs.FromCheckpoint {
-		t.Fatalf("recovery %+v: the checkpoint names a chunk that is gone", rs)
-	}
-	checkSeq(t, c, "g", 300)
-}
-
 // TestCheckpoint_syncsOnlyTheChunksWithNewEntries: a checkpoint fdatasyncs the chunk files that
 // got entries since the last one, not every idle queue's (1,000 idle queues cost 1,000 syscalls
 // per checkpoint before), and a chunk that grew is synced again.
@@ -439,7 +392,7 @@ func TestCheckpoint_syncsOnlyTheChunksWithNewEntries(t *testing.T) {
 	putSeq(t, s, "g", 0, cqFirstChunk)
 	toSync := func() int {
 		t.Helper()
-		_, cqFiles, _, _, err := s.snapshotCheckpoint()
+		_, cqFiles, _, err := s.snapshotCheckpoint()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,12 @@
 // do not move a data dir between architectures of different byte order). Retention and DeleteTopic
 // unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
 // (or fails, logged: creating or extending a chunk file on a full disk) a chunk is a heap array
-// instead, and its file, if it had one, is deleted by the next checkpoint.
+// instead, and its file, if it had one, is deleted at the start of the next checkpoint (even
+// one that writes nothing: a read-only store) or by Close. Every checkpoint
+// first copies each heap chunk into a new chunk file of the chunk's capacity (fallocate, copy;
+// fdatasynced with the other chunk files before the checkpoint that names it is written), so
+// checkpoints resume once there is room on the disk again; while that fails (logged), none is
+// written.
 //
 // # Key index files
 //
@@ -135,7 +140,8 @@
 // O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
 // error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
 // as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index
-// file kept on the heap (no mmap on the platform, or mapping failed): then none is written.
+// file kept on the heap (no mmap on the platform, or mapping failed and moving the chunk back
+// into a file, tried by every checkpoint, failed too): then none is written.
 //
 // What is and is not re-verified: records below the checkpoint were CRC-checked and validated
 // when they were written or by the Open that indexed them, and were fsynced before the
@@ -272,9 +278,20 @@
 //     queue-offset assignment and closed. Every mutation of the index happens while holding it.
 //  2. Store.idxMu (RWMutex) guards the index (queues map, consume-queue chunks, key-index files
 //     and their mappings). Writers hold appendMu too; readers (Get, MinOffset, LookupKey, ...)
-//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it. Mappings
-//     are only released with idxMu held exclusively (retention, DeleteTopic, Close; after Close
-//     readers find no queue and no key), so no reader touches an unmapped page.
+//     take only idxMu.RLock, read the mapped entries and do no file I/O while holding it.
+//     Writers do their consume-queue file work before taking idxMu where they can: Put extends
+//     (fallocate) and maps again the chunk file its batch fills, or creates the next chunk file,
+//     under appendMu alone, and under idxMu only swaps the mapping in; a checkpoint copies heap
+//     chunks into new files the same way. Under idxMu writers still do: creating a key-index
+//     file (fallocate, mmap) when the newest is full; a chunk grow that Put did not prepare (a
+//     batch that crosses a second chunk boundary, a prepared grow that failed and is retried
+//     before falling back to the heap, and recovery, which runs alone); and the munmap (and
+//     unlink, close) of what retention, DeleteTopic and Close release. A mapping is released
+//     only where no reader can reach it: with idxMu held exclusively (retention, DeleteTopic,
+//     Close, a grow done under idxMu; after Close readers find no queue and no key), or, for
+//     the mapping a prepared grow replaced, after the swap made under idxMu and idxMu's release
+//     (a reader that takes RLock afterwards sees only the new mapping), so no reader touches an
+//     unmapped page.
 //  3. Store.flushMu guards the group-commit state (flushed offset, flush error, stopped flusher).
 //
 // File reads use pread on the segment files outside all locks; they only touch bytes below the

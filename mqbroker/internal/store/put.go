@@ -175,6 +175,12 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		return 0, werr
 	}
 
+	// Chunk files are extended or created here, before idxMu: readers wait for no syscall. A
+	// queue's last pending has its highest offset, so it reserves for the whole batch.
+	for i := len(ps) - 1; i >= 0; i-- {
+		p := &ps[i]
+		p.q.reserve(p.qOff - p.q.len() + 1)
+	}
 	s.idxMu.Lock()
 	for i := range ps {
 		p := &ps[i]
@@ -188,6 +194,9 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		}
 	}
 	s.idxMu.Unlock()
+	for i := range ps {
+		ps[i].q.finishPrep()
+	}
 
 	s.activeSize = base + int64(len(buf))
 	seg.maxTs = ts

@@ -278,6 +278,7 @@ type consumeQueue struct {
 	first  int64          // queue offset of chunks[0][0]
 	min    int64          // first live offset (entries below it were deleted by retention)
 	n      int64          // next offset to write
+	prep   *cqPrep        // reserve's work for the next add (nil: none); appendMu
 }
 
 // cqChunk is the number of entries of a full consume-queue chunk (768 KiB); a chunk starts with
@@ -323,7 +324,14 @@ func (q *consumeQueue) add(e cqEntry) {
 	last := len(q.chunks) - 1
 	switch {
 	case last < 0 || len(q.chunks[last]) == cqChunk:
-		c, cf := q.al.chunk()
+		var c []cqEntry
+		var cf *cqChunkFile
+		if q.prep != nil && q.prep.spare != nil {
+			c, cf = q.prep.spare, q.prep.spareFile
+			q.prep.spare, q.prep.spareFile = nil, nil
+		} else {
+			c, cf = q.al.chunk()
+		}
 		if last < 0 {
 			q.first = q.n
 		}
@@ -332,7 +340,13 @@ func (q *consumeQueue) add(e cqEntry) {
 		last++
 	case len(q.chunks[last]) == cap(q.chunks[last]):
 		// Never let append reallocate: a mapped chunk would silently move to the heap.
-		q.chunks[last], q.files[last] = q.al.grow(q.chunks[last], q.files[last])
+		if q.prep != nil && q.prep.ahead != nil {
+			cf := q.files[last]
+			q.prep.stale, cf.b, q.prep.ahead = cf.b, q.prep.ahead, nil
+			q.chunks[last] = cqEntries(cf.b)[:len(q.chunks[last])]
+		} else {
+			q.chunks[last], q.files[last] = q.al.grow(q.chunks[last], q.files[last])
+		}
 	}
 	q.chunks[last] = append(q.chunks[last], e)
 	q.n++
