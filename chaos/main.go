@@ -22,7 +22,9 @@
 // waits for the saga to settle and prints a table of the invariants, the faults and the seed:
 // `go run ./chaos -seed N` replays the same choices (timing still varies).
 //
-// Exit status 1 if an invariant is violated after -settle. Unix only (SIGSTOP, SIGCONT).
+// Exit status 1 if an invariant is violated after -settle, or if some kind of fault was never
+// injected successfully (failed injections are reported apart and not counted). Unix only
+// (SIGSTOP, SIGCONT).
 package main
 
 import (
