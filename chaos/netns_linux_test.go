@@ -18,12 +18,7 @@ import (
 // (the connection times out), while the inventory namespace still gets its answer; after the
 // heal the order namespace gets it again. Root and Linux only (skipped otherwise).
 func TestNetLayout_dropCutsPacketsOfOneNamespace_untilHealed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
-	if err := netnsSupported(); err != nil {
-		t.Skip(err)
-	}
+	needNetns(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("the client in the namespace is bash's /dev/tcp")
 	}
