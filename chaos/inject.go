@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -24,6 +25,7 @@ type fault struct {
 	kind   string
 	target string
 	d      time.Duration
+	err    error // the injection failed: reported apart, not counted as an injected fault
 }
 
 // faultKinds are the kinds of fault, each injected at least once. A partition closes the
@@ -42,11 +44,52 @@ type injector struct {
 	wg     sync.WaitGroup
 }
 
-func (in *injector) record(f fault) {
+// record appends f and returns its index (for fail, when the fault ends later).
+func (in *injector) record(f fault) int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	f.at = time.Since(in.start).Round(time.Millisecond)
 	in.faults = append(in.faults, f)
+	return len(in.faults) - 1
+}
+
+// fail marks fault i failed, if err is not nil (a pause whose end failed did not happen as
+// recorded either).
+func (in *injector) fail(i int, err error) {
+	if err == nil {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.faults[i].err = errors.Join(in.faults[i].err, err)
+}
+
+func (in *injector) missingKinds() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	_, _, _, _, missing := faultCounts(in.faults)
+	return missing
+}
+
+// faultCounts splits faults into the injected ones and the failed ones, by kind, and names
+// the kinds never injected successfully (the campaign fails unless that is none).
+func faultCounts(faults []fault) (injected, failed map[string]int, nInjected, nFailed int, missing []string) {
+	injected, failed = map[string]int{}, map[string]int{}
+	for _, f := range faults {
+		if f.err != nil {
+			failed[f.kind]++
+			nFailed++
+			continue
+		}
+		injected[f.kind]++
+		nInjected++
+	}
+	for _, k := range faultKinds {
+		if injected[k] == 0 {
+			missing = append(missing, k)
+		}
+	}
+	return injected, failed, nInjected, nFailed, missing
 }
 
 func (in *injector) run(ctx context.Context, every time.Duration) {
@@ -61,6 +104,8 @@ func (in *injector) run(ctx context.Context, every time.Duration) {
 		kind := faultKinds[in.rnd.IntN(len(faultKinds))]
 		if i < len(order) {
 			kind = faultKinds[order[i]]
+		} else if missing := in.missingKinds(); len(missing) > 0 {
+			kind = missing[0] // its first injection failed: again, until it succeeds once
 		}
 		in.inject(ctx, kind)
 	}
@@ -71,33 +116,36 @@ func (in *injector) inject(ctx context.Context, kind string) {
 	if db := in.s.db; db != nil && (kind == "kill-9" || kind == "pause") && in.rnd.IntN(len(progs)+1) == 0 {
 		if kind == "kill-9" {
 			err := db.kill9(ctx)
-			in.record(fault{kind: kind, target: "mariadb" + errSuffix(err)})
+			in.record(fault{kind: kind, target: "mariadb", err: err})
 			return
 		}
 		d := 500*time.Millisecond + time.Duration(in.rnd.Int64N(int64(2500*time.Millisecond)))
-		in.record(fault{kind: kind, target: "mariadb", d: d})
+		i := in.record(fault{kind: kind, target: "mariadb", d: d})
 		in.wg.Add(1)
 		go func() {
 			defer in.wg.Done()
-			_ = db.pause(ctx, d)
+			in.fail(i, db.pause(ctx, d))
 		}()
 		return
 	}
 	switch kind {
 	case "kill-9":
 		p := progs[in.rnd.IntN(len(progs))]
-		p.signal(syscall.SIGKILL) // the supervisor restarts it
-		in.record(fault{kind: kind, target: p.name})
+		err := p.signal(syscall.SIGKILL) // the supervisor restarts it
+		in.record(fault{kind: kind, target: p.name, err: err})
 	case "pause":
 		p := progs[in.rnd.IntN(len(progs))]
 		d := 500*time.Millisecond + time.Duration(in.rnd.Int64N(int64(2500*time.Millisecond)))
-		p.signal(syscall.SIGSTOP)
-		in.record(fault{kind: kind, target: p.name, d: d})
+		err := p.signal(syscall.SIGSTOP)
+		in.record(fault{kind: kind, target: p.name, d: d, err: err})
+		if err != nil {
+			return
+		}
 		in.wg.Add(1)
 		go func() {
 			defer in.wg.Done()
-			time.Sleep(d) // the pause itself
-			p.signal(syscall.SIGCONT)
+			time.Sleep(d)                 // the pause itself
+			_ = p.signal(syscall.SIGCONT) // a kill -9 meanwhile ended the pause too
 		}()
 	case "partition", "blackhole":
 		// A blackhole lasts longer: long enough for the peers' timeouts (3 s sends, 5 s calls).
@@ -113,7 +161,7 @@ func (in *injector) inject(ctx context.Context, kind string) {
 				roles, ports, target = []string{"order", "inventory"}, []int{in.s.pBroker[0].port(), in.s.pBroker[1].port()}, "services→broker (name server and broker)"
 			}
 			err := nl.drop(roles, ports, d)
-			in.record(fault{kind: kind, target: target + " (nft drop)" + errSuffix(err), d: d})
+			in.record(fault{kind: kind, target: target + " (nft drop)", d: d, err: err})
 			return
 		}
 		cut := func(p *proxy) {
@@ -133,14 +181,14 @@ func (in *injector) inject(ctx context.Context, kind string) {
 			in.record(fault{kind: kind, target: "services→broker (name server and broker)", d: d})
 		}
 	case "duplicate":
-		target := in.duplicate(ctx)
-		in.record(fault{kind: kind, target: target})
+		target, err := in.duplicate(ctx)
+		in.record(fault{kind: kind, target: target, err: err})
 	}
 }
 
 // duplicate sends again the timeout message of a paid or closed order, and for a closed order
-// its stock-return message: both must change nothing.
-func (in *injector) duplicate(ctx context.Context) string {
+// its stock-return message: both must change nothing. An error if it sent nothing.
+func (in *injector) duplicate(ctx context.Context) (string, error) {
 	in.led.mu.Lock()
 	var sns []string
 	for sn := range in.led.created {
@@ -150,7 +198,7 @@ func (in *injector) duplicate(ctx context.Context) string {
 	sort.Strings(sns)
 	in.rnd.Shuffle(len(sns), func(i, j int) { sns[i], sns[j] = sns[j], sns[i] })
 	for _, sn := range sns[:min(len(sns), 20)] {
-		status := orderStatusOf(ctx, in.s.orderURLs[0], sn)
+		status := orderStatusOfAny(ctx, in.s.orderURLs, sn)
 		if status != "TRADE_SUCCESS" && status != "TRADE_CLOSED" {
 			continue
 		}
@@ -166,17 +214,24 @@ func (in *injector) duplicate(ctx context.Context) string {
 			_, err := in.dup.SendSync(sctx, m)
 			cancel()
 			if err != nil {
-				return "duplicate of " + sn + " not sent: " + err.Error()
+				return "duplicate of " + sn, fmt.Errorf("not sent: %w", err)
 			}
 		}
-		return fmt.Sprintf("%s of %s order %s", strings.Join(sent, " + "), status, sn)
+		return fmt.Sprintf("%s of %s order %s", strings.Join(sent, " + "), status, sn), nil
 	}
-	return "no paid or closed order yet"
+	return "duplicate", errors.New("no paid or closed order found (none yet, or no order_srv answered)")
 }
 
-func errSuffix(err error) string {
-	if err != nil {
-		return " (failed: " + err.Error() + ")"
+// orderStatusOfAny reads sn's status through the first order_srv instance that answers one
+// (an instance killed, paused or cut answers nothing).
+func orderStatusOfAny(ctx context.Context, orderURLs []string, sn string) string {
+	for _, u := range orderURLs {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second) // a paused instance answers nothing
+		st := orderStatusOf(rctx, u, sn)
+		cancel()
+		if st != "" {
+			return st
+		}
 	}
 	return ""
 }

@@ -22,7 +22,9 @@
 // waits for the saga to settle and prints a table of the invariants, the faults and the seed:
 // `go run ./chaos -seed N` replays the same choices (timing still varies).
 //
-// Exit status 1 if an invariant is violated after -settle. Unix only (SIGSTOP, SIGCONT).
+// Exit status 1 if an invariant is violated after -settle, or if some kind of fault was never
+// injected successfully (failed injections are reported apart and not counted). Unix only
+// (SIGSTOP, SIGCONT).
 package main
 
 import (
@@ -188,7 +190,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if nl, err = newNetLayout(ctx, int(cfg.seed%80)); err != nil {
 			return err
 		}
-		defer func() { nl.heal(""); nl.remove() }() // after the stack's stop (deferred later)
+		defer func() { _ = nl.heal(""); nl.remove() }() // after the stack's stop (deferred later)
 	}
 	s, err := startStack(ctx, dir, bin, db, nl, cfg.instances)
 	if s != nil {
@@ -242,10 +244,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cancel()
 	in.wg.Wait()
 	for _, p := range s.programs {
-		p.signal(syscall.SIGCONT)
+		_ = p.signal(syscall.SIGCONT) // one exited and restarting is not stopped either
 	}
 	for _, p := range s.proxies {
 		p.heal()
+	}
+	var healErr error
+	if nl != nil { // the nft partitions still running, not left to their timers
+		if healErr = nl.heal(""); healErr != nil {
+			fmt.Fprintf(out, "chaos: healing the nft partitions failed: %v\n", healErr)
+		}
 	}
 	if db != nil {
 		db.ensureRunning(ctx)
@@ -276,14 +284,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	settled := time.Since(settleStart).Round(100 * time.Millisecond)
-	report(out, cfg, in, checks, settled, led)
+	missing := report(out, cfg, in, checks, settled, led)
+	var errs []error
 	if readErr != nil {
-		return fmt.Errorf("read the final state: %w", readErr)
+		errs = append(errs, fmt.Errorf("read the final state: %w", readErr))
 	}
 	if !allOK(checks) {
-		return fmt.Errorf("invariants violated after %v (seed %d); logs kept with -keep", cfg.settle, cfg.seed)
+		errs = append(errs, fmt.Errorf("invariants violated after %v (seed %d); logs kept with -keep", cfg.settle, cfg.seed))
 	}
-	return nil
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("fault kinds never injected successfully: %s (see failed injections)", strings.Join(missing, ", ")))
+	}
+	if healErr != nil {
+		errs = append(errs, fmt.Errorf("heal the nft partitions: %w", healErr))
+	}
+	return errors.Join(errs...)
 }
 
 func partitionsName(mode string) string {
@@ -309,17 +324,15 @@ func allOK(cs []check) bool {
 	return len(cs) > 0
 }
 
-func report(out io.Writer, cfg config, in *injector, checks []check, settled time.Duration, led *ledger) {
+// report prints the tables and returns the fault kinds never injected successfully.
+func report(out io.Writer, cfg config, in *injector, checks []check, settled time.Duration, led *ledger) []string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	kinds := map[string]int{}
-	for _, f := range in.faults {
-		kinds[f.kind]++
-	}
+	kinds, failedKinds, nInjected, nFailed, missing := faultCounts(in.faults)
 	led.mu.Lock()
-	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d (%.1f/s) |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| database | %s |\n| instances | %d order_srv, %d inventory_srv |\n| partitions by | %s |\n| time to settle | %v |\n",
+	fmt.Fprintf(out, "\n| campaign | value |\n|---|---|\n| seed | %d |\n| duration | %v |\n| orders sent | %d (%.1f/s) |\n| orders created (201) | %d |\n| payments answered success | %d |\n| X-Fault requests | %v |\n| injected faults | %d %v |\n| failed injections (not counted) | %d %v |\n| database | %s |\n| instances | %d order_srv, %d inventory_srv |\n| partitions by | %s |\n| time to settle | %v |\n",
 		cfg.seed, cfg.duration, led.sent, float64(led.sent)/cfg.duration.Seconds(), len(led.created), len(led.paid), led.faulted,
-		len(in.faults), kinds, dbName(cfg.db), cfg.instances, cfg.instances, partitionsName(cfg.partitions), settled)
+		nInjected, kinds, nFailed, failedKinds, dbName(cfg.db), cfg.instances, cfg.instances, partitionsName(cfg.partitions), settled)
 	led.mu.Unlock()
 	fmt.Fprintf(out, "\n| invariant | result |\n|---|---|\n")
 	for _, c := range checks {
@@ -335,8 +348,16 @@ func report(out io.Writer, cfg config, in *injector, checks []check, settled tim
 		if f.d > 0 {
 			d = " for " + f.d.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(out, "  +%v %s %s%s\n", f.at, f.kind, f.target, d)
+		failed := ""
+		if f.err != nil {
+			failed = " (FAILED, not counted: " + f.err.Error() + ")"
+		}
+		fmt.Fprintf(out, "  +%v %s %s%s%s\n", f.at, f.kind, f.target, d, failed)
 	}
+	if len(missing) > 0 {
+		fmt.Fprintf(out, "\nchaos: FAILED — fault kinds never injected successfully: %s\n", strings.Join(missing, ", "))
+	}
+	return missing
 }
 
 func putGoods(ctx context.Context, invURL string, id, stock int64) error {

@@ -26,7 +26,8 @@ type netLayout struct {
 	prefix string            // of the namespaces' and interfaces' names
 	hostIP string            // the proxies' address, reachable from every namespace
 	roles  map[string]string // role → its namespace's address
-	ns     map[string]string // role → namespace name
+	ns     map[string]string // role → namespace name, set once this layout has created it
+	links  []string          // host ends of veth pairs this layout created
 
 	mu   sync.Mutex // guards seq, live
 	seq  int
@@ -45,11 +46,60 @@ func netnsSupported() error {
 	return nil
 }
 
-// newNetLayout creates the namespaces and links; id (0–79) keeps concurrent campaigns apart.
+// netIDs is how many layouts fit in 10.213.0.0/16 (three /30s each, in the third octet).
+const netIDs = 80
+
+// newNetLayout creates the namespaces and links under the first id from id on (mod 80) whose
+// names no namespace or link holds yet, so that concurrent campaigns stay apart.
 func newNetLayout(ctx context.Context, id int) (*netLayout, error) {
 	if err := netnsSupported(); err != nil {
 		return nil, err
 	}
+	free, err := freeNetID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return createNetLayout(ctx, free)
+}
+
+// freeNetID returns the first id from id on (mod netIDs) with no namespace or link of its names.
+func freeNetID(ctx context.Context, id int) (int, error) {
+	taken := map[string]bool{}
+	for _, args := range [][]string{{"netns", "list"}, {"-o", "link", "show"}} {
+		out, err := exec.CommandContext(ctx, "ip", args...).Output()
+		if err != nil {
+			return 0, fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			name := f[0]
+			if args[0] == "-o" && len(f) > 1 { // "3: chs7bh@if2: <…>"
+				name, _, _ = strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			}
+			taken[name] = true
+		}
+	}
+	for i := range netIDs {
+		cand := ((id % netIDs) + netIDs + i) % netIDs
+		prefix := "chs" + strconv.Itoa(cand)
+		free := true
+		for _, role := range netRoles {
+			for _, name := range []string{prefix + role[:1], prefix + role[:1] + "h", prefix + role[:1] + "n"} {
+				free = free && !taken[name]
+			}
+		}
+		if free {
+			return cand, nil
+		}
+	}
+	return 0, fmt.Errorf("no free network layout id: all %d are in use (ip netns list)", netIDs)
+}
+
+// createNetLayout creates the layout id; on an error it removes only what it created.
+func createNetLayout(ctx context.Context, id int) (*netLayout, error) {
 	l := &netLayout{prefix: "chs" + strconv.Itoa(id), roles: map[string]string{}, ns: map[string]string{}, live: map[string][]string{}}
 	for i, role := range netRoles {
 		subnet := fmt.Sprintf("10.213.%d.", 3*id+i+1)
@@ -65,11 +115,17 @@ func newNetLayout(ctx context.Context, id int) (*netLayout, error) {
 			{"-n", ns, "link", "set", "lo", "up"},
 			{"-n", ns, "route", "add", "default", "via", subnet + "1"},
 		}
-		l.ns[role], l.roles[role] = ns, subnet+"2"
-		for _, c := range cmds {
+		l.roles[role] = subnet + "2"
+		for i, c := range cmds {
 			if err := command(ctx, nil, "ip", c...); err != nil {
 				l.remove()
 				return nil, err
+			}
+			switch i {
+			case 0:
+				l.ns[role] = ns // ours from here on: remove deletes it
+			case 1:
+				l.links = append(l.links, host)
 			}
 		}
 		if role == "broker" {
@@ -118,12 +174,13 @@ func (l *netLayout) drop(roles []string, ports []int, d time.Duration) error {
 	l.mu.Lock()
 	l.live[table] = nss
 	l.mu.Unlock()
-	time.AfterFunc(d, func() { l.heal(table) })
+	time.AfterFunc(d, func() { _ = l.heal(table) }) // healed early by heal(""), which reports
 	return errors.Join(errs...)
 }
 
-// heal deletes one partition's table (or, with table "", every one).
-func (l *netLayout) heal(table string) {
+// heal deletes one partition's table (or, with table "", every one); an error for every
+// table it could not delete.
+func (l *netLayout) heal(table string) error {
 	l.mu.Lock()
 	tables := map[string][]string{}
 	for t, nss := range l.live {
@@ -133,21 +190,27 @@ func (l *netLayout) heal(table string) {
 		}
 	}
 	l.mu.Unlock()
+	var errs []error
 	for t, nss := range tables {
 		for _, ns := range nss {
-			_ = command(context.Background(), nil, "ip", "netns", "exec", ns, "nft", "delete", "table", "ip", t)
+			errs = append(errs, command(context.Background(), nil, "ip", "netns", "exec", ns, "nft", "delete", "table", "ip", t))
 		}
 	}
+	return errors.Join(errs...)
 }
 
-// remove deletes the namespaces (their ends of the veth pairs, and so the pairs).
+// remove deletes the namespaces this layout created (their ends of the veth pairs, and so the
+// pairs) and the host ends of pairs it created that were not moved; never another's.
 func (l *netLayout) remove() {
 	for _, role := range netRoles {
 		if ns := l.ns[role]; ns != "" {
 			_ = command(context.Background(), nil, "ip", "netns", "del", ns)
 		}
-		_ = command(context.Background(), nil, "ip", "link", "del", l.prefix+role[:1]+"h") // if the move failed
 	}
+	for _, link := range l.links {
+		_ = command(context.Background(), nil, "ip", "link", "del", link) // gone with its namespace, unless the move failed
+	}
+	l.ns, l.links = map[string]string{}, nil
 }
 
 // command runs name with args (and stdin, if any) and returns its output in the error.

@@ -18,12 +18,7 @@ import (
 // (the connection times out), while the inventory namespace still gets its answer; after the
 // heal the order namespace gets it again. Root and Linux only (skipped otherwise).
 func TestNetLayout_dropCutsPacketsOfOneNamespace_untilHealed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
-	if err := netnsSupported(); err != nil {
-		t.Skip(err)
-	}
+	needNetns(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("the client in the namespace is bash's /dev/tcp")
 	}
@@ -56,8 +51,111 @@ func TestNetLayout_dropCutsPacketsOfOneNamespace_untilHealed(t *testing.T) {
 	if got, err := echo("inventory"); err != nil || got != "ping" {
 		t.Errorf("another namespace during the partition: %q, %v; want its answer", got, err)
 	}
-	l.heal("")
+	if err := l.heal(""); err != nil {
+		t.Fatal(err)
+	}
 	if got, err := echo("order"); err != nil || got != "ping" {
 		t.Errorf("after healing: %q, %v", got, err)
+	}
+}
+
+// needNetns skips unless root with ip and nft.
+func needNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	if err := netnsSupported(); err != nil {
+		t.Skip(err)
+	}
+}
+
+func netnsExists(t *testing.T, name string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReview_netLayoutNeverRemovesANamespaceItDidNotCreate: with another campaign's namespace
+// under the names of id 79, a layout asked for 79 takes a free id, and one forced onto 79 fails
+// — neither deletes the other's namespace.
+func TestReview_netLayoutNeverRemovesANamespaceItDidNotCreate(t *testing.T) {
+	needNetns(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const foreign = "chs79b"
+	if !netnsExists(t, foreign) {
+		if err := command(ctx, nil, "ip", "netns", "add", foreign); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = command(context.Background(), nil, "ip", "netns", "del", foreign) }()
+	}
+	if _, err := createNetLayout(ctx, 79); err == nil {
+		t.Error("a layout onto existing names: no error")
+	}
+	if !netnsExists(t, foreign) {
+		t.Fatalf("the failed layout removed %s, which it did not create", foreign)
+	}
+	l, err := newNetLayout(ctx, 79)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.prefix == "chs79" {
+		t.Errorf("layout took the used id 79")
+	}
+	own := l.ns["broker"]
+	l.remove()
+	if !netnsExists(t, foreign) {
+		t.Errorf("remove deleted %s, which it did not create", foreign)
+	}
+	if netnsExists(t, own) {
+		t.Errorf("remove left its own %s", own)
+	}
+}
+
+// TestReview_healAllRemovesEveryPartitionAndReportsErrors: heal("") deletes every live
+// partition's table at once (not left to its timer) and reports the ones it could not delete.
+func TestReview_healAllRemovesEveryPartitionAndReportsErrors(t *testing.T) {
+	needNetns(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := newNetLayout(ctx, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.remove()
+	if err := l.drop([]string{"order", "inventory"}, []int{1}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.drop([]string{"order"}, []int{2}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else deleted one table: healing it fails, and says so.
+	if err := command(ctx, nil, "ip", "netns", "exec", l.ns["inventory"], "nft", "delete", "table", "ip", "chaos_1"); err != nil {
+		t.Fatal(err)
+	}
+	err = l.heal("")
+	if err == nil || !strings.Contains(err.Error(), l.ns["inventory"]) {
+		t.Errorf("heal: %v, want the failure in %s", err, l.ns["inventory"])
+	}
+	for _, role := range []string{"order", "inventory"} {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.ns[role], "nft", "list", "tables").CombinedOutput()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "chaos_") {
+			t.Errorf("%s after heal: %s", role, out)
+		}
+	}
+	if err := l.heal(""); err != nil {
+		t.Errorf("second heal: %v, want nothing left to heal", err)
 	}
 }

@@ -18,5 +18,5 @@ func newNetLayout(context.Context, int) (*netLayout, error) { return nil, netnsS
 func (l *netLayout) addr(string, int) string                              { return "" }
 func (l *netLayout) wrap(_, bin string, args []string) (string, []string) { return bin, args }
 func (l *netLayout) drop([]string, []int, time.Duration) error            { return netnsSupported() }
-func (l *netLayout) heal(string)                                          {}
+func (l *netLayout) heal(string) error                                    { return nil }
 func (l *netLayout) remove()                                              {}

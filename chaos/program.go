@@ -30,31 +30,43 @@ type program struct {
 	cmd     *exec.Cmd
 	stopped bool
 	starts  int
-	exited  chan struct{} // closed when the current cmd exits
+	exited  chan struct{}  // closed when the current cmd exits
+	sup     sync.WaitGroup // the supervisor goroutines (one per start), awaited by stop
 }
 
+// restartDelay is the supervisor's pause before it starts an exited program again.
+const restartDelay = 500 * time.Millisecond
+
+// start starts the program and its supervisor; after stop it starts nothing (a restart that
+// was pausing when stop ran must not bring the program back with nothing left to stop it).
 func (p *program) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return nil
+	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.SysProcAttr = childProcAttr() // Linux: killed with the campaign, never orphaned
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	p.cmd, p.starts = cmd, p.starts+1
 	exited := make(chan struct{})
 	p.exited = exited
+	p.sup.Add(1)
 	go func() {
+		defer p.sup.Done()
 		_ = cmd.Wait()
 		close(exited)
-		p.mu.Lock()
-		stopped := p.stopped
-		p.mu.Unlock()
-		if stopped {
+		if p.isStopped() {
 			return
 		}
-		time.Sleep(500 * time.Millisecond) // a supervisor's restart delay, not a wait for a condition
+		time.Sleep(restartDelay) // a supervisor's restart delay, not a wait for a condition
+		if p.isStopped() {       // stop ran during the pause; start checks again under the lock
+			return
+		}
 		if err := p.start(); err != nil {
 			fmt.Fprintln(p.log, "chaos: restart failed:", err)
 		}
@@ -62,21 +74,39 @@ func (p *program) start() error {
 	return nil
 }
 
-// signal sends sig to the running process, if any.
-func (p *program) signal(sig syscall.Signal) {
+func (p *program) isStopped() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(sig)
-	}
+	return p.stopped
 }
 
-// stop ends the program for good (SIGTERM, then SIGKILL after 5 s).
+// signal sends sig to the running process; an error if there is none (not started, or exited
+// and not yet restarted), so the campaign does not count a kill or pause that hit nothing.
+func (p *program) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("%s: not running", p.name)
+	}
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s: exited, restart pending", p.name)
+	default:
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	return nil
+}
+
+// stop ends the program for good (SIGTERM, then SIGKILL after 5 s) and waits for its
+// supervisor, so no restart can follow.
 func (p *program) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	cmd, exited := p.cmd, p.exited
 	p.mu.Unlock()
+	defer p.sup.Wait()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
