@@ -74,6 +74,10 @@ func (c *sellCall) answer(a sellAnswer) {
 type sellAnswer struct {
 	res SellResult
 	err error
+	// alone: the batch did not sell this order (its goods does not exist, its record existed,
+	// it repeats an order of the batch, or the batch failed); the caller sells it by itself, in
+	// its own goroutine and context, after the batch has freed its slot.
+	alone bool
 }
 
 // coalescer groups concurrent one-item sells into batches.
@@ -145,14 +149,22 @@ func (co *coalescer) queued(goodsID int64) int {
 //
 // A caller whose ctx ends while it waits to be taken into a batch leaves with ctx's error and
 // nothing is sold for it. Once taken, it gets the batch's answer for its order: the batch runs
-// until its transaction ends, and is cancelled only when every caller in it has gone.
+// until its transaction ends, and is cancelled only when every caller in it has gone. An order
+// the batch did not sell (it failed, the goods is unknown, the order was recorded, or it repeats
+// one of the batch) is then sold by its caller alone, in ctx, once the batch has freed its slot.
 func (s *Service) sellCoalesced(ctx context.Context, req SellRequest) (SellResult, error) {
 	c := &sellCall{ctx: ctx, req: req, done: make(chan sellAnswer, 1), lead: make(chan []*sellCall, 1)}
+	finish := func(a sellAnswer) (SellResult, error) {
+		if a.alone {
+			return s.sellOne(ctx, req)
+		}
+		return a.res, a.err
+	}
 	batch := s.coalescer.join(c)
 	if batch == nil {
 		select {
 		case a := <-c.done:
-			return a.res, a.err
+			return finish(a)
 		case batch = <-c.lead:
 		case <-ctx.Done():
 			if s.coalescer.leave(c) {
@@ -160,14 +172,13 @@ func (s *Service) sellCoalesced(ctx context.Context, req SellRequest) (SellResul
 			}
 			select { // taken into a batch already: its answer is on the way
 			case a := <-c.done:
-				return a.res, a.err
+				return finish(a)
 			case batch = <-c.lead:
 			}
 		}
 	}
 	s.lead(batch)
-	a := <-c.done
-	return a.res, a.err
+	return finish(<-c.done)
 }
 
 // lead runs batch and hands the goods to the next batch. If the batch panics, the calls it has
@@ -209,14 +220,18 @@ func (s *Service) runBatch(batch []*sellCall) {
 	var alone []*sellCall // to be sold one by one
 	switch len(members) {
 	case 0:
-	case 1:
-		alone = members
+	case 1: // a lone sell holds the slot while it runs, so that the sells arriving meanwhile batch
+		c := members[0]
+		res, err := s.sellOne(c.ctx, c.req)
+		c.answer(sellAnswer{res: res, err: err})
 	default:
 		alone = s.sellBatch(ctx, members)
 	}
+	// Each of these is sold by its own caller, concurrently and in its own context, once this
+	// batch has freed its slot: a failed batch of 128 orders sold one after another here would
+	// hold up every one-item sell of any goods (review of the group commit, finding 1).
 	for _, c := range append(alone, repeats...) {
-		res, err := s.sellOne(ctx, c.req)
-		c.answer(sellAnswer{res: res, err: err})
+		c.answer(sellAnswer{alone: true})
 	}
 }
 

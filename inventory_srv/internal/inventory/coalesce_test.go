@@ -356,3 +356,51 @@ func TestSell_coalescedBatchThatPanics_answersEveryCaller_andFreesTheGoods(t *te
 		}
 	})
 }
+
+// Review of the group commit (finding 2): the orders of a failed batch are sold again one by one,
+// each by its own caller in its own context — a caller that gave up while the batch ran is not
+// sold afterwards (before, the leader sold it in the batch's context and answered success into
+// the void, leaving stock for the saga to return). Its own goroutine also means the batch's slot
+// is free while they sell (finding 1: a leader selling 128 orders one after another held up every
+// one-item sell of any goods).
+func TestReview_failedBatch_sellsEachOrderInItsCallersOwnContext(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newBatchScene(t, db, 10)
+		trigger := `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details FOR EACH ROW
+			IF NEW.order_sn = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned order'; END IF`
+		if db.Dialect() == sqldb.SQLite {
+			trigger = `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details
+				WHEN NEW.order_sn = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned order'); END`
+		}
+		if _, err := s.f.db.Exec(trigger); err != nil {
+			t.Fatal(err)
+		}
+		s.hold()
+		bctx, cancelB := context.WithCancel(context.Background())
+		defer cancelB()
+		a, poison, b := s.sell(context.Background(), "a", 1), s.sell(context.Background(), "poison", 1), s.sell(bctx, "b", 1)
+		// Gate the batch's own transaction too: b gives up while the batch runs.
+		batchGate := make(chan struct{})
+		s.store.mu.Lock()
+		s.store.gate = batchGate
+		s.store.mu.Unlock()
+		s.open()
+		<-s.store.entered // the batch's transaction waits
+		cancelB()
+		close(batchGate)
+		s.run()
+		wantSold(t, "a", <-a, 1)
+		if err := (<-b).err; !errors.Is(err, context.Canceled) {
+			t.Errorf("b: %v, want its own context's error", err)
+		}
+		if err := (<-poison).err; err == nil {
+			t.Error("poison: sold, want the database's error")
+		}
+		if got := s.f.orderSNs(t); !slices.Equal(got, []string{"a", "holder"}) {
+			t.Errorf("recorded orders %v, want a holder", got)
+		}
+		if got := s.f.stock(t, 1); got != 8 {
+			t.Errorf("stock %d, want 8", got)
+		}
+	})
+}
