@@ -278,16 +278,7 @@ func TestSell_coalesced_callerThatGivesUpWhileQueued_isNotSold(t *testing.T) {
 func TestSell_coalescedBatch_databaseErrorOfOneOrder_failsOnlyThatOrder(t *testing.T) {
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
 		s := newBatchScene(t, db, 10)
-		// A real error from the database for one order's insert, whichever transaction it is in.
-		trigger := `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details FOR EACH ROW
-			IF NEW.order_sn = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned order'; END IF`
-		if db.Dialect() == sqldb.SQLite {
-			trigger = `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details
-				WHEN NEW.order_sn = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned order'); END`
-		}
-		if _, err := s.f.db.Exec(trigger); err != nil {
-			t.Fatal(err)
-		}
+		s.poisonOrder(db, "poison")
 		s.hold()
 		ctx := context.Background()
 		a, poison, b := s.sell(ctx, "a", 1), s.sell(ctx, "poison", 1), s.sell(ctx, "b", 1)
@@ -366,15 +357,7 @@ func TestSell_coalescedBatchThatPanics_answersEveryCaller_andFreesTheGoods(t *te
 func TestReview_failedBatch_sellsEachOrderInItsCallersOwnContext(t *testing.T) {
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
 		s := newBatchScene(t, db, 10)
-		trigger := `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details FOR EACH ROW
-			IF NEW.order_sn = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned order'; END IF`
-		if db.Dialect() == sqldb.SQLite {
-			trigger = `CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details
-				WHEN NEW.order_sn = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned order'); END`
-		}
-		if _, err := s.f.db.Exec(trigger); err != nil {
-			t.Fatal(err)
-		}
+		s.poisonOrder(db, "poison")
 		s.hold()
 		bctx, cancelB := context.WithCancel(context.Background())
 		defer cancelB()
@@ -403,4 +386,19 @@ func TestReview_failedBatch_sellsEachOrderInItsCallersOwnContext(t *testing.T) {
 			t.Errorf("stock %d, want 8", got)
 		}
 	})
+}
+
+// poisonOrder makes the database refuse the sell record of order sn with an error of its own,
+// whichever transaction inserts it.
+func (s *batchScene) poisonOrder(db sqltest.DB, sn string) {
+	s.t.Helper()
+	trigger := fmt.Sprintf(`CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details FOR EACH ROW
+		IF NEW.order_sn = '%s' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned order'; END IF`, sn)
+	if db.Dialect() == sqldb.SQLite {
+		trigger = fmt.Sprintf(`CREATE TRIGGER poison BEFORE INSERT ON stock_sell_details
+			WHEN NEW.order_sn = '%s' BEGIN SELECT RAISE(ABORT, 'poisoned order'); END`, sn)
+	}
+	if _, err := s.f.db.Exec(trigger); err != nil {
+		s.t.Fatal(err)
+	}
 }
