@@ -73,10 +73,7 @@ func TestReview_deductedSells_listsASellWhoseIDIsBelowTheWindowsFirst(t *testing
 	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
-		if _, err := f.svc.PutGoods(ctx, inventory.Goods{ID: 1, Name: "Tea", PriceCents: 100, Stock: 100}); err != nil {
-			t.Fatal(err)
-		}
-		f.initial[1] = 100
+		f.put(t, 1, 100, 100)
 		for _, sn := range []string{"lower-id-later", "higher-id-earlier"} {
 			if _, err := f.svc.Sell(ctx, inventory.SellRequest{OrderSN: sn, Items: []inventory.Item{{GoodsID: 1, Num: 1}}}); err != nil {
 				t.Fatal(err)
