@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +171,11 @@ func TestCheck_ofAHalfCarryingALiveOwner_atAnotherInstance_asksLater_pastItsDead
 			})
 		}
 	})
+}
+
+func TestNew_refusesAnInstanceNameTheHalfMessageCannotCarry(t *testing.T) {
+	_, err := app.New(app.Deps{}, app.Options{Instance: "order\x01a"})
+	if err == nil || !strings.Contains(err.Error(), "instance name") {
+		t.Fatalf("New with a control character in the instance name = %v, want an error naming it", err)
+	}
 }
