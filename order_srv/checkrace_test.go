@@ -49,9 +49,9 @@ type watchedChecks struct {
 	answers               map[order.SN]app.HalfOutcome
 }
 
-func (w *watchedChecks) Check(ctx context.Context, sn order.SN) app.HalfOutcome {
+func (w *watchedChecks) Check(ctx context.Context, sn order.SN, owner app.HalfOwner) app.HalfOutcome {
 	w.started <- sn
-	out := w.other.Check(ctx, sn)
+	out := w.other.Check(ctx, sn, owner)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.answers[sn] = out
@@ -160,7 +160,7 @@ func testCheckBackRacingALocalTransaction(t *testing.T, d sqldb.Dialect) {
 			if out, ok := checks.answer(sn); ok {
 				t.Fatalf("the check-back answered %v while the local transaction was in flight", out)
 			}
-			if out := svc.Check(context.Background(), sn); out != app.AskLater {
+			if out := svc.Check(context.Background(), sn, app.HalfOwner{}); out != app.AskLater {
 				t.Fatalf("the instance running the order answered its check-back %v, want ask-later", out)
 			}
 			saga.release <- tt.localErr

@@ -127,6 +127,8 @@ type memBroker struct {
 
 	mu        sync.Mutex
 	decisions map[order.SN]app.HalfOutcome
+	owners    map[order.SN]app.HalfOwner // the owner each half message carries
+	seen      map[order.SN]bool          // halves a test already picked (crashedSaga)
 	timeouts  map[order.SN]int
 	failSend  error // next ScheduleTimeout fails
 }
@@ -134,6 +136,7 @@ type memBroker struct {
 func (b *memBroker) PublishHalf(_ context.Context, m app.RebackMessage) error {
 	b.mu.Lock()
 	b.decisions[m.OrderSN] = app.AskLater // stored, undecided
+	b.owners[m.OrderSN] = m.Owner
 	b.mu.Unlock()
 	out := b.lt.ExecuteLocal(m.OrderSN)
 	return b.decide(m.OrderSN, out)
@@ -141,7 +144,7 @@ func (b *memBroker) PublishHalf(_ context.Context, m app.RebackMessage) error {
 
 // checkBack runs the broker's check-back of a half message still undecided.
 func (b *memBroker) checkBack(sn order.SN) app.HalfOutcome {
-	out := b.lt.Check(context.Background(), sn)
+	out := b.lt.Check(context.Background(), sn, b.ownerOf(sn))
 	if err := b.decide(sn, out); err != nil {
 		panic(err)
 	}
@@ -173,6 +176,13 @@ func (b *memBroker) decision(sn order.SN) app.HalfOutcome {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.decisions[sn]
+}
+
+// ownerOf returns the owner the half message of sn carries, as a check-back hands it over.
+func (b *memBroker) ownerOf(sn order.SN) app.HalfOwner {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.owners[sn]
 }
 
 func (b *memBroker) timeoutsOf(sn order.SN) int {
@@ -212,7 +222,7 @@ func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixtur
 	}
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{store: store, inv: newInventory(), metrics: &countingMetrics{}, now: time.Now().UTC()}
-	f.broker = &memBroker{inv: f.inv, decisions: map[order.SN]app.HalfOutcome{}, timeouts: map[order.SN]int{}}
+	f.broker = &memBroker{inv: f.inv, decisions: map[order.SN]app.HalfOutcome{}, owners: map[order.SN]app.HalfOwner{}, timeouts: map[order.SN]int{}}
 	deps := app.Deps{
 		Orders: store, Carts: store, Saga: store, Idempotency: store, Timeline: store,
 		Stock: f.inv, Goods: f.inv, Halves: f.broker, Timeouts: f.broker, Metrics: f.metrics,
@@ -653,10 +663,10 @@ func TestCheck_ofAnOrderInFlight_asksLaterHere_butAnotherInstanceFencesIt(t *tes
 		}()
 		<-entered
 		sn := f.onlySN(t)
-		if out := f.svc.Check(context.Background(), sn); out != app.AskLater {
+		if out := f.svc.Check(context.Background(), sn, f.broker.ownerOf(sn)); out != app.AskLater {
 			t.Fatalf("check in the same process = %v, want ask-later", out)
 		}
-		if out := other.Check(context.Background(), sn); out != app.DeliverReback {
+		if out := other.Check(context.Background(), sn, f.broker.ownerOf(sn)); out != app.DeliverReback {
 			t.Fatalf("check at another instance = %v, want deliver-reback", out)
 		}
 		close(release)

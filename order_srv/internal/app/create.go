@@ -80,7 +80,11 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 	s.pending.put(a)
 	defer s.pending.remove(a)
 
-	pubErr := s.d.Halves.PublishHalf(sagaCtx, RebackMessage{OrderSN: sn, Lines: cmd.Lines})
+	// The half message names this instance as the saga's owner until the saga's deadline (taken
+	// after sagaCtx's, so it never ends first): a check-back on another instance leaves the
+	// saga alone until then.
+	owner := HalfOwner{Instance: s.opts.Instance, Deadline: s.d.Now().Add(s.opts.SagaTimeout)}
+	pubErr := s.d.Halves.PublishHalf(sagaCtx, RebackMessage{OrderSN: sn, Lines: cmd.Lines, Owner: owner})
 	res, ran, runErr := a.outcome()
 	if !ran {
 		// The half message was not stored (or never reached ExecuteLocal): nothing happened.
@@ -204,12 +208,6 @@ func (s *Service) failLocal(a *attempt, out HalfOutcome, reason RollbackReason, 
 
 func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	ctx, cmd := a.ctx, a.cmd
-	if o := s.d.Owners; o != nil {
-		// Before anything is sold, so a check-back on another instance knows this saga is alive.
-		if err := o.ClaimOwner(ctx, a.sn, s.opts.Instance, s.d.Now().Add(s.opts.SagaTimeout)); err != nil {
-			return s.failLocal(a, DiscardReback, RollbackLocalTxFailed, fmt.Errorf("%w: record saga owner: %v", ErrUnavailable, err))
-		}
-	}
 	priced, err := s.d.Stock.Sell(ctx, a.sn, cmd.Lines)
 	switch {
 	case errors.Is(err, ErrInsufficientStock):

@@ -41,19 +41,27 @@ var (
 	// for another reason than stock (e.g. the order number was already returned because a
 	// check-back decided against it): nothing was deducted by this call.
 	ErrSellRejected = errors.New("app: inventory rejected the sell")
-	// ErrOwnerTaken is returned by OwnerStore.ClaimOwner when the order already has an owner.
-	ErrOwnerTaken = errors.New("app: saga already owned")
 )
 
-// OwnerStore records which instance runs an order's local transaction, and until when, so that
-// a check-back on another instance leaves a live saga alone. Safe for concurrent use.
+// HalfOwner is the saga owner a reback half message carries (as message properties, see
+// RebackMessage): the instance that runs the order's local transaction, and its deadline (the
+// saga's start + the saga timeout). A check-back on another instance leaves a live saga alone
+// until then. The zero HalfOwner means "no owner": a half message sent by a version that did
+// not send one, or whose owner could not be read; its check-back decides by the barrier.
+type HalfOwner struct {
+	Instance string
+	Deadline time.Time
+}
+
+// IsZero reports whether h is "no owner".
+func (h HalfOwner) IsZero() bool { return h.Instance == "" }
+
+// OwnerStore is what the check-back and the reconciler need besides the barrier claim, now
+// that the owner travels with the half message (docs/adr/0005). The saga_owners table stays for
+// rolling upgrades — older instances still write it, nothing reads it — and ForgetOwners clears
+// its old rows. Safe for concurrent use.
 type OwnerStore interface {
-	// ClaimOwner records owner as running order sn until deadline, in its own autocommitted
-	// write. Errors: ErrOwnerTaken.
-	ClaimOwner(ctx context.Context, sn order.SN, owner string, deadline time.Time) error
-	// Owner returns the owner of sn and its deadline; found is false if none was recorded.
-	Owner(ctx context.Context, sn order.SN) (owner string, deadline time.Time, found bool, err error)
-	// ForgetOwners deletes the records whose deadline is before deadlineBefore.
+	// ForgetOwners deletes the saga_owners rows whose deadline is before deadlineBefore.
 	ForgetOwners(ctx context.Context, deadlineBefore time.Time) (int64, error)
 	// Settled reads the barrier of sn without claiming it: found is false while nobody holds it
 	// (a local transaction in flight is not seen until it ends).
@@ -75,10 +83,12 @@ type GoodsCatalog interface {
 	CheckGoods(ctx context.Context, goodsID int64) error
 }
 
-// RebackMessage is the body of the reback half message.
+// RebackMessage is the reback half message: OrderSN and Lines are its body; Owner, unless
+// zero, travels as two of its properties and comes back with the check-back.
 type RebackMessage struct {
 	OrderSN order.SN
 	Lines   []order.Line
+	Owner   HalfOwner
 }
 
 // HalfPublisher sends the reback half message of one order. Implementations are safe for
@@ -126,8 +136,9 @@ type LocalTransactions interface {
 	// ExecuteLocal runs the local transaction of the order whose half message was just stored.
 	ExecuteLocal(sn order.SN) HalfOutcome
 	// Check answers the broker's check-back for order sn from durable state. ctx carries the
-	// trace context of the half message, if any.
-	Check(ctx context.Context, sn order.SN) HalfOutcome
+	// trace context of the half message, if any; owner is the owner the half message carries
+	// (zero if none).
+	Check(ctx context.Context, sn order.SN, owner HalfOwner) HalfOutcome
 }
 
 // Resolution is what a check-back finds in the barrier.

@@ -4,8 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -36,8 +39,10 @@ type Deps struct {
 	Now    func() time.Time
 	// Crash ends the process at once (os.Exit in production). It is called by the crash faults.
 	Crash func(point string)
-	// Owners records the instance running each local transaction (optional: without it a
-	// check-back on another instance may fence a slow but healthy saga, as before).
+	// Owners lets a check-back on another instance leave a live saga alone — the owner comes
+	// with the half message, Owners reads whether the barrier decided already — and lets the
+	// reconciler clear the old saga_owners rows (optional: without it a check-back on another
+	// instance may fence a slow but healthy saga).
 	Owners OwnerStore
 }
 
@@ -50,8 +55,9 @@ type Options struct {
 	// IdempotencyStaleAfter is how long an unfinished attempt of an Idempotency-Key is assumed
 	// alive; a retry after that takes it over (after fencing it through the barrier).
 	IdempotencyStaleAfter time.Duration
-	// Instance names this process among several order_srv instances, for OwnerStore (default:
-	// random, new at every start — a restarted process is a new owner).
+	// Instance names this process among several order_srv instances; the half messages it sends
+	// name it as their saga's owner (default: random, new at every start — a restarted process
+	// is a new owner). Printable characters only.
 	Instance string
 }
 
@@ -89,6 +95,11 @@ func New(d Deps, opts Options) (*Service, error) {
 		if missing {
 			errs = append(errs, errors.New("app: missing dependency "+name))
 		}
+	}
+	if strings.IndexFunc(opts.Instance, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		// It travels in the half message's properties, whose wire format separates entries with
+		// control characters.
+		errs = append(errs, fmt.Errorf("app: instance name %q: printable characters only", opts.Instance))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -19,5 +19,10 @@
 //	order_reback:  {"order_sn":"…","items":[{"goods_id":1,"num":2}]}
 //	order_timeout: {"order_sn":"…"}
 //
+// A reback half message also carries its saga owner (app.HalfOwner) in two user properties,
+// SHOPSAGA_OWNER (the instance name) and SHOPSAGA_OWNER_DEADLINE (Unix milliseconds); the
+// broker hands them back with the check-back (docs/adr/0005-saga-owner-in-half-message.md). A
+// half without them, from an older version, reaches Check with the zero owner.
+//
 // The package must not import the transport or the database.
 package mq

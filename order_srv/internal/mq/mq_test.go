@@ -64,6 +64,7 @@ type scripted struct {
 	execd   []order.SN
 	checked map[order.SN]int
 	traces  map[order.SN]trace.SpanContext // the trace context each check-back came with
+	owners  map[order.SN]app.HalfOwner     // the owner each check-back came with
 }
 
 func (s *scripted) ExecuteLocal(sn order.SN) app.HalfOutcome {
@@ -73,7 +74,7 @@ func (s *scripted) ExecuteLocal(sn order.SN) app.HalfOutcome {
 	return s.exec[sn]
 }
 
-func (s *scripted) Check(ctx context.Context, sn order.SN) app.HalfOutcome {
+func (s *scripted) Check(ctx context.Context, sn order.SN, owner app.HalfOwner) app.HalfOutcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checked[sn]++
@@ -81,7 +82,17 @@ func (s *scripted) Check(ctx context.Context, sn order.SN) app.HalfOutcome {
 		s.traces = map[order.SN]trace.SpanContext{}
 	}
 	s.traces[sn] = trace.SpanContextFromContext(ctx)
+	if s.owners == nil {
+		s.owners = map[order.SN]app.HalfOwner{}
+	}
+	s.owners[sn] = owner
 	return s.check[sn]
+}
+
+func (s *scripted) ownerOf(sn order.SN) app.HalfOwner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owners[sn]
 }
 
 func (s *scripted) checks(sn order.SN) int {

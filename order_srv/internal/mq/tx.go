@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
@@ -49,6 +52,46 @@ func NewTxPublisher(cfg Config) (*TxPublisher, error) {
 // probeProperty marks the half message Start sends to announce the producer; it is always
 // rolled back.
 const probeProperty = "SHOPSAGA_PROBE"
+
+// The saga owner of a reback half message (app.HalfOwner) travels in two user properties, which
+// the broker hands back with the check-back (Apache RocketMQ encodes the whole stored message,
+// properties included, into CHECK_TRANSACTION_STATE; so does mqbroker, also after retention
+// carried the half forward). Neither name is among Apache RocketMQ's reserved MessageConst keys.
+const (
+	// ownerProperty is the owner's instance name.
+	ownerProperty = "SHOPSAGA_OWNER"
+	// ownerDeadlineProperty is the owner's deadline, in Unix milliseconds.
+	ownerDeadlineProperty = "SHOPSAGA_OWNER_DEADLINE"
+)
+
+// setOwner writes o into msg's properties; a zero owner writes nothing. The instance name must
+// be printable: the properties' wire format separates entries with control characters.
+func setOwner(msg *primitive.Message, o app.HalfOwner) error {
+	if o.IsZero() {
+		return nil
+	}
+	if strings.IndexFunc(o.Instance, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return fmt.Errorf("saga owner %q: the instance name must be printable", o.Instance)
+	}
+	msg.WithProperty(ownerProperty, o.Instance)
+	msg.WithProperty(ownerDeadlineProperty, strconv.FormatInt(o.Deadline.UnixMilli(), 10))
+	return nil
+}
+
+// ownerOf reads the owner a half message carries. A half without one (sent by an older
+// version) is the zero owner, no error; a malformed one is the zero owner and an error, so the
+// check-back decides by the barrier — always safe — and the caller can log why.
+func ownerOf(msg *primitive.Message) (app.HalfOwner, error) {
+	inst := msg.GetProperty(ownerProperty)
+	if inst == "" {
+		return app.HalfOwner{}, nil
+	}
+	ms, err := strconv.ParseInt(msg.GetProperty(ownerDeadlineProperty), 10, 64)
+	if err != nil {
+		return app.HalfOwner{}, fmt.Errorf("saga owner %q: deadline %s=%q: %w", inst, ownerDeadlineProperty, msg.GetProperty(ownerDeadlineProperty), err)
+	}
+	return app.HalfOwner{Instance: inst, Deadline: time.UnixMilli(ms)}, nil
+}
 
 // Start installs lt as the receiver of local transactions and check-backs, starts the producer
 // and announces it to the broker. Call it once, before PublishHalf.
@@ -100,6 +143,9 @@ func (t *TxPublisher) PublishHalf(ctx context.Context, m app.RebackMessage) erro
 		return err
 	}
 	msg := primitive.NewMessage(t.topic, body).WithKeys([]string{string(m.OrderSN)})
+	if err := setOwner(msg, m.Owner); err != nil {
+		return fmt.Errorf("send half message %s: %w", m.OrderSN, err)
+	}
 	// The check-back and inventory's reback consumer continue the order's trace from here.
 	tracing.Inject(ctx, t.prop, msg)
 	res, err := t.p.SendMessageInTransaction(ctx, msg)
@@ -151,8 +197,12 @@ func (l *listener) CheckLocalTransaction(msg *primitive.MessageExt) (st primitiv
 		l.log.Error("check-back: cannot handle the half message", "msg_id", msg.MsgId, "err", errors.Join(err, errNotStarted(lt)))
 		return primitive.UnknowState
 	}
+	owner, err := ownerOf(&msg.Message)
+	if err != nil {
+		l.log.Warn("check-back: unreadable saga owner; the barrier decides", "msg_id", msg.MsgId, "order_sn", sn, "err", err)
+	}
 	ctx := tracing.Extract(context.Background(), l.prop, &msg.Message)
-	return state((*lt).Check(ctx, sn))
+	return state((*lt).Check(ctx, sn, owner))
 }
 
 func errNotStarted(lt *app.LocalTransactions) error {

@@ -2,19 +2,18 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"gorm.io/gorm"
-
-	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/order_srv/internal/app"
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
 var _ app.OwnerStore = (*Store)(nil)
 
+// sagaOwnerRow is a row of saga_owners. Nothing writes the table any more — the saga owner
+// travels with the half message (docs/adr/0005-saga-owner-in-half-message.md) — but instances
+// of an older version still do during a rolling upgrade, so it stays and ForgetOwners clears it.
 type sagaOwnerRow struct {
 	OrderSN  string `gorm:"primaryKey"`
 	Owner    string
@@ -22,47 +21,6 @@ type sagaOwnerRow struct {
 }
 
 func (sagaOwnerRow) TableName() string { return "saga_owners" }
-
-// ownerColumns are the columns insertOwnerRows writes.
-var ownerColumns = []string{"order_sn", "owner", "deadline"}
-
-// insertOwnerRows inserts rows into saga_owners in one statement.
-func insertOwnerRows(db *gorm.DB, rows []sagaOwnerRow) error {
-	values := make([][]any, len(rows))
-	for i, r := range rows {
-		values[i] = []any{r.OrderSN, r.Owner, r.Deadline}
-	}
-	return insertRows(db, "saga_owners", ownerColumns, values)
-}
-
-// ClaimOwner implements app.OwnerStore: one autocommitted INSERT, so the row is visible to
-// every other instance before the local transaction sells anything. (Not grouped with
-// concurrent claims as the timeline steps are: a claim is on every saga's path before the sell,
-// and waiting for the write before it cost more latency than the statement saved; see
-// bench/README.md.)
-func (s *Store) ClaimOwner(ctx context.Context, sn order.SN, owner string, deadline time.Time) error {
-	err := insertOwnerRows(s.db.WithContext(ctx), []sagaOwnerRow{{OrderSN: string(sn), Owner: owner, Deadline: deadline.UTC()}})
-	if sqldb.IsDuplicateKey(err) {
-		return fmt.Errorf("saga owner of %s: %w", sn, app.ErrOwnerTaken)
-	}
-	if err != nil {
-		return fmt.Errorf("claim saga owner of %s: %w", sn, err)
-	}
-	return nil
-}
-
-// Owner implements app.OwnerStore.
-func (s *Store) Owner(ctx context.Context, sn order.SN) (string, time.Time, bool, error) {
-	var row sagaOwnerRow
-	err := s.db.WithContext(ctx).Where("order_sn = ?", string(sn)).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return "", time.Time{}, false, nil
-	}
-	if err != nil {
-		return "", time.Time{}, false, fmt.Errorf("read saga owner of %s: %w", sn, err)
-	}
-	return row.Owner, row.Deadline.UTC(), true, nil
-}
 
 // ForgetOwners implements app.OwnerStore.
 func (s *Store) ForgetOwners(ctx context.Context, deadlineBefore time.Time) (int64, error) {
