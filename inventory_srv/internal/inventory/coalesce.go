@@ -322,7 +322,30 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		idx = append(idx, i)
 		answers[i] = sellAnswer{res: SellResult{OrderSN: c.req.OrderSN, Items: sold}}
 	}
-	inserted, err := insertSellDetails(ctx, tx, details)
+	if !perGoods && len(details) > 0 {
+		// The common case, in one round trip: every order is new, record them all and deduct the
+		// sums of all their goods.
+		group := make(map[int64][]int, len(ids))
+		for _, i := range idx {
+			id := members[i].req.Items[0].GoodsID
+			group[id] = append(group[id], i)
+		}
+		sums := goodsSums(ids, group, members)
+		ok, err := tx.RecordAndDeduct(ctx, details, sums)
+		switch {
+		case err == nil && ok:
+			return nil
+		case err == nil && len(sums) > 1:
+			return errBatchShort
+		case err == nil: // one goods, whose sum did not fit: nothing was deducted
+			return sellWhatFits(ctx, tx, sums[0].GoodsID, members, group[sums[0].GoodsID], answers)
+		case !errors.Is(err, ErrSellDetailExists):
+			return fmt.Errorf("record %d orders and deduct %d goods: %w", len(details), len(sums), err)
+		}
+		// A retried order has a record: nothing was recorded nor deducted; record the orders
+		// one by one, leaving the duplicates out.
+	}
+	inserted, err := insertSellDetails(ctx, tx, details, !perGoods)
 	if err != nil {
 		return err
 	}
@@ -338,16 +361,7 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		id := members[i].req.Items[0].GoodsID
 		byGoods[id] = append(byGoods[id], i)
 	}
-	var sums []Item // per goods with inserted orders, ascending id
-	for _, id := range ids {
-		var total int64
-		for _, i := range byGoods[id] {
-			total += members[i].req.Items[0].Num
-		}
-		if total > 0 {
-			sums = append(sums, Item{GoodsID: id, Num: total})
-		}
-	}
+	sums := goodsSums(ids, byGoods, members)
 	if len(sums) > 1 && !perGoods {
 		ok, err := tx.DeductAll(ctx, sums)
 		switch {
@@ -376,23 +390,42 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 // rolled back; the batch runs again goods by goods.
 var errBatchShort = errors.New("inventory: a goods of the batch is short")
 
+// goodsSums is, for each goods of ids (ascending) with orders in group (member indexes by goods),
+// the goods and the sum of its orders' amounts.
+func goodsSums(ids []int64, group map[int64][]int, members []*sellCall) []Item {
+	var sums []Item
+	for _, id := range ids {
+		var total int64
+		for _, i := range group[id] {
+			total += members[i].req.Items[0].Num
+		}
+		if total > 0 {
+			sums = append(sums, Item{GoodsID: id, Num: total})
+		}
+	}
+	return sums
+}
+
 // insertSellDetails records details and reports which of them it inserted: one statement for
 // all, or, when one of them has a record already (a retried order), one insert each, a
-// duplicate leaving its order out.
-func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail) (inserted []bool, err error) {
+// duplicate leaving its order out. oneByOne skips the statement for all (it failed already on
+// a duplicate in this transaction).
+func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail, oneByOne bool) (inserted []bool, err error) {
 	inserted = make([]bool, len(details))
 	if len(details) == 0 {
 		return inserted, nil
 	}
-	err = tx.InsertSellDetails(ctx, details)
-	switch {
-	case err == nil:
-		for k := range inserted {
-			inserted[k] = true
+	if !oneByOne {
+		err = tx.InsertSellDetails(ctx, details)
+		switch {
+		case err == nil:
+			for k := range inserted {
+				inserted[k] = true
+			}
+			return inserted, nil
+		case !errors.Is(err, ErrSellDetailExists):
+			return nil, fmt.Errorf("record %d orders: %w", len(details), err)
 		}
-		return inserted, nil
-	case !errors.Is(err, ErrSellDetailExists):
-		return nil, fmt.Errorf("record %d orders: %w", len(details), err)
 	}
 	for k, d := range details {
 		err := tx.InsertSellDetail(ctx, d)

@@ -47,6 +47,14 @@ type StockTx interface {
 	// them, failing with ErrSellDetailExists if one has a record; the transaction stays usable
 	// after that error.
 	InsertSellDetails(ctx context.Context, ds []SellDetail) error
+	// RecordAndDeduct is InsertSellDetails(ds) followed, only if it succeeded, by the conditional
+	// deduction of items (distinct goods, ascending id; Deduct's for one, DeductAll's for more),
+	// in as few round trips as the store can (one on MySQL). If one of ds has a record it fails
+	// with ErrSellDetailExists, having recorded and deducted nothing, and the transaction stays
+	// usable. Otherwise deducted reports whether every item fit; when it is false with more than
+	// one item, the caller cannot tell which were deducted and must roll the transaction back (as
+	// after DeductAll); with one item, nothing was deducted.
+	RecordAndDeduct(ctx context.Context, ds []SellDetail, items []Item) (deducted bool, err error)
 	// MarkReturned moves the order's record from StatusDeducted to StatusReturned if it is in
 	// StatusDeducted (a compare-and-set), and reports whether it did.
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
@@ -220,20 +228,33 @@ func sell(ctx context.Context, tx StockTx, req SellRequest) ([]SoldItem, error) 
 	if len(missing) > 0 {
 		return nil, &GoodsNotFoundError{IDs: missing}
 	}
-	if err := tx.InsertSellDetail(ctx, SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}); err != nil {
-		return nil, err
-	}
-
-	// Deduct every item; when one is short, still try the others so that the error names every
-	// short item (the transaction is rolled back anyway).
+	detail := SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}
 	var failed []Item
-	for _, it := range req.Items {
-		ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
-		if err != nil {
-			return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
+	if len(req.Items) == 1 {
+		// Record and deduct in one round trip; a short item is not deducted at all.
+		ok, err := tx.RecordAndDeduct(ctx, []SellDetail{detail}, req.Items)
+		switch {
+		case errors.Is(err, ErrSellDetailExists):
+			return nil, err
+		case err != nil:
+			return nil, fmt.Errorf("record and deduct goods %d: %w", req.Items[0].GoodsID, err)
+		case !ok:
+			failed = req.Items
 		}
-		if !ok {
-			failed = append(failed, it)
+	} else {
+		if err := tx.InsertSellDetail(ctx, detail); err != nil {
+			return nil, err
+		}
+		// Deduct every item; when one is short, still try the others so that the error names
+		// every short item (the transaction is rolled back anyway).
+		for _, it := range req.Items {
+			ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
+			if err != nil {
+				return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
+			}
+			if !ok {
+				failed = append(failed, it)
+			}
 		}
 	}
 	if len(failed) == 0 {

@@ -22,11 +22,13 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/shopsaga/shopsaga/internal/sqldb"
@@ -71,6 +73,17 @@ func NormalizeDSN(dsn string) (string, error) { return sqldb.NormalizeMySQLDSN(d
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 20
+	}
+	if opts.MySQLDSN != "" {
+		// RecordAndDeduct sends two statements in one round trip. Every statement of this
+		// package is a constant text with ? placeholders whose arguments the driver escapes
+		// (interpolateParams), so no input can add a statement.
+		cfg, err := mysqldriver.ParseDSN(opts.MySQLDSN)
+		if err != nil {
+			return nil, fmt.Errorf("parse mysql dsn: %w", err)
+		}
+		cfg.MultiStatements = true
+		opts.MySQLDSN = cfg.FormatDSN()
 	}
 	db, err := sqldb.Open(ctx, sqldb.Options{
 		MySQLDSN: opts.MySQLDSN, SQLitePath: opts.SQLitePath, MaxOpenConns: opts.MaxOpenConns,
@@ -182,6 +195,18 @@ func (t stockTx) Deduct(ctx context.Context, goodsID, num int64) (bool, error) {
 // id IN (…) AND stock >= CASE id … END", checked by rows affected. The primary key is scanned in
 // ascending id order, the lock order of every transaction.
 func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, error) {
+	q, args := deductSQL(items)
+	res := t.db.WithContext(ctx).Exec(q, args...)
+	return res.RowsAffected == int64(len(items)), res.Error
+}
+
+// deductSQL is the conditional UPDATE that deducts items (distinct goods): Deduct's statement
+// for one, DeductAll's for more. Each row it changes is one item that fit.
+func deductSQL(items []inventory.Item) (string, []any) {
+	if len(items) == 1 {
+		return `UPDATE goods SET stock = stock - ? WHERE id = ? AND stock >= ?`,
+			[]any{items[0].Num, items[0].GoodsID, items[0].Num}
+	}
 	var cases strings.Builder
 	cases.WriteString("CASE id")
 	caseArgs := make([]any, 0, 2*len(items))
@@ -193,9 +218,7 @@ func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, e
 	}
 	cases.WriteString(" END")
 	args := append(append(append([]any(nil), caseArgs...), ids), caseArgs...)
-	res := t.db.WithContext(ctx).Exec(
-		`UPDATE goods SET stock = stock - `+cases.String()+` WHERE id IN ? AND stock >= `+cases.String(), args...)
-	return res.RowsAffected == int64(len(items)), res.Error
+	return `UPDATE goods SET stock = stock - ` + cases.String() + ` WHERE id IN ? AND stock >= ` + cases.String(), args
 }
 
 func (t stockTx) Restock(ctx context.Context, goodsID, num int64) (bool, error) {
@@ -227,13 +250,32 @@ func (t stockTx) InsertSellDetails(ctx context.Context, ds []inventory.SellDetai
 	if len(ds) == 0 {
 		return nil
 	}
+	q, args, err := insertSellDetailsSQL(ds)
+	if err != nil {
+		return err
+	}
+	return t.execInsert(ctx, q, args)
+}
+
+// execInsert runs an INSERT of sell records, reporting a duplicate order as
+// inventory.ErrSellDetailExists.
+func (t stockTx) execInsert(ctx context.Context, q string, args []any) error {
+	err := t.db.WithContext(ctx).Exec(q, args...).Error
+	if sqldb.IsDuplicateKey(err) {
+		return inventory.ErrSellDetailExists
+	}
+	return err
+}
+
+// insertSellDetailsSQL is the multi-row INSERT of ds (at least one).
+func insertSellDetailsSQL(ds []inventory.SellDetail) (string, []any, error) {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO stock_sell_details (order_sn, status, detail) VALUES `)
 	args := make([]any, 0, 3*len(ds))
 	for i, d := range ds {
 		detail, err := encodeItems(d.Items)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		if i > 0 {
 			q.WriteString(", ")
@@ -241,11 +283,36 @@ func (t stockTx) InsertSellDetails(ctx context.Context, ds []inventory.SellDetai
 		q.WriteString("(?, ?, ?)")
 		args = append(args, d.OrderSN, int8(d.Status), detail)
 	}
-	err := t.db.WithContext(ctx).Exec(q.String(), args...).Error
-	if sqldb.IsDuplicateKey(err) {
-		return inventory.ErrSellDetailExists
+	return q.String(), args, nil
+}
+
+// RecordAndDeduct implements inventory.StockTx. On MySQL it sends the multi-row INSERT and the
+// conditional UPDATE (Deduct's for one goods, DeductAll's for more) as one multi-statement round
+// trip ("INSERT …; UPDATE …", see multiStatements in Open): the server runs the UPDATE only if the
+// INSERT succeeded, it stops at the first error, and the result's rows affected are the last
+// statement's, the UPDATE's. On SQLite the two statements run one after the other, which costs
+// no round trip.
+func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item) (bool, error) {
+	if len(ds) == 0 || len(items) == 0 {
+		return false, fmt.Errorf("record and deduct: %d records, %d items: want at least one of each", len(ds), len(items))
 	}
-	return err
+	insert, insertArgs, err := insertSellDetailsSQL(ds)
+	if err != nil {
+		return false, err
+	}
+	update, updateArgs := deductSQL(items)
+	if t.dialect == sqldb.SQLite {
+		if err := t.execInsert(ctx, insert, insertArgs); err != nil {
+			return false, err
+		}
+		res := t.db.WithContext(ctx).Exec(update, updateArgs...)
+		return res.RowsAffected == int64(len(items)), res.Error
+	}
+	res := t.db.WithContext(ctx).Exec(insert+"; "+update, append(insertArgs, updateArgs...)...)
+	if sqldb.IsDuplicateKey(res.Error) {
+		return false, inventory.ErrSellDetailExists
+	}
+	return res.RowsAffected == int64(len(items)), res.Error
 }
 
 func (t stockTx) MarkReturned(ctx context.Context, orderSN string) (bool, error) {
