@@ -265,15 +265,18 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 		answers []sellAnswer // per member, set by the successful attempt
 		single  []bool       // per member: sell it alone
 	)
-	run := func(perGoods bool) error {
+	run := func(m batchMode) error {
 		return s.store.InTx(ctx, func(tx StockTx) error {
 			answers, single = make([]sellAnswer, len(members)), make([]bool, len(members))
-			return s.sellBatchTx(ctx, tx, members, answers, single, perGoods)
+			return s.sellBatchTx(ctx, tx, members, answers, single, m)
 		})
 	}
-	err := run(false)
+	err := run(batchCached)
+	if errors.Is(err, errGoodsChanged) {
+		err = run(batchRead)
+	}
 	if errors.Is(err, errBatchShort) {
-		err = run(true)
+		err = run(batchPerGoods)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
@@ -290,20 +293,43 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 	return alone
 }
 
+// batchMode is how an attempt of sellBatchTx goes about it.
+type batchMode int8
+
+const (
+	// batchCached takes names and prices from the goods cache when it has every goods of the
+	// batch, and deducts with the guard that the rows still have them (else as batchRead).
+	batchCached batchMode = iota
+	// batchRead reads the goods and deducts the sums of all goods with one UPDATE.
+	batchRead
+	// batchPerGoods reads the goods and deducts goods by goods, selling what fits of a short one.
+	batchPerGoods
+)
+
 // sellBatchTx is one attempt of sellBatch in tx. It sets answers[i] for every member it sells
-// or refuses, and single[i] for those to be sold one by one. It deducts the sums of all goods
-// with one UPDATE, failing with errBatchShort if one of them does not fit, or, with perGoods,
-// goods by goods, selling what fits of a goods that is short.
-func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, perGoods bool) error {
+// or refuses, and single[i] for those to be sold one by one. Unless m is batchPerGoods, it
+// deducts the sums of all goods with one UPDATE, failing with errBatchShort if one of several
+// goods does not fit (or errGoodsChanged, with batchCached, if the cache was stale or a record
+// existed); with batchPerGoods, goods by goods, selling what fits of a goods that is short.
+func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, m batchMode) error {
+	perGoods := m == batchPerGoods
 	ids := make([]int64, 0, len(members))
 	for _, c := range members {
 		ids = append(ids, c.req.Items[0].GoodsID)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	rows, err := tx.Goods(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("read goods: %w", err)
+	// With batchCached and every goods of ids cached, the names and prices come from the cache.
+	rows, cached := []Goods(nil), false
+	if m == batchCached {
+		rows, cached = s.goods.get(ids)
+	}
+	if !cached {
+		var err error
+		if rows, err = tx.Goods(ctx, ids); err != nil {
+			return fmt.Errorf("read goods: %w", err)
+		}
+		s.goods.put(rows)
 	}
 	byID := goodsByID(rows)
 
@@ -331,16 +357,36 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 			group[id] = append(group[id], i)
 		}
 		sums := goodsSums(ids, group, members)
-		ok, err := tx.RecordAndDeduct(ctx, details, sums)
+		var guard []Goods // with the cache, each goods of sums as its records have it
+		if cached {
+			guard = make([]Goods, len(sums))
+			for k, sum := range sums {
+				guard[k] = byID[sum.GoodsID]
+			}
+		}
+		ok, err := tx.RecordAndDeduct(ctx, details, sums, guard)
 		switch {
 		case err == nil && ok:
 			return nil
 		case err == nil && len(sums) > 1:
 			return errBatchShort
-		case err == nil: // one goods, whose sum did not fit: nothing was deducted
-			return sellWhatFits(ctx, tx, sums[0].GoodsID, members, group[sums[0].GoodsID], answers)
+		case err == nil: // one goods, whose sum did not fit (or changed): nothing was deducted
+			id := sums[0].GoodsID
+			if cached {
+				fresh, err := tx.Goods(ctx, []int64{id})
+				if err != nil {
+					return fmt.Errorf("read goods: %w", err)
+				}
+				if len(fresh) != 1 || fresh[0].Name != byID[id].Name || fresh[0].PriceCents != byID[id].PriceCents {
+					s.goods.forget(id)
+					return errGoodsChanged
+				}
+			}
+			return sellWhatFits(ctx, tx, id, members, group[id], answers)
 		case !errors.Is(err, ErrSellDetailExists):
 			return fmt.Errorf("record %d orders and deduct %d goods: %w", len(details), len(sums), err)
+		case cached: // the one-by-one path below deducts without the guard: read the goods first
+			return errGoodsChanged
 		}
 		// A retried order has a record: nothing was recorded nor deducted; record the orders
 		// one by one, leaving the duplicates out.

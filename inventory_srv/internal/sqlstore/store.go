@@ -200,6 +200,32 @@ func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, e
 	return res.RowsAffected == int64(len(items)), res.Error
 }
 
+// guardSQL is the condition, appended to deductSQL's UPDATE of the same goods, that each row
+// still has the name and price of asSold.
+func (t stockTx) guardSQL(asSold []inventory.Goods) (string, []any) {
+	nameEq := func(v string) string { return ` AND CAST(name AS BINARY) = CAST(` + v + ` AS BINARY)` }
+	if t.dialect == sqldb.SQLite { // = compares text byte for byte unless told otherwise
+		nameEq = func(v string) string { return ` AND name = ` + v }
+	}
+	if len(asSold) == 1 {
+		return nameEq("?") + ` AND price_cents = ?`, []any{asSold[0].Name, asSold[0].PriceCents}
+	}
+	var names, prices strings.Builder
+	names.WriteString("CASE id")
+	prices.WriteString("CASE id")
+	nameArgs := make([]any, 0, 2*len(asSold))
+	priceArgs := make([]any, 0, 2*len(asSold))
+	for _, g := range asSold {
+		names.WriteString(" WHEN ? THEN ?")
+		prices.WriteString(" WHEN ? THEN ?")
+		nameArgs = append(nameArgs, g.ID, g.Name)
+		priceArgs = append(priceArgs, g.ID, g.PriceCents)
+	}
+	names.WriteString(" END")
+	prices.WriteString(" END")
+	return nameEq(names.String()) + ` AND price_cents = ` + prices.String(), append(nameArgs, priceArgs...)
+}
+
 // deductSQL is the conditional UPDATE that deducts items (distinct goods): Deduct's statement
 // for one, DeductAll's for more. Each row it changes is one item that fit.
 func deductSQL(items []inventory.Item) (string, []any) {
@@ -292,15 +318,23 @@ func insertSellDetailsSQL(ds []inventory.SellDetail) (string, []any, error) {
 // INSERT succeeded, it stops at the first error, and the result's rows affected are the last
 // statement's, the UPDATE's. On SQLite the two statements run one after the other, which costs
 // no round trip.
-func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item) (bool, error) {
-	if len(ds) == 0 || len(items) == 0 {
-		return false, fmt.Errorf("record and deduct: %d records, %d items: want at least one of each", len(ds), len(items))
+//
+// The guard of asSold compares the name byte for byte (the column's collation would take "Tea"
+// for "tea"), and the price.
+func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item, asSold []inventory.Goods) (bool, error) {
+	if len(ds) == 0 || len(items) == 0 || asSold != nil && len(asSold) != len(items) {
+		return false, fmt.Errorf("record and deduct: %d records, %d items, %d goods: want at least one record and item, and a goods per item",
+			len(ds), len(items), len(asSold))
 	}
 	insert, insertArgs, err := insertSellDetailsSQL(ds)
 	if err != nil {
 		return false, err
 	}
 	update, updateArgs := deductSQL(items)
+	if asSold != nil {
+		guard, guardArgs := t.guardSQL(asSold)
+		update, updateArgs = update+guard, append(updateArgs, guardArgs...)
+	}
 	if t.dialect == sqldb.SQLite {
 		if err := t.execInsert(ctx, insert, insertArgs); err != nil {
 			return false, err

@@ -375,19 +375,19 @@ func TestStockTx_recordAndDeduct_deductsOnlyWhenEveryOrderIsNew(t *testing.T) {
 		}
 		err := st.InTx(ctx, func(tx inventory.StockTx) error {
 			ok, err := tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("a", 1), detail("b", 3)},
-				[]inventory.Item{{GoodsID: 1, Num: 2}, {GoodsID: 3, Num: 4}})
+				[]inventory.Item{{GoodsID: 1, Num: 2}, {GoodsID: 3, Num: 4}}, nil)
 			if !ok || err != nil {
 				t.Errorf("RecordAndDeduct(new orders, fits) = %v, %v; want true", ok, err)
 			}
 			ok, err = tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("c", 2), detail("a", 2)},
-				[]inventory.Item{{GoodsID: 2, Num: 1}})
+				[]inventory.Item{{GoodsID: 2, Num: 1}}, nil)
 			if ok || !errors.Is(err, inventory.ErrSellDetailExists) {
 				t.Errorf("RecordAndDeduct(a recorded order) = %v, %v; want ErrSellDetailExists", ok, err)
 			}
 			if _, err := tx.SellDetail(ctx, "c"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
 				t.Errorf("c after the failed record: %v, want not found", err)
 			}
-			ok, err = tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("d", 2)}, []inventory.Item{{GoodsID: 2, Num: 4}})
+			ok, err = tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("d", 2)}, []inventory.Item{{GoodsID: 2, Num: 4}}, nil)
 			if ok || err != nil {
 				t.Errorf("RecordAndDeduct(one goods short) = %v, %v; want false", ok, err)
 			}
@@ -396,7 +396,7 @@ func TestStockTx_recordAndDeduct_deductsOnlyWhenEveryOrderIsNew(t *testing.T) {
 					t.Errorf("%s: %+v, %v; want recorded with the name intact", sn, got, err)
 				}
 			}
-			if _, err := tx.RecordAndDeduct(ctx, nil, []inventory.Item{{GoodsID: 2, Num: 1}}); err == nil {
+			if _, err := tx.RecordAndDeduct(ctx, nil, []inventory.Item{{GoodsID: 2, Num: 1}}, nil); err == nil {
 				t.Error("RecordAndDeduct(no records) accepted")
 			}
 			return nil
