@@ -39,10 +39,13 @@ func WithSellBatchesInFlight(n int) Option {
 // the goods row lock once per batch instead of once per order.
 //
 // A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
-// orders with one SELECT, records every order with one multi-row INSERT (if one of them has a
-// record already, the statement fails alone and the orders are recorded one by one, a duplicate
-// leaving its order out), deducts the sums of all its goods with one conditional UPDATE, which
-// takes the rows in ascending id order (the lock order of every transaction), and commits. Each
+// orders with one SELECT (unless the goods cache has them all: then the UPDATE is guarded by the
+// cached names and prices, and a failed guard makes the batch run again reading), records every
+// order with one multi-row INSERT and deducts the sums of all its goods with one conditional
+// UPDATE, which takes the rows in ascending id order (the lock order of every transaction), both
+// in one round trip (StockTx.RecordAndDeduct), and commits. If one order has a record already,
+// the INSERT fails alone, nothing is deducted, and the orders are recorded one by one, a
+// duplicate leaving its order out, before the deduction. Each
 // order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
 // tells only that some goods was short, so the transaction is rolled back and the batch runs
 // again with one conditional UPDATE per goods in ascending id order; for a goods that is short

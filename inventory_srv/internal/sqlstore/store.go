@@ -9,6 +9,10 @@
 // "UPDATE … SET stock = stock - ? WHERE id = ? AND stock >= ?" and a sell record moves to returned
 // with "… WHERE order_sn = ? AND status = 1", both checked by rows affected (MySQL counts changed
 // rows; SQLite matched rows, the same here since both statements change what they match).
+// A sell's records and its deduction go as one multi-statement round trip on MySQL
+// (RecordAndDeduct, "INSERT …; UPDATE …"; the pool enables multiStatements, and every statement
+// is constant text whose arguments the driver escapes), optionally guarded by the goods' name
+// (compared byte for byte) and price.
 // A coalesced sell whose sum does not fit locks the goods row ("SELECT stock … FOR UPDATE"; SQLite
 // holds its write lock already) and removes, before commit, the records it inserted for the orders
 // that do not fit (DeleteSellDetails); committed records are never deleted.
