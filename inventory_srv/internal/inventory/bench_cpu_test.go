@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -23,9 +24,10 @@ import (
 // saga's load (one piece of one of 50 goods per order, 16 concurrent sellers), against a MariaDB
 // server of your own: INVENTORY_BENCH_MYSQL_DSN names a user that may create databases (no
 // database: user:pw@tcp(host:port)/), INVENTORY_BENCH_DB_PID the server's process id on this
-// machine (optional). It reports per sell: the server's CPU (db-ms), this process's CPU (inv-ms,
-// the use case, the store and the driver; no HTTP), and from SHOW GLOBAL STATUS the statements,
-// commits and InnoDB fsyncs (the server must be otherwise idle). one_by_one is every sell in its
+// machine (optional). It reports per sell: the round trips of the store's connections
+// (roundtrips), the server's CPU (db-ms), this process's CPU (inv-ms, the use case, the store
+// and the driver; no HTTP), and from SHOW GLOBAL STATUS the statements (a multi-statement
+// counts each), commits and InnoDB fsyncs (the server must be otherwise idle). one_by_one is every sell in its
 // own transaction (WithMaxSellBatch(1)), coalesced the default, in the same run.
 func BenchmarkSellCost(b *testing.B) {
 	dsn := os.Getenv("INVENTORY_BENCH_MYSQL_DSN")
@@ -54,6 +56,17 @@ func benchmarkSellCost(b *testing.B, dsn string, maxBatch int) {
 		}
 	}
 	cfg.DBName = dbName
+	// The store's connections count the commands they send: each is one round trip.
+	var roundTrips atomic.Int64
+	network := fmt.Sprintf("inventory-bench-%d", maxBatch)
+	mysql.RegisterDialContext(network, func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c, writes: &roundTrips}, nil
+	})
+	cfg.Net = network
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, sqlstore.Options{MySQLDSN: cfg.FormatDSN()})
 	if err != nil {
@@ -75,7 +88,7 @@ func benchmarkSellCost(b *testing.B, dsn string, maxBatch int) {
 	}
 	dbPID, _ := strconv.Atoi(os.Getenv("INVENTORY_BENCH_DB_PID"))
 	var orders atomic.Int64
-	db0, self0, st0 := processCPU(b, dbPID), selfCPU(), globalStatus(b, root)
+	db0, self0, st0, rt0 := processCPU(b, dbPID), selfCPU(), globalStatus(b, root), roundTrips.Load()
 	b.SetParallelism((sellers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -90,8 +103,9 @@ func benchmarkSellCost(b *testing.B, dsn string, maxBatch int) {
 		}
 	})
 	b.StopTimer()
-	db1, self1, st1 := processCPU(b, dbPID), selfCPU(), globalStatus(b, root)
+	db1, self1, st1, rt1 := processCPU(b, dbPID), selfCPU(), globalStatus(b, root), roundTrips.Load()
 	per := func(v float64) float64 { return v / float64(b.N) }
+	b.ReportMetric(per(float64(rt1-rt0)), "roundtrips/op")
 	if dbPID > 0 {
 		b.ReportMetric(per(db1-db0)*1000, "db-ms/op")
 	}
@@ -101,6 +115,19 @@ func benchmarkSellCost(b *testing.B, dsn string, maxBatch int) {
 	} {
 		b.ReportMetric(per(float64(st1[m.status]-st0[m.status])), m.unit)
 	}
+}
+
+// countingConn counts the writes to a connection to the server: the driver writes each
+// command (a query, a multi-statement, a COMMIT) with one write, and reads its answer before
+// the next, so every write is a round trip.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
 }
 
 // processCPU is the user + system CPU seconds of process pid so far (0 when pid is 0).

@@ -39,10 +39,13 @@ func WithSellBatchesInFlight(n int) Option {
 // the goods row lock once per batch instead of once per order.
 //
 // A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
-// orders with one SELECT, records every order with one multi-row INSERT (if one of them has a
-// record already, the statement fails alone and the orders are recorded one by one, a duplicate
-// leaving its order out), deducts the sums of all its goods with one conditional UPDATE, which
-// takes the rows in ascending id order (the lock order of every transaction), and commits. Each
+// orders with one SELECT (unless the goods cache has them all: then the UPDATE is guarded by the
+// cached names and prices, and a failed guard makes the batch run again reading), records every
+// order with one multi-row INSERT and deducts the sums of all its goods with one conditional
+// UPDATE, which takes the rows in ascending id order (the lock order of every transaction), both
+// in one round trip (StockTx.RecordAndDeduct), and commits. If one order has a record already,
+// the INSERT fails alone, nothing is deducted, and the orders are recorded one by one, a
+// duplicate leaving its order out, before the deduction. Each
 // order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
 // tells only that some goods was short, so the transaction is rolled back and the batch runs
 // again with one conditional UPDATE per goods in ascending id order; for a goods that is short
@@ -265,15 +268,18 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 		answers []sellAnswer // per member, set by the successful attempt
 		single  []bool       // per member: sell it alone
 	)
-	run := func(perGoods bool) error {
+	run := func(m batchMode) error {
 		return s.store.InTx(ctx, func(tx StockTx) error {
 			answers, single = make([]sellAnswer, len(members)), make([]bool, len(members))
-			return s.sellBatchTx(ctx, tx, members, answers, single, perGoods)
+			return s.sellBatchTx(ctx, tx, members, answers, single, m)
 		})
 	}
-	err := run(false)
+	err := run(batchCached)
+	if errors.Is(err, errGoodsChanged) {
+		err = run(batchRead)
+	}
 	if errors.Is(err, errBatchShort) {
-		err = run(true)
+		err = run(batchPerGoods)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
@@ -290,20 +296,43 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 	return alone
 }
 
+// batchMode is how an attempt of sellBatchTx goes about it.
+type batchMode int8
+
+const (
+	// batchCached takes names and prices from the goods cache when it has every goods of the
+	// batch, and deducts with the guard that the rows still have them (else as batchRead).
+	batchCached batchMode = iota
+	// batchRead reads the goods and deducts the sums of all goods with one UPDATE.
+	batchRead
+	// batchPerGoods reads the goods and deducts goods by goods, selling what fits of a short one.
+	batchPerGoods
+)
+
 // sellBatchTx is one attempt of sellBatch in tx. It sets answers[i] for every member it sells
-// or refuses, and single[i] for those to be sold one by one. It deducts the sums of all goods
-// with one UPDATE, failing with errBatchShort if one of them does not fit, or, with perGoods,
-// goods by goods, selling what fits of a goods that is short.
-func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, perGoods bool) error {
+// or refuses, and single[i] for those to be sold one by one. Unless m is batchPerGoods, it
+// deducts the sums of all goods with one UPDATE, failing with errBatchShort if one of several
+// goods does not fit (or errGoodsChanged, with batchCached, if the cache was stale or a record
+// existed); with batchPerGoods, goods by goods, selling what fits of a goods that is short.
+func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, m batchMode) error {
+	perGoods := m == batchPerGoods
 	ids := make([]int64, 0, len(members))
 	for _, c := range members {
 		ids = append(ids, c.req.Items[0].GoodsID)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	rows, err := tx.Goods(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("read goods: %w", err)
+	// With batchCached and every goods of ids cached, the names and prices come from the cache.
+	rows, cached := []Goods(nil), false
+	if m == batchCached {
+		rows, cached = s.goods.get(ids)
+	}
+	if !cached {
+		var err error
+		if rows, err = tx.Goods(ctx, ids); err != nil {
+			return fmt.Errorf("read goods: %w", err)
+		}
+		s.goods.put(rows)
 	}
 	byID := goodsByID(rows)
 
@@ -322,7 +351,50 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		idx = append(idx, i)
 		answers[i] = sellAnswer{res: SellResult{OrderSN: c.req.OrderSN, Items: sold}}
 	}
-	inserted, err := insertSellDetails(ctx, tx, details)
+	if !perGoods && len(details) > 0 {
+		// The common case, in one round trip: every order is new, record them all and deduct the
+		// sums of all their goods.
+		group := make(map[int64][]int, len(ids))
+		for _, i := range idx {
+			id := members[i].req.Items[0].GoodsID
+			group[id] = append(group[id], i)
+		}
+		sums := goodsSums(ids, group, members)
+		var guard []Goods // with the cache, each goods of sums as its records have it
+		if cached {
+			guard = make([]Goods, len(sums))
+			for k, sum := range sums {
+				guard[k] = byID[sum.GoodsID]
+			}
+		}
+		ok, err := tx.RecordAndDeduct(ctx, details, sums, guard)
+		switch {
+		case err == nil && ok:
+			return nil
+		case err == nil && len(sums) > 1:
+			return errBatchShort
+		case err == nil: // one goods, whose sum did not fit (or changed): nothing was deducted
+			id := sums[0].GoodsID
+			if cached {
+				fresh, err := tx.Goods(ctx, []int64{id})
+				if err != nil {
+					return fmt.Errorf("read goods: %w", err)
+				}
+				if len(fresh) != 1 || fresh[0].Name != byID[id].Name || fresh[0].PriceCents != byID[id].PriceCents {
+					s.goods.forget(id)
+					return errGoodsChanged
+				}
+			}
+			return sellWhatFits(ctx, tx, id, members, group[id], answers)
+		case !errors.Is(err, ErrSellDetailExists):
+			return fmt.Errorf("record %d orders and deduct %d goods: %w", len(details), len(sums), err)
+		case cached: // the one-by-one path below deducts without the guard: read the goods first
+			return errGoodsChanged
+		}
+		// A retried order has a record: nothing was recorded nor deducted; record the orders
+		// one by one, leaving the duplicates out.
+	}
+	inserted, err := insertSellDetails(ctx, tx, details, !perGoods)
 	if err != nil {
 		return err
 	}
@@ -338,16 +410,7 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		id := members[i].req.Items[0].GoodsID
 		byGoods[id] = append(byGoods[id], i)
 	}
-	var sums []Item // per goods with inserted orders, ascending id
-	for _, id := range ids {
-		var total int64
-		for _, i := range byGoods[id] {
-			total += members[i].req.Items[0].Num
-		}
-		if total > 0 {
-			sums = append(sums, Item{GoodsID: id, Num: total})
-		}
-	}
+	sums := goodsSums(ids, byGoods, members)
 	if len(sums) > 1 && !perGoods {
 		ok, err := tx.DeductAll(ctx, sums)
 		switch {
@@ -376,23 +439,42 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 // rolled back; the batch runs again goods by goods.
 var errBatchShort = errors.New("inventory: a goods of the batch is short")
 
+// goodsSums is, for each goods of ids (ascending) with orders in group (member indexes by goods),
+// the goods and the sum of its orders' amounts.
+func goodsSums(ids []int64, group map[int64][]int, members []*sellCall) []Item {
+	var sums []Item
+	for _, id := range ids {
+		var total int64
+		for _, i := range group[id] {
+			total += members[i].req.Items[0].Num
+		}
+		if total > 0 {
+			sums = append(sums, Item{GoodsID: id, Num: total})
+		}
+	}
+	return sums
+}
+
 // insertSellDetails records details and reports which of them it inserted: one statement for
 // all, or, when one of them has a record already (a retried order), one insert each, a
-// duplicate leaving its order out.
-func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail) (inserted []bool, err error) {
+// duplicate leaving its order out. oneByOne skips the statement for all (it failed already on
+// a duplicate in this transaction).
+func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail, oneByOne bool) (inserted []bool, err error) {
 	inserted = make([]bool, len(details))
 	if len(details) == 0 {
 		return inserted, nil
 	}
-	err = tx.InsertSellDetails(ctx, details)
-	switch {
-	case err == nil:
-		for k := range inserted {
-			inserted[k] = true
+	if !oneByOne {
+		err = tx.InsertSellDetails(ctx, details)
+		switch {
+		case err == nil:
+			for k := range inserted {
+				inserted[k] = true
+			}
+			return inserted, nil
+		case !errors.Is(err, ErrSellDetailExists):
+			return nil, fmt.Errorf("record %d orders: %w", len(details), err)
 		}
-		return inserted, nil
-	case !errors.Is(err, ErrSellDetailExists):
-		return nil, fmt.Errorf("record %d orders: %w", len(details), err)
 	}
 	for k, d := range details {
 		err := tx.InsertSellDetail(ctx, d)

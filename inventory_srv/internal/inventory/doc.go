@@ -28,6 +28,13 @@
 // orders that were recorded before, of unknown goods, or of a batch that failed, are sold one by
 // one exactly as without coalescing.
 //
+// The records and the deduction go to the store together (StockTx.RecordAndDeduct: one round
+// trip on MySQL), and a one-item sell or a batch whose goods' names and prices are in the
+// service's cache (goodscache.go) does not read the goods: its UPDATE is guarded by the cached
+// name and price, and a sell whose guard fails reads the goods and runs again, so a record always
+// carries the name and price its goods row had when it was deducted. The cache is never trusted
+// for stock.
+//
 // The package owns the domain types, their invariants and sentinel errors, and the use cases
 // (Service). Storage is behind the Store and StockTx interfaces (implemented by the sqlstore
 // package, on MySQL or SQLite); the package must not import gorm, gin, RocketMQ or any other

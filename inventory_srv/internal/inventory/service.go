@@ -47,6 +47,18 @@ type StockTx interface {
 	// them, failing with ErrSellDetailExists if one has a record; the transaction stays usable
 	// after that error.
 	InsertSellDetails(ctx context.Context, ds []SellDetail) error
+	// RecordAndDeduct is InsertSellDetails(ds) followed, only if it succeeded, by the conditional
+	// deduction of items (distinct goods, ascending id; Deduct's for one, DeductAll's for more),
+	// in as few round trips as the store can (one on MySQL). If one of ds has a record it fails
+	// with ErrSellDetailExists, having recorded and deducted nothing, and the transaction stays
+	// usable. Otherwise deducted reports whether every item fit; when it is false with more than
+	// one item, the caller cannot tell which were deducted and must roll the transaction back (as
+	// after DeductAll); with one item, nothing was deducted.
+	//
+	// asSold, when not nil, holds for each item (same order) the name and price its records were
+	// written with: then an item fits only if its goods row also still has exactly that name and
+	// price, so false may also mean that a goods changed.
+	RecordAndDeduct(ctx context.Context, ds []SellDetail, items []Item, asSold []Goods) (deducted bool, err error)
 	// MarkReturned moves the order's record from StatusDeducted to StatusReturned if it is in
 	// StatusDeducted (a compare-and-set), and reports whether it did.
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
@@ -66,6 +78,7 @@ type Service struct {
 	log       *slog.Logger
 	metrics   Metrics
 	coalescer coalescer // merges concurrent one-item sells into batches (coalesce.go)
+	goods     goodsCache
 }
 
 // NewService returns a Service over store, logging to log.
@@ -85,6 +98,7 @@ func (s *Service) PutGoods(ctx context.Context, g Goods) (created bool, err erro
 		return false, err
 	}
 	created, err = s.store.SaveGoods(ctx, g)
+	s.goods.forget(g.ID)
 	if err != nil {
 		return false, fmt.Errorf("save goods %d: %w", g.ID, err)
 	}
@@ -155,11 +169,17 @@ func (s *Service) Sell(ctx context.Context, req SellRequest) (res SellResult, er
 // sellOne is Sell of a normalised request in a transaction of its own.
 func (s *Service) sellOne(ctx context.Context, req SellRequest) (SellResult, error) {
 	var sold []SoldItem
-	err := s.store.InTx(ctx, func(tx StockTx) error {
+	cached := true
+	attempt := func(tx StockTx) error {
 		var err error
-		sold, err = sell(ctx, tx, req)
+		sold, err = s.sell(ctx, tx, req, cached)
 		return err
-	})
+	}
+	err := s.store.InTx(ctx, attempt)
+	if errors.Is(err, errGoodsChanged) { // rolled back; sell again from the goods as they are
+		cached = false
+		err = s.store.InTx(ctx, attempt)
+	}
 	if err == nil {
 		return SellResult{OrderSN: req.OrderSN, Items: sold}, nil
 	}
@@ -197,15 +217,26 @@ func replay(d SellDetail, req SellRequest) (SellResult, error) {
 // locked just from its UPDATE to the commit. Every transaction that touches both locks the sell
 // record first and goods rows in ascending id order (items are sorted), so sells and rebacks
 // cannot deadlock each other.
-func sell(ctx context.Context, tx StockTx, req SellRequest) ([]SoldItem, error) {
+//
+// A one-item sell with cached set takes the name and price from the goods cache when it has
+// them, instead of reading the goods, and deducts with the guard that the row still has them;
+// when the guard fails and the goods did change, it fails with errGoodsChanged (the transaction
+// must be rolled back and the sell run again without cached).
+func (s *Service) sell(ctx context.Context, tx StockTx, req SellRequest, cached bool) ([]SoldItem, error) {
 	ids := make([]int64, len(req.Items))
 	for i, it := range req.Items {
 		ids[i] = it.GoodsID
+	}
+	if len(req.Items) == 1 && cached {
+		if asSold, ok := s.goods.get(ids); ok {
+			return s.sellCached(ctx, tx, req, asSold[0])
+		}
 	}
 	rows, err := tx.Goods(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read goods: %w", err)
 	}
+	s.goods.put(rows)
 	byID := goodsByID(rows)
 	sold := make([]SoldItem, 0, len(req.Items))
 	var missing []int64
@@ -220,20 +251,33 @@ func sell(ctx context.Context, tx StockTx, req SellRequest) ([]SoldItem, error) 
 	if len(missing) > 0 {
 		return nil, &GoodsNotFoundError{IDs: missing}
 	}
-	if err := tx.InsertSellDetail(ctx, SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}); err != nil {
-		return nil, err
-	}
-
-	// Deduct every item; when one is short, still try the others so that the error names every
-	// short item (the transaction is rolled back anyway).
+	detail := SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}
 	var failed []Item
-	for _, it := range req.Items {
-		ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
-		if err != nil {
-			return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
+	if len(req.Items) == 1 {
+		// Record and deduct in one round trip; a short item is not deducted at all.
+		ok, err := tx.RecordAndDeduct(ctx, []SellDetail{detail}, req.Items, nil)
+		switch {
+		case errors.Is(err, ErrSellDetailExists):
+			return nil, err
+		case err != nil:
+			return nil, fmt.Errorf("record and deduct goods %d: %w", req.Items[0].GoodsID, err)
+		case !ok:
+			failed = req.Items
 		}
-		if !ok {
-			failed = append(failed, it)
+	} else {
+		if err := tx.InsertSellDetail(ctx, detail); err != nil {
+			return nil, err
+		}
+		// Deduct every item; when one is short, still try the others so that the error names
+		// every short item (the transaction is rolled back anyway).
+		for _, it := range req.Items {
+			ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
+			if err != nil {
+				return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
+			}
+			if !ok {
+				failed = append(failed, it)
+			}
 		}
 	}
 	if len(failed) == 0 {
@@ -254,6 +298,37 @@ func sell(ctx context.Context, tx StockTx, req SellRequest) ([]SoldItem, error) 
 	}
 	return nil, &InsufficientStockError{Items: short}
 }
+
+// sellCached is sell of a one-item request whose goods g (name and price) is cached.
+func (s *Service) sellCached(ctx context.Context, tx StockTx, req SellRequest, g Goods) ([]SoldItem, error) {
+	it := req.Items[0]
+	sold := []SoldItem{{GoodsID: it.GoodsID, Name: g.Name, Num: it.Num, PriceCents: g.PriceCents}}
+	detail := SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}
+	ok, err := tx.RecordAndDeduct(ctx, []SellDetail{detail}, req.Items, []Goods{g})
+	switch {
+	case errors.Is(err, ErrSellDetailExists):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("record and deduct goods %d: %w", it.GoodsID, err)
+	case ok:
+		return sold, nil
+	}
+	// Nothing was deducted: the stock is short, or the goods changed since it was cached.
+	rows, err := tx.Goods(ctx, []int64{it.GoodsID})
+	if err != nil {
+		return nil, fmt.Errorf("read goods: %w", err)
+	}
+	if len(rows) == 1 && rows[0].Name == g.Name && rows[0].PriceCents == g.PriceCents && rows[0].Stock < it.Num {
+		short := []Shortage{{GoodsID: it.GoodsID, Requested: it.Num, Available: rows[0].Stock}}
+		return nil, &InsufficientStockError{Items: short}
+	}
+	s.goods.forget(it.GoodsID)
+	return nil, errGoodsChanged
+}
+
+// errGoodsChanged: a sell from the goods cache found the goods changed; its transaction must be
+// rolled back and the sell run again, reading the goods.
+var errGoodsChanged = errors.New("inventory: the cached goods changed")
 
 // errRebackRace: a reback's transaction saw the order's record change under it more often than
 // the record's state machine allows; the caller should try again.

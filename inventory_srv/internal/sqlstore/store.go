@@ -9,6 +9,10 @@
 // "UPDATE … SET stock = stock - ? WHERE id = ? AND stock >= ?" and a sell record moves to returned
 // with "… WHERE order_sn = ? AND status = 1", both checked by rows affected (MySQL counts changed
 // rows; SQLite matched rows, the same here since both statements change what they match).
+// A sell's records and its deduction go as one multi-statement round trip on MySQL
+// (RecordAndDeduct, "INSERT …; UPDATE …"; the pool enables multiStatements, and every statement
+// is constant text whose arguments the driver escapes), optionally guarded by the goods' name
+// (compared byte for byte) and price.
 // A coalesced sell whose sum does not fit locks the goods row ("SELECT stock … FOR UPDATE"; SQLite
 // holds its write lock already) and removes, before commit, the records it inserted for the orders
 // that do not fit (DeleteSellDetails); committed records are never deleted.
@@ -22,11 +26,13 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/shopsaga/shopsaga/internal/sqldb"
@@ -71,6 +77,17 @@ func NormalizeDSN(dsn string) (string, error) { return sqldb.NormalizeMySQLDSN(d
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 20
+	}
+	if opts.MySQLDSN != "" {
+		// RecordAndDeduct sends two statements in one round trip. Every statement of this
+		// package is a constant text with ? placeholders whose arguments the driver escapes
+		// (interpolateParams), so no input can add a statement.
+		cfg, err := mysqldriver.ParseDSN(opts.MySQLDSN)
+		if err != nil {
+			return nil, fmt.Errorf("parse mysql dsn: %w", err)
+		}
+		cfg.MultiStatements = true
+		opts.MySQLDSN = cfg.FormatDSN()
 	}
 	db, err := sqldb.Open(ctx, sqldb.Options{
 		MySQLDSN: opts.MySQLDSN, SQLitePath: opts.SQLitePath, MaxOpenConns: opts.MaxOpenConns,
@@ -182,6 +199,44 @@ func (t stockTx) Deduct(ctx context.Context, goodsID, num int64) (bool, error) {
 // id IN (…) AND stock >= CASE id … END", checked by rows affected. The primary key is scanned in
 // ascending id order, the lock order of every transaction.
 func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, error) {
+	q, args := deductSQL(items)
+	res := t.db.WithContext(ctx).Exec(q, args...)
+	return res.RowsAffected == int64(len(items)), res.Error
+}
+
+// guardSQL is the condition, appended to deductSQL's UPDATE of the same goods, that each row
+// still has the name and price of asSold.
+func (t stockTx) guardSQL(asSold []inventory.Goods) (string, []any) {
+	nameEq := func(v string) string { return ` AND CAST(name AS BINARY) = CAST(` + v + ` AS BINARY)` }
+	if t.dialect == sqldb.SQLite { // = compares text byte for byte unless told otherwise
+		nameEq = func(v string) string { return ` AND name = ` + v }
+	}
+	if len(asSold) == 1 {
+		return nameEq("?") + ` AND price_cents = ?`, []any{asSold[0].Name, asSold[0].PriceCents}
+	}
+	var names, prices strings.Builder
+	names.WriteString("CASE id")
+	prices.WriteString("CASE id")
+	nameArgs := make([]any, 0, 2*len(asSold))
+	priceArgs := make([]any, 0, 2*len(asSold))
+	for _, g := range asSold {
+		names.WriteString(" WHEN ? THEN ?")
+		prices.WriteString(" WHEN ? THEN ?")
+		nameArgs = append(nameArgs, g.ID, g.Name)
+		priceArgs = append(priceArgs, g.ID, g.PriceCents)
+	}
+	names.WriteString(" END")
+	prices.WriteString(" END")
+	return nameEq(names.String()) + ` AND price_cents = ` + prices.String(), append(nameArgs, priceArgs...)
+}
+
+// deductSQL is the conditional UPDATE that deducts items (distinct goods): Deduct's statement
+// for one, DeductAll's for more. Each row it changes is one item that fit.
+func deductSQL(items []inventory.Item) (string, []any) {
+	if len(items) == 1 {
+		return `UPDATE goods SET stock = stock - ? WHERE id = ? AND stock >= ?`,
+			[]any{items[0].Num, items[0].GoodsID, items[0].Num}
+	}
 	var cases strings.Builder
 	cases.WriteString("CASE id")
 	caseArgs := make([]any, 0, 2*len(items))
@@ -193,9 +248,7 @@ func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, e
 	}
 	cases.WriteString(" END")
 	args := append(append(append([]any(nil), caseArgs...), ids), caseArgs...)
-	res := t.db.WithContext(ctx).Exec(
-		`UPDATE goods SET stock = stock - `+cases.String()+` WHERE id IN ? AND stock >= `+cases.String(), args...)
-	return res.RowsAffected == int64(len(items)), res.Error
+	return `UPDATE goods SET stock = stock - ` + cases.String() + ` WHERE id IN ? AND stock >= ` + cases.String(), args
 }
 
 func (t stockTx) Restock(ctx context.Context, goodsID, num int64) (bool, error) {
@@ -227,13 +280,32 @@ func (t stockTx) InsertSellDetails(ctx context.Context, ds []inventory.SellDetai
 	if len(ds) == 0 {
 		return nil
 	}
+	q, args, err := insertSellDetailsSQL(ds)
+	if err != nil {
+		return err
+	}
+	return t.execInsert(ctx, q, args)
+}
+
+// execInsert runs an INSERT of sell records, reporting a duplicate order as
+// inventory.ErrSellDetailExists.
+func (t stockTx) execInsert(ctx context.Context, q string, args []any) error {
+	err := t.db.WithContext(ctx).Exec(q, args...).Error
+	if sqldb.IsDuplicateKey(err) {
+		return inventory.ErrSellDetailExists
+	}
+	return err
+}
+
+// insertSellDetailsSQL is the multi-row INSERT of ds (at least one).
+func insertSellDetailsSQL(ds []inventory.SellDetail) (string, []any, error) {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO stock_sell_details (order_sn, status, detail) VALUES `)
 	args := make([]any, 0, 3*len(ds))
 	for i, d := range ds {
 		detail, err := encodeItems(d.Items)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		if i > 0 {
 			q.WriteString(", ")
@@ -241,11 +313,44 @@ func (t stockTx) InsertSellDetails(ctx context.Context, ds []inventory.SellDetai
 		q.WriteString("(?, ?, ?)")
 		args = append(args, d.OrderSN, int8(d.Status), detail)
 	}
-	err := t.db.WithContext(ctx).Exec(q.String(), args...).Error
-	if sqldb.IsDuplicateKey(err) {
-		return inventory.ErrSellDetailExists
+	return q.String(), args, nil
+}
+
+// RecordAndDeduct implements inventory.StockTx. On MySQL it sends the multi-row INSERT and the
+// conditional UPDATE (Deduct's for one goods, DeductAll's for more) as one multi-statement round
+// trip ("INSERT …; UPDATE …", see multiStatements in Open): the server runs the UPDATE only if the
+// INSERT succeeded, it stops at the first error, and the result's rows affected are the last
+// statement's, the UPDATE's. On SQLite the two statements run one after the other, which costs
+// no round trip.
+//
+// The guard of asSold compares the name byte for byte (the column's collation would take "Tea"
+// for "tea"), and the price.
+func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item, asSold []inventory.Goods) (bool, error) {
+	if len(ds) == 0 || len(items) == 0 || asSold != nil && len(asSold) != len(items) {
+		return false, fmt.Errorf("record and deduct: %d records, %d items, %d goods: want at least one record and item, and a goods per item",
+			len(ds), len(items), len(asSold))
 	}
-	return err
+	insert, insertArgs, err := insertSellDetailsSQL(ds)
+	if err != nil {
+		return false, err
+	}
+	update, updateArgs := deductSQL(items)
+	if asSold != nil {
+		guard, guardArgs := t.guardSQL(asSold)
+		update, updateArgs = update+guard, append(updateArgs, guardArgs...)
+	}
+	if t.dialect == sqldb.SQLite {
+		if err := t.execInsert(ctx, insert, insertArgs); err != nil {
+			return false, err
+		}
+		res := t.db.WithContext(ctx).Exec(update, updateArgs...)
+		return res.RowsAffected == int64(len(items)), res.Error
+	}
+	res := t.db.WithContext(ctx).Exec(insert+"; "+update, append(insertArgs, updateArgs...)...)
+	if sqldb.IsDuplicateKey(res.Error) {
+		return false, inventory.ErrSellDetailExists
+	}
+	return res.RowsAffected == int64(len(items)), res.Error
 }
 
 func (t stockTx) MarkReturned(ctx context.Context, orderSN string) (bool, error) {

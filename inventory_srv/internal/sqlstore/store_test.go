@@ -343,3 +343,70 @@ func TestStockTx_batchOperations_deductAllOrReportShort_andInsertAllOrNone(t *te
 		}
 	})
 }
+
+// RecordAndDeduct deducts only after recording every order: a recorded order fails it whole,
+// with nothing recorded or deducted and the transaction still usable; otherwise it reports
+// whether every goods fit. Text that looks like SQL stays data (the pool allows several
+// statements per round trip).
+func TestStockTx_recordAndDeduct_deductsOnlyWhenEveryOrderIsNew(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		const awkward = `x'; DELETE FROM goods; -- "\`
+		for id, stock := range map[int64]int64{1: 5, 2: 3, 3: 9} {
+			if _, err := st.SaveGoods(ctx, inventory.Goods{ID: id, Name: awkward, Stock: stock}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stocks := func() map[int64]int64 {
+			got, err := st.Goods(ctx, []int64{1, 2, 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[int64]int64{}
+			for _, g := range got {
+				m[g.ID] = g.Stock
+			}
+			return m
+		}
+		detail := func(sn string, goodsID int64) inventory.SellDetail {
+			return inventory.SellDetail{OrderSN: sn, Status: inventory.StatusDeducted,
+				Items: []inventory.SoldItem{{GoodsID: goodsID, Name: awkward, Num: 1}}}
+		}
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			ok, err := tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("a", 1), detail("b", 3)},
+				[]inventory.Item{{GoodsID: 1, Num: 2}, {GoodsID: 3, Num: 4}}, nil)
+			if !ok || err != nil {
+				t.Errorf("RecordAndDeduct(new orders, fits) = %v, %v; want true", ok, err)
+			}
+			ok, err = tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("c", 2), detail("a", 2)},
+				[]inventory.Item{{GoodsID: 2, Num: 1}}, nil)
+			if ok || !errors.Is(err, inventory.ErrSellDetailExists) {
+				t.Errorf("RecordAndDeduct(a recorded order) = %v, %v; want ErrSellDetailExists", ok, err)
+			}
+			if _, err := tx.SellDetail(ctx, "c"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
+				t.Errorf("c after the failed record: %v, want not found", err)
+			}
+			ok, err = tx.RecordAndDeduct(ctx, []inventory.SellDetail{detail("d", 2)}, []inventory.Item{{GoodsID: 2, Num: 4}}, nil)
+			if ok || err != nil {
+				t.Errorf("RecordAndDeduct(one goods short) = %v, %v; want false", ok, err)
+			}
+			for _, sn := range []string{"a", "b", "d"} {
+				if got, err := tx.SellDetail(ctx, sn); err != nil || got.Items[0].Name != awkward {
+					t.Errorf("%s: %+v, %v; want recorded with the name intact", sn, got, err)
+				}
+			}
+			if _, err := tx.RecordAndDeduct(ctx, nil, []inventory.Item{{GoodsID: 2, Num: 1}}, nil); err == nil {
+				t.Error("RecordAndDeduct(no records) accepted")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The short deduction of one goods deducted nothing; the duplicate deducted nothing.
+		if got, want := stocks(), map[int64]int64{1: 3, 2: 3, 3: 5}; !maps.Equal(got, want) {
+			t.Errorf("stocks %v, want %v", got, want)
+		}
+	})
+}

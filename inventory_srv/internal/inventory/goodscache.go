@@ -1,0 +1,51 @@
+package inventory
+
+import "sync"
+
+// maxCachedGoods bounds the goods cache; when it is full, it starts over empty.
+const maxCachedGoods = 4096
+
+// goodsCache remembers the name and price of goods that sells read, so that a sell can write its
+// record without reading the goods first. It is only ever a guess: a sell that uses it deducts
+// with a guard (StockTx.RecordAndDeduct's asSold) that changes the row only if it still has the
+// name and price the record was written with, and reads the goods when the guard fails, so a
+// stale entry (a PutGoods on another instance) costs a rolled back attempt, never a wrong record.
+// Stock is never cached.
+type goodsCache struct {
+	mu sync.Mutex
+	m  map[int64]Goods // ID, Name and PriceCents only
+}
+
+// get returns the cached name and price of each of ids, or false if one of them is not cached.
+func (c *goodsCache) get(ids []int64) ([]Goods, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Goods, len(ids))
+	for i, id := range ids {
+		g, ok := c.m[id]
+		if !ok {
+			return nil, false
+		}
+		out[i] = g
+	}
+	return out, true
+}
+
+// put remembers the name and price of rows, read from the store.
+func (c *goodsCache) put(rows []Goods) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m)+len(rows) > maxCachedGoods {
+		c.m = make(map[int64]Goods, min(len(rows), maxCachedGoods))
+	}
+	for _, g := range rows {
+		c.m[g.ID] = Goods{ID: g.ID, Name: g.Name, PriceCents: g.PriceCents}
+	}
+}
+
+// forget drops the entry of id.
+func (c *goodsCache) forget(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
