@@ -20,7 +20,6 @@ package sqlstore
 import (
 	"context"
 	"log/slog"
-	"slices"
 
 	"gorm.io/gorm"
 
@@ -50,7 +49,7 @@ type Options struct {
 type Store struct {
 	db    *gorm.DB
 	sql   *sqldb.DB
-	steps *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
+	steps *stepWriter // the one writer of Record and Append (batch.go)
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -70,22 +69,26 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	s := &Store{db: db.Gorm, sql: db}
-	s.steps = newBatcher(
-		func(ctx context.Context, calls [][]sagaStepRow) error {
-			return insertStepRows(s.db.WithContext(ctx), slices.Concat(calls...))
-		},
-		func(ctx context.Context, rows []sagaStepRow) error {
-			return insertStepRows(s.db.WithContext(ctx), rows)
-		})
+	s.steps = newStepWriter(func(ctx context.Context, rows []sagaStepRow) error {
+		return insertStepRows(s.db.WithContext(ctx), rows)
+	}, log)
 	return s, nil
 }
 
 // Dialect reports which database the store is on.
 func (s *Store) Dialect() sqldb.Dialect { return s.sql.Dialect }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.sql.Close() }
+// Close stores the timeline steps still queued by Append (waiting for their INSERTs), then
+// closes the connection pool. Record and Append fail afterwards.
+func (s *Store) Close() error {
+	s.steps.close()
+	return s.sql.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.sql.Ping(ctx) }
@@ -100,8 +103,13 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 var migrationSet = sqldb.Migrations{MySQL: migrations.Order, SQLite: migrations.OrderSQLite}
 
 // inTx runs fn in a read-write transaction (READ COMMITTED on MySQL), again when it was rolled
-// back entirely for contention (an InnoDB deadlock victim, SQLite busy).
+// back entirely for contention (an InnoDB deadlock victim, SQLite busy). It first waits for the
+// timeline steps queued before (Append): a transaction that writes a step (paid, closed, a
+// payment) then stores it after them, so the timeline keeps the order the steps were taken in.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if err := s.steps.flush(ctx); err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(fn, s.sql.TxOptions())
 		if !sqldb.IsRetryable(err) || attempt == maxTxAttempts {
