@@ -19,7 +19,14 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"gorm.io/gorm"
 
@@ -50,6 +57,9 @@ type Store struct {
 	db    *gorm.DB
 	sql   *sqldb.DB
 	steps *stepWriter // the one writer of Record and Append (batch.go)
+	// multi is MySQL's second pool, whose connections allow several statements per round trip
+	// (multiStatements): only CommitOrder uses it (saga.go). Nil on SQLite.
+	multi *sql.DB
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -74,6 +84,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log = slog.Default()
 	}
 	s := &Store{db: db.Gorm, sql: db}
+	if db.Dialect == sqldb.MySQL {
+		if s.multi, err = openMulti(ctx, opts.MySQLDSN, opts.MaxOpenConns); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+	}
 	s.steps = newStepWriter(func(ctx context.Context, rows []sagaStepRow) error {
 		return insertStepRows(s.db.WithContext(ctx), rows)
 	}, log)
@@ -87,7 +102,64 @@ func (s *Store) Dialect() sqldb.Dialect { return s.sql.Dialect }
 // closes the connection pool. Record and Append fail afterwards.
 func (s *Store) Close() error {
 	s.steps.close()
-	return s.sql.Close()
+	var err error
+	if s.multi != nil {
+		err = s.multi.Close()
+	}
+	return errors.Join(err, s.sql.Close())
+}
+
+// openMulti opens the pool of the local transaction on MySQL: the DSN as NormalizeDSN makes it
+// (client-side interpolation: values are escaped by the driver), plus multiStatements, and every
+// session READ COMMITTED like the main pool's. It is a pool of its own so that only the one
+// statement built for it (localTxSQL: constants and placeholders) can ever carry several
+// statements; every other statement of the store, gorm's and the migrations', runs where a
+// stray semicolon is an error. Each order in flight holds one connection of it, not of the main
+// pool, for its local transaction; both pools have maxOpen connections.
+func openMulti(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
+	norm, err := sqldb.NormalizeMySQLDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := mysqldriver.ParseDSN(norm)
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	cfg.MultiStatements = true
+	connector, err := mysqldriver.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	db := sql.OpenDB(readCommittedConnector{connector})
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("connect to mysql (multi-statement pool): %w", err), db.Close())
+	}
+	return db, nil
+}
+
+// readCommittedConnector makes every connection of the pool READ COMMITTED for its whole
+// session, as internal/sqldb does for the main pool.
+type readCommittedConnector struct {
+	driver.Connector
+}
+
+func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return nil, errors.Join(errors.New("mysql connection cannot execute statements"), conn.Close())
+	}
+	if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("set read committed: %w", err), conn.Close())
+	}
+	return conn, nil
 }
 
 // Ping checks that the database answers.
