@@ -13,7 +13,11 @@
 // ("… WHERE order_sn = ? AND status = ?") checked by rows affected. Transactions run at READ
 // COMMITTED on MySQL; on SQLite they run one at a time (one connection, BEGIN IMMEDIATE), so a
 // check-back waits for a local transaction in flight exactly as it waits for its row lock on
-// MySQL. Transactions go through closures or methods: callers never see *gorm.DB. The package
+// MySQL. On MySQL the local transaction (CommitOrder) runs on a second pool whose connections
+// take several statements per round trip (openMulti), so its INSERTs cost one round trip; every
+// other statement runs on the main pool, one per round trip. Timeline steps outside a transaction
+// go through one writer that groups them (stepWriter). Transactions go through closures or
+// methods: callers never see *gorm.DB. The package
 // must not import the transport or the broker client.
 package sqlstore
 
@@ -43,12 +47,14 @@ type Options struct {
 	MySQLDSN string
 	// SQLitePath is the SQLite database file, created if missing.
 	SQLitePath string
-	// MaxOpenConns caps MySQL's connection pool (default 32). Every order in flight holds one
-	// connection for its local transaction. SQLite always uses one connection.
+	// MaxOpenConns caps each of MySQL's two connection pools (default 32): every order in flight
+	// holds one connection of the local transaction's pool for its local transaction, the other
+	// statements use the main pool. SQLite always uses one connection.
 	MaxOpenConns int
 	// Logger receives gorm's messages (default slog.Default()).
 	Logger *slog.Logger
-	// LogSQL logs every statement.
+	// LogSQL logs every statement gorm runs (not the local transaction's on MySQL, which runs on
+	// the multi-statement pool; see openMulti).
 	LogSQL bool
 }
 
