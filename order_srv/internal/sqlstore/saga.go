@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,14 +25,19 @@ const (
 // CommitOrder implements app.SagaStore. The barrier insert is the first statement, so from then
 // on the transaction holds the barrier row's lock and a concurrent ResolveCheck waits for it.
 //
-// On MySQL it runs on the store's multi-statement pool (see openMulti): START TRANSACTION, one
-// round trip with the INSERTs of barrier, order, items and timeline steps, the cart and
-// Idempotency-Key statements if any, COMMIT — three round trips instead of six. MySQL runs the
-// statements of one round trip in order and stops at the first that fails, whose error the
-// driver returns: a duplicate barrier stops the rest and is ErrBarrierTaken, as before.
+// On MySQL it runs on the store's multi-statement pool (see openMulti). MySQL runs the statements
+// of one round trip in order and stops at the first that fails, whose error the driver returns:
+// a duplicate barrier stops the rest and is ErrBarrierTaken, as before. An order with no cart
+// items to remove, no Idempotency-Key and no BeforeCommit is one round trip (commitOrderOneTrip:
+// START TRANSACTION, the INSERTs of barrier, order, items and timeline steps, COMMIT); otherwise
+// three or more (commitOrderMulti: START TRANSACTION, the INSERTs, the cart and key statements,
+// COMMIT), instead of six or more.
 func (s *Store) CommitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) error {
 	commit := s.commitOrder
-	if s.multi != nil {
+	switch {
+	case s.multi != nil && len(opts.RemoveCartItems) == 0 && opts.Idempotency == nil && opts.BeforeCommit == nil:
+		commit = s.commitOrderOneTrip
+	case s.multi != nil:
 		commit = s.commitOrderMulti
 	}
 	for attempt := 1; ; attempt++ {
@@ -97,6 +103,49 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 		return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
 	}
 	return nil
+}
+
+// commitOrderOneTrip is the local transaction in one round trip: START TRANSACTION, the INSERTs
+// of localTxSQL, COMMIT. The driver does not say which statement failed, so an error is read
+// conservatively: a duplicate key comes from an INSERT (COMMIT did not run: ErrBarrierTaken), a
+// deadlock rolled the transaction back (retried by CommitOrder); anything else may have come from
+// the COMMIT or cut the round trip after it, so it is ErrCommitUnknown, settled by ResolveCheck.
+// Until COMMIT ran the transaction is open on the connection and holds the barrier row, so after
+// an error the connection is rolled back — or dropped, which makes the server roll back — before
+// it goes back to the pool and before the caller's ResolveCheck.
+func (s *Store) commitOrderOneTrip(ctx context.Context, o order.Order, opts app.CommitOptions) error {
+	q, args, err := localTxSQL(o, opts.Steps)
+	if err != nil {
+		return err
+	}
+	conn, err := s.multi.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+q+";\nCOMMIT", args...)
+	if err == nil {
+		return nil
+	}
+	rollbackOrDrop(conn)
+	switch {
+	case sqldb.IsDuplicateKey(err):
+		return fmt.Errorf("order %s: %w", o.SN, app.ErrBarrierTaken)
+	case sqldb.IsRetryable(err):
+		return fmt.Errorf("local transaction: %w", err)
+	}
+	return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
+}
+
+// rollbackOrDrop ends whatever transaction conn has open: ROLLBACK, or, if that fails, the
+// connection is closed instead of going back to the pool (the server rolls back a transaction
+// whose connection is gone).
+func rollbackOrDrop(conn *sql.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // closes the connection
+	}
 }
 
 // commitOrderMulti is commitOrder on MySQL's multi-statement pool.

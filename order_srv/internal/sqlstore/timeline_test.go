@@ -122,22 +122,79 @@ func TestCommitOrder_theStepsBeforeTheCommit_areWrittenInTheTransaction(t *testi
 }
 
 // On MySQL the local transaction's INSERTs go in one multi-statement round trip: a failure of
-// its last statement (a step's detail too long for the column; SQLite does not enforce the
-// length) is still reported, and rolls back the barrier, the order and its items with it.
+// its last INSERT (a step's detail too long for the column; SQLite does not enforce the length)
+// is still reported, and rolls back the barrier, the order and its items with it — in one round
+// trip with START and COMMIT (no BeforeCommit), and in three (a BeforeCommit).
 func TestCommitOrder_onMySQL_aFailingLaterStatement_rollsBackTheWholeTransaction(t *testing.T) {
 	db := sqltest.New(t, sqldb.MySQL, sqltest.Order)
 	s := newStore(t, db)
 	ctx := context.Background()
-	o := newOrder(t, 1)
-	long := app.SagaStep{Step: app.StepLocalCommitted, Detail: strings.Repeat("x", 600), At: t0}
-	err := s.CommitOrder(ctx, o, app.CommitOptions{Steps: []app.SagaStep{long}})
-	if err == nil || errors.Is(err, app.ErrBarrierTaken) || errors.Is(err, app.ErrCommitUnknown) {
-		t.Fatalf("CommitOrder with an oversized step = %v, want a plain error", err)
+	for _, before := range []func() error{nil, func() error { return nil }} {
+		o := newOrder(t, 1)
+		long := app.SagaStep{Step: app.StepLocalCommitted, Detail: strings.Repeat("x", 600), At: t0}
+		err := s.CommitOrder(ctx, o, app.CommitOptions{Steps: []app.SagaStep{long}, BeforeCommit: before})
+		if err == nil || errors.Is(err, app.ErrBarrierTaken) {
+			t.Fatalf("CommitOrder with an oversized step (BeforeCommit %v) = %v, want an error", before != nil, err)
+		}
+		mustExist(t, s, o.SN, false)
+		if res, err := s.ResolveCheck(ctx, o.SN, t0); err != nil || res != app.ResolvedAborted {
+			t.Fatalf("ResolveCheck = %v, %v; want ResolvedAborted (the barrier rolled back)", res, err)
+		}
 	}
-	mustExist(t, s, o.SN, false)
-	if res, err := s.ResolveCheck(ctx, o.SN, t0); err != nil || res != app.ResolvedAborted {
-		t.Fatalf("ResolveCheck = %v, %v; want ResolvedAborted (the barrier rolled back)", res, err)
-	}
+}
+
+// Local transactions with nothing to do before COMMIT (one round trip on MySQL) race check-backs
+// of their orders: each pair agrees — committed and found, or fenced and refused.
+func TestCommitOrder_oneRoundTrip_racingCheckBacks_agrees(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		s := newStore(t, db)
+		ctx := context.Background()
+		const n = 100
+		type result struct {
+			sn       order.SN
+			localErr error
+			check    app.Resolution
+			checkErr error
+		}
+		results := make([]result, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			o := newOrder(t, int64(i+1))
+			results[i].sn = o.SN
+			wg.Go(func() {
+				if i%2 == 0 {
+					time.Sleep(time.Duration(i%7) * time.Millisecond) // stagger which comes first
+				}
+				results[i].localErr = s.CommitOrder(ctx, o, app.CommitOptions{Steps: []app.SagaStep{app.NewSagaStep(app.StepLocalCommitted, "", t0)}})
+			})
+			wg.Go(func() {
+				if i%2 == 1 {
+					time.Sleep(time.Duration(i%7) * time.Millisecond)
+				}
+				results[i].check, results[i].checkErr = s.ResolveCheck(ctx, o.SN, t0)
+			})
+		}
+		wg.Wait()
+		var committed, fenced int
+		for i, r := range results {
+			switch {
+			case r.checkErr != nil:
+				t.Errorf("order %d: ResolveCheck: %v", i, r.checkErr)
+			case r.localErr == nil && r.check == app.ResolvedCommitted:
+				committed++
+				mustExist(t, s, r.sn, true)
+			case errors.Is(r.localErr, app.ErrBarrierTaken) && r.check == app.ResolvedAborted:
+				fenced++
+				mustExist(t, s, r.sn, false)
+				if got := stepsOf(t, s, r.sn); len(got) != 0 {
+					t.Errorf("order %d fenced but has steps %v", i, got)
+				}
+			default:
+				t.Errorf("order %d: local transaction %v, check-back %v: they disagree", i, r.localErr, r.check)
+			}
+		}
+		t.Logf("%d committed first, %d fenced first", committed, fenced)
+	})
 }
 
 // Append returns before the steps are stored, but every read after it sees them, in the order
