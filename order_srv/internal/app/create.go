@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -157,7 +158,7 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 	// The client calls back on CreateOrder's goroutine, so the span is a child of the request's.
 	ctx, span := s.d.Tracer.Start(a.ctx, "local transaction", trace.WithAttributes(attrOrderSN(sn)))
 	a.ctx = ctx
-	// Recorded with the next step, after the sell (one timeline write instead of two).
+	// Recorded with the next step, after the sell: in the local transaction, or with its failure.
 	a.note(NewSagaStep(StepHalfSent, describeLines(a.cmd.Lines), s.d.Now()))
 	out, o, err := s.executeLocal(a)
 	span.SetAttributes(attribute.String("half_outcome", out.String()))
@@ -172,7 +173,8 @@ func (s *Service) ExecuteLocal(sn order.SN) HalfOutcome {
 
 // recordAnswer records the steps taken before (if any), the answer to a half message (by the
 // local transaction or a check-back), and the stock return that a committed half message sets
-// off, in one timeline write.
+// off, in one timeline write that it does not wait for (Timeline.Append): the answer goes to the
+// broker at once, and a Timeline read after it still sees the steps.
 func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out HalfOutcome, before ...SagaStep) {
 	var detail string
 	switch out {
@@ -188,7 +190,7 @@ func (s *Service) recordAnswer(ctx context.Context, sn order.SN, step Step, out 
 	if out == DeliverReback {
 		steps = append(steps, NewSagaStep(StepStockReturnRequested, "the committed half message is delivered to inventory (applied at most once)", now))
 	}
-	s.recordSteps(ctx, sn, steps...)
+	s.appendSteps(ctx, sn, steps...)
 }
 
 // recordNoted records the steps a noted so far and then step, in one timeline write.
@@ -223,8 +225,10 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 		// order number deducted, at most once, and fences the number against a late sell.
 		return s.failLocal(a, DeliverReback, RollbackSellFailed, fmt.Errorf("%w: sell: %v", ErrUnavailable, err))
 	}
-	s.recordNoted(a, StepStockDeducted, describeLines(cmd.Lines)) // before a crash fault: on the timeline
+	// Written by the local transaction with local_committed, or with local_failed.
+	a.note(NewSagaStep(StepStockDeducted, describeLines(cmd.Lines), s.d.Now()))
 	if cmd.Fault == FaultCrashAfterDeduct {
+		s.recordSteps(ctx, a.sn, a.takeNoted()...) // on the timeline before the crash
 		s.crash(FaultCrashAfterDeduct)
 	}
 
@@ -236,10 +240,12 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	if err != nil {
 		return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, err)
 	}
+	// The steps noted so far go into the transaction too; they stay noted until it committed, so a
+	// failure records them with local_failed.
 	opts := CommitOptions{
 		Idempotency: a.idem,
-		Steps: []SagaStep{NewSagaStep(StepLocalCommitted,
-			fmt.Sprintf("order, %d item(s) and the check-back barrier written; total %d cents", len(o.Items), o.TotalCents), s.d.Now())},
+		Steps: append(slices.Clip(a.noted), NewSagaStep(StepLocalCommitted,
+			fmt.Sprintf("order, %d item(s) and the check-back barrier written; total %d cents", len(o.Items), o.TotalCents), s.d.Now())),
 	}
 	if cmd.FromCart {
 		opts.RemoveCartItems = a.cart
@@ -264,6 +270,7 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	case err != nil:
 		return s.failLocal(a, DeliverReback, RollbackLocalTxFailed, fmt.Errorf("%w: commit order: %v", ErrUnavailable, err))
 	}
+	a.takeNoted() // committed with the order
 	s.d.Metrics.OrderCreated()
 	if cmd.Fault == FaultCrashAfterCommit {
 		s.crash(FaultCrashAfterCommit)

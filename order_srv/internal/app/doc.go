@@ -29,9 +29,11 @@
 // durably, so that steps taken by another process — the check-back after a crash, the timeout
 // consumer — land on the same timeline. Steps that are database changes (local commit, paid,
 // closed) are written in the transaction that makes the change; the others are best-effort and
-// never fail the saga. A local transaction writes its other steps in two Record calls, not one
-// per step: half_sent waits for the sell's outcome (stock_deducted, or local_failed), and
-// timeout_scheduled goes with the answer (half_decided) — so a process that dies during the
-// sell leaves no half_sent (the check-back's steps follow the saga from there). Outcomes are counted through the Metrics port (NopMetrics by default),
+// never fail the saga. A local transaction that commits writes half_sent and stock_deducted in
+// that transaction, with local_committed (one multi-row INSERT); one that fails writes them with
+// local_failed — so a process that dies during the sell leaves no half_sent (the check-back's
+// steps follow the saga from there). timeout_scheduled goes with the answer (half_decided), which
+// is appended without waiting (Timeline.Append): the broker gets the answer at once, and a
+// Timeline read in this process still sees it. Outcomes are counted through the Metrics port (NopMetrics by default),
 // so this package does not import Prometheus.
 package app

@@ -15,9 +15,11 @@ type Step string
 // The steps, roughly in the order a saga takes them.
 const (
 	// StepHalfSent: the broker stored the reback half message (timed when the local
-	// transaction starts, which is right after; written with the sell's outcome).
+	// transaction starts, which is right after; written with the sell's outcome: in the local
+	// transaction when it commits, else with local_failed).
 	StepHalfSent Step = "half_sent"
-	// StepStockDeducted: inventory deducted the order's stock.
+	// StepStockDeducted: inventory deducted the order's stock (written in the local transaction
+	// when it commits, else with local_failed).
 	StepStockDeducted Step = "stock_deducted"
 	// StepLocalCommitted: the order, its items and the barrier were committed (written in that
 	// same transaction).
@@ -111,8 +113,14 @@ type Timeline interface {
 	// Record appends steps, in their order, to the timeline of order sn, in one write: all of
 	// them or none.
 	Record(ctx context.Context, sn order.SN, steps ...SagaStep) error
-	// Timeline returns the steps of order sn in the order they were recorded; none is not an
-	// error.
+	// Append is Record without waiting: it queues the steps (all of them or none) and returns;
+	// they are stored in the background after every step recorded or queued before through this
+	// Timeline, and a failure to store them is logged. A Timeline call (and any transaction of
+	// the store that writes steps) started after Append returned sees them; closing the store
+	// stores them first. Errors: an unknown step, or the store is closed.
+	Append(ctx context.Context, sn order.SN, steps ...SagaStep) error
+	// Timeline returns the steps of order sn in the order they were recorded, including every
+	// step appended through this Timeline before the call; none is not an error.
 	Timeline(ctx context.Context, sn order.SN) ([]SagaStep, error)
 }
 
@@ -122,15 +130,27 @@ func (s *Service) record(ctx context.Context, sn order.SN, step Step, detail str
 	s.recordSteps(ctx, sn, NewSagaStep(step, detail, s.d.Now()))
 }
 
-// recordSteps appends best-effort steps in one write (see record).
+// recordSteps appends best-effort steps in one write (see record) and returns once they are
+// stored.
 func (s *Service) recordSteps(ctx context.Context, sn order.SN, steps ...SagaStep) {
-	if err := s.d.Timeline.Record(ctx, sn, steps...); err != nil {
-		names := make([]Step, len(steps))
-		for i, st := range steps {
-			names[i] = st.Step
-		}
-		s.d.Log.Warn("saga steps not recorded", "order_sn", sn, "steps", names, "err", err)
+	s.logUnrecorded(sn, steps, s.d.Timeline.Record(ctx, sn, steps...))
+}
+
+// appendSteps queues best-effort steps for one write and returns at once (Timeline.Append):
+// for steps that nothing in the saga waits for.
+func (s *Service) appendSteps(ctx context.Context, sn order.SN, steps ...SagaStep) {
+	s.logUnrecorded(sn, steps, s.d.Timeline.Append(ctx, sn, steps...))
+}
+
+func (s *Service) logUnrecorded(sn order.SN, steps []SagaStep, err error) {
+	if err == nil {
+		return
 	}
+	names := make([]Step, len(steps))
+	for i, st := range steps {
+		names[i] = st.Step
+	}
+	s.d.Log.Warn("saga steps not recorded", "order_sn", sn, "steps", names, "err", err)
 }
 
 // Timeline returns the saga steps of order sn. An order number with no step and no order is

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shopsaga/shopsaga/internal/sqltest"
@@ -204,6 +205,56 @@ func TestTimeline_unknownOrder_isNotFound_andABadNumberInvalid(t *testing.T) {
 		}
 		if _, err := f.svc.Timeline(context.Background(), "12x"); !errors.Is(err, order.ErrInvalid) {
 			t.Errorf("bad number: %v, want ErrInvalid", err)
+		}
+	})
+}
+
+// countingTimeline counts the timeline writes the saga waits for (Record) and those it does
+// not (Append).
+type countingTimeline struct {
+	inner            app.Timeline
+	records, appends atomic.Int64
+}
+
+func (c *countingTimeline) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
+	return c.inner.Timeline(ctx, sn)
+}
+
+func (c *countingTimeline) Record(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
+	c.records.Add(1)
+	return c.inner.Record(ctx, sn, steps...)
+}
+
+func (c *countingTimeline) Append(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
+	c.appends.Add(1)
+	return c.inner.Append(ctx, sn, steps...)
+}
+
+// A created order waits for no timeline write of its own: half_sent and stock_deducted commit
+// with the order, and the answer's steps are appended — yet a read right after the answer sees
+// them all. A failed local transaction records what it noted with local_failed, as before.
+func TestTimeline_happyPath_waitsForNoTimelineWrite_andReadsItsOwnSteps(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		ct := &countingTimeline{}
+		f := newFixture(t, db, func(d *app.Deps) { ct.inner, d.Timeline = d.Timeline, ct })
+		got, err := f.svc.CreateOrder(context.Background(), orderOf(order.Line{GoodsID: 1, Num: 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, a := ct.records.Load(), ct.appends.Load(); r != 0 || a != 1 {
+			t.Errorf("created order: %d waited-for and %d appended timeline writes, want 0 and 1", r, a)
+		}
+		f.wantSteps(t, got.Order.SN, halfSent, deducted, committed, scheduled, decided)
+
+		ct.records.Store(0)
+		ct.appends.Store(0)
+		cmd := orderOf(order.Line{GoodsID: 1, Num: 2})
+		cmd.Fault = app.FaultFailLocalTx
+		if _, err := f.svc.CreateOrder(context.Background(), cmd); !errors.Is(err, app.ErrUnavailable) {
+			t.Fatalf("error = %v, want ErrUnavailable", err)
+		}
+		if r, a := ct.records.Load(), ct.appends.Load(); r != 1 || a != 1 {
+			t.Errorf("failed order: %d waited-for and %d appended timeline writes, want 1 and 1", r, a)
 		}
 	})
 }

@@ -87,11 +87,16 @@ var (
 	itemColumns = []string{"order_sn", "goods_id", "num", "price_cents"}
 )
 
+// orderValues are r's values for orderColumns.
+func orderValues(r orderRow) []any {
+	return []any{r.OrderSN, r.UserID, r.Status, r.TotalCents, r.Address,
+		r.SignerName, r.SignerMobile, r.Post, r.CreatedAt, r.UpdatedAt, r.PaidAt, r.ClosedAt}
+}
+
 // insertOrder inserts o and its items on tx, one statement each.
 func insertOrder(tx *gorm.DB, o order.Order) error {
 	r := newOrderRow(o)
-	err := insertRows(tx, "orders", orderColumns, [][]any{{r.OrderSN, r.UserID, r.Status, r.TotalCents, r.Address,
-		r.SignerName, r.SignerMobile, r.Post, r.CreatedAt, r.UpdatedAt, r.PaidAt, r.ClosedAt}})
+	err := insertRows(tx, "orders", orderColumns, [][]any{orderValues(r)})
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}

@@ -13,14 +13,24 @@
 // ("… WHERE order_sn = ? AND status = ?") checked by rows affected. Transactions run at READ
 // COMMITTED on MySQL; on SQLite they run one at a time (one connection, BEGIN IMMEDIATE), so a
 // check-back waits for a local transaction in flight exactly as it waits for its row lock on
-// MySQL. Transactions go through closures or methods: callers never see *gorm.DB. The package
+// MySQL. On MySQL the local transaction (CommitOrder) runs on a second pool whose connections
+// take several statements per round trip (openMulti), so its INSERTs cost one round trip; every
+// other statement runs on the main pool, one per round trip. Timeline steps outside a transaction
+// go through one writer that groups them (stepWriter). Transactions go through closures or
+// methods: callers never see *gorm.DB. The package
 // must not import the transport or the broker client.
 package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
 	"log/slog"
-	"slices"
+	"time"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"gorm.io/gorm"
 
@@ -37,12 +47,14 @@ type Options struct {
 	MySQLDSN string
 	// SQLitePath is the SQLite database file, created if missing.
 	SQLitePath string
-	// MaxOpenConns caps MySQL's connection pool (default 32). Every order in flight holds one
-	// connection for its local transaction. SQLite always uses one connection.
+	// MaxOpenConns caps each of MySQL's two connection pools (default 32): every order in flight
+	// holds one connection of the local transaction's pool for its local transaction, the other
+	// statements use the main pool. SQLite always uses one connection.
 	MaxOpenConns int
 	// Logger receives gorm's messages (default slog.Default()).
 	Logger *slog.Logger
-	// LogSQL logs every statement.
+	// LogSQL logs every statement gorm runs (not the local transaction's on MySQL, which runs on
+	// the multi-statement pool; see openMulti).
 	LogSQL bool
 }
 
@@ -50,7 +62,10 @@ type Options struct {
 type Store struct {
 	db    *gorm.DB
 	sql   *sqldb.DB
-	steps *batcher[[]sagaStepRow] // groups concurrent Record calls, each its rows (batch.go)
+	steps *stepWriter // the one writer of Record and Append (batch.go)
+	// multi is MySQL's second pool, whose connections allow several statements per round trip
+	// (multiStatements): only CommitOrder uses it (saga.go). Nil on SQLite.
+	multi *sql.DB
 }
 
 // NormalizeDSN parses a go-sql-driver/mysql DSN and sets what the package relies on: parseTime
@@ -70,22 +85,88 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	s := &Store{db: db.Gorm, sql: db}
-	s.steps = newBatcher(
-		func(ctx context.Context, calls [][]sagaStepRow) error {
-			return insertStepRows(s.db.WithContext(ctx), slices.Concat(calls...))
-		},
-		func(ctx context.Context, rows []sagaStepRow) error {
-			return insertStepRows(s.db.WithContext(ctx), rows)
-		})
+	if db.Dialect == sqldb.MySQL {
+		if s.multi, err = openMulti(ctx, opts.MySQLDSN, opts.MaxOpenConns); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+	}
+	s.steps = newStepWriter(func(ctx context.Context, rows []sagaStepRow) error {
+		return insertStepRows(s.db.WithContext(ctx), rows)
+	}, log)
 	return s, nil
 }
 
 // Dialect reports which database the store is on.
 func (s *Store) Dialect() sqldb.Dialect { return s.sql.Dialect }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.sql.Close() }
+// Close stores the timeline steps still queued by Append (waiting for their INSERTs), then
+// closes the connection pool. Record and Append fail afterwards.
+func (s *Store) Close() error {
+	s.steps.close()
+	var err error
+	if s.multi != nil {
+		err = s.multi.Close()
+	}
+	return errors.Join(err, s.sql.Close())
+}
+
+// openMulti opens the pool of the local transaction on MySQL: the DSN as NormalizeDSN makes it
+// (client-side interpolation: values are escaped by the driver), plus multiStatements, and every
+// session READ COMMITTED like the main pool's. It is a pool of its own so that only the one
+// statement built for it (localTxSQL: constants and placeholders) can ever carry several
+// statements; every other statement of the store, gorm's and the migrations', runs where a
+// stray semicolon is an error. Each order in flight holds one connection of it, not of the main
+// pool, for its local transaction; both pools have maxOpen connections.
+func openMulti(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
+	norm, err := sqldb.NormalizeMySQLDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := mysqldriver.ParseDSN(norm)
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	cfg.MultiStatements = true
+	connector, err := mysqldriver.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	db := sql.OpenDB(readCommittedConnector{connector})
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("connect to mysql (multi-statement pool): %w", err), db.Close())
+	}
+	return db, nil
+}
+
+// readCommittedConnector makes every connection of the pool READ COMMITTED for its whole
+// session, as internal/sqldb does for the main pool.
+type readCommittedConnector struct {
+	driver.Connector
+}
+
+func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return nil, errors.Join(errors.New("mysql connection cannot execute statements"), conn.Close())
+	}
+	if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("set read committed: %w", err), conn.Close())
+	}
+	return conn, nil
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.sql.Ping(ctx) }
@@ -100,8 +181,13 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 var migrationSet = sqldb.Migrations{MySQL: migrations.Order, SQLite: migrations.OrderSQLite}
 
 // inTx runs fn in a read-write transaction (READ COMMITTED on MySQL), again when it was rolled
-// back entirely for contention (an InnoDB deadlock victim, SQLite busy).
+// back entirely for contention (an InnoDB deadlock victim, SQLite busy). It first waits for the
+// timeline steps queued before (Append): a transaction that writes a step (paid, closed, a
+// payment) then stores it after them, so the timeline keeps the order the steps were taken in.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if err := s.steps.flush(ctx); err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(fn, s.sql.TxOptions())
 		if !sqldb.IsRetryable(err) || attempt == maxTxAttempts {

@@ -24,14 +24,30 @@ type sagaStepRow struct {
 
 func (sagaStepRow) TableName() string { return "order_saga_steps" }
 
-// Record implements app.Timeline with an autocommit INSERT, shared with the Record calls that
-// arrive while another is being written (see batcher): it returns once the steps are stored.
+// Record implements app.Timeline with an autocommit INSERT, after the steps queued before and
+// shared with the writes queued while another is being written (see stepWriter): it returns once
+// the steps are stored.
 func (s *Store) Record(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
 	rows, err := stepRows(sn, steps)
 	if err != nil || len(rows) == 0 {
 		return err
 	}
-	if err := s.steps.insert(ctx, rows); err != nil {
+	if err := s.steps.write(ctx, rows); err != nil {
+		return fmt.Errorf("record saga step of %s: %w", sn, err)
+	}
+	return nil
+}
+
+// Append implements app.Timeline: the steps are queued for the writer of Record (stepWriter),
+// which stores them in the background, in queue order, and logs a failure. Timeline and the
+// store's step-writing transactions wait for them first; Close stores them before it closes
+// the pool.
+func (s *Store) Append(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
+	rows, err := stepRows(sn, steps)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	if err := s.steps.queueRows(ctx, rows); err != nil {
 		return fmt.Errorf("record saga step of %s: %w", sn, err)
 	}
 	return nil
@@ -76,8 +92,12 @@ func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
 	return nil
 }
 
-// Timeline implements app.Timeline: the steps in the order they were inserted (by id).
+// Timeline implements app.Timeline: the steps in the order they were inserted (by id), after
+// waiting for the steps this store queued before the call (Append).
 func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
+	if err := s.steps.flush(ctx); err != nil {
+		return nil, err
+	}
 	var rows []sagaStepRow
 	if err := s.db.WithContext(ctx).Where("order_sn = ?", string(sn)).Order("id").Find(&rows).Error; err != nil {
 		return nil, err
