@@ -368,8 +368,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// writeTimeout bounds one frame write.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one frame write; the deadline is re-armed when it
+// has been armed for more than writeRearm (so a write has at least
+// writeTimeout-writeRearm).
+const (
+	writeTimeout = 10 * time.Second
+	writeRearm   = time.Second
+)
 
 // Conn is one client connection.
 type Conn struct {
@@ -391,7 +396,10 @@ type Conn struct {
 	queued   []byte     // frames waiting for the flushing goroutine
 	spare    []byte     // the previous batch's buffer, for reuse
 	flushing bool       // a goroutine is writing to nc
-	once     sync.Once
+	// wdeadline is the write deadline armed on nc; only the flushing
+	// goroutine reads or sets it (handed over under wmu).
+	wdeadline time.Time
+	once      sync.Once
 
 	opaque atomic.Int32 // for server-initiated requests
 }
@@ -444,9 +452,15 @@ func (c *Conn) Write(cmd *Command) error {
 		c.queued, c.spare = c.spare[:0], nil
 		c.wmu.Unlock()
 		if err == nil {
-			// A peer that stops reading for this long is dropped (its writes
-			// fail and the connection closes, which unregisters its clients).
-			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			// A peer that stops reading for writeTimeout is dropped (its
+			// writes fail and the connection closes, which unregisters its
+			// clients). The deadline is re-armed only once less than
+			// writeTimeout-writeRearm of it is left, not on every write (a
+			// timer update each): a write thus has between 9 and 10 s.
+			if now := time.Now(); c.wdeadline.Sub(now) < writeTimeout-writeRearm {
+				c.wdeadline = now.Add(writeTimeout)
+				_ = c.nc.SetWriteDeadline(c.wdeadline)
+			}
 			_, err = c.nc.Write(buf)
 		}
 		c.wmu.Lock()
