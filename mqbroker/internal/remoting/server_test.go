@@ -425,3 +425,62 @@ func TestServer_shutdownCancelsInflightRequests_andClosesConnections(t *testing.
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
+
+// inliningHandler also implements remoting.Inliner: code 1 may be inlined.
+type inliningHandler struct {
+	handlerFunc
+	asked atomic.Int64
+}
+
+func (h *inliningHandler) Inline(req *remoting.Command) bool {
+	h.asked.Add(1)
+	return req.Code == 1
+}
+
+func TestServer_servesInlinableRequests_oneAtATime(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	for i := range int32(20) {
+		c.send(&remoting.Command{Code: 1, Opaque: i, Body: []byte{byte(i)}})
+		resp := c.read()
+		if resp.Opaque != i || len(resp.Body) != 1 || resp.Body[0] != byte(i) {
+			t.Fatalf("request %d answered with opaque %d body %v", i, resp.Opaque, resp.Body)
+		}
+	}
+	if h.asked.Load() == 0 {
+		t.Fatal("the server never asked the handler whether a request may be inlined")
+	}
+}
+
+// A request served inline would stop the connection's reader: with a
+// further frame already buffered the server must hand the request to a
+// worker, or the first request below (which waits for the second) would
+// never finish.
+func TestServer_doesNotInline_whenAFurtherFrameIsBuffered(t *testing.T) {
+	second := make(chan struct{})
+	h := &inliningHandler{handlerFunc: func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		switch req.Opaque {
+		case 1:
+			select {
+			case <-second:
+			case <-ctx.Done():
+			}
+		case 2:
+			close(second)
+		}
+		return remoting.NewResponse(req, 0, "")
+	}}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	// Both frames in one write: they arrive in one read.
+	first := (&remoting.Command{Code: 1, Opaque: 1}).AppendFrame(nil)
+	c.write((&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(first))
+	got := map[int32]bool{}
+	for range 2 {
+		got[c.read().Opaque] = true
+	}
+	if !got[1] || !got[2] {
+		t.Fatalf("responses %v, want opaques 1 and 2", got)
+	}
+}
