@@ -15,9 +15,10 @@ func plainLen[T string | []byte](s T) int {
 		hi = 0x8080808080808080
 	)
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	for ; len(s)-i >= 8; i += 8 {
+		w := s[i : i+8] // one bounds check for the eight loads below (combined into one)
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		// The high bit of each byte that is ≥ 0x80, < 0x20, '"' or '\\'.
 		// A borrow from a flagged byte may flag bytes above it too, never
 		// one below: the lowest flagged byte is the first special one.
