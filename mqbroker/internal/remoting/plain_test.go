@@ -87,3 +87,44 @@ func TestAppendJSONString_roundTripsThroughEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// Extension fields are written in key order, both below and above the
+// insertion-sort bound, and decode back to the same map.
+func TestAppendFrame_writesExtFieldsInKeyOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 2, 6, 16, 17, 40} {
+		for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+			ext := map[string]string{}
+			for len(ext) < n {
+				ext[string(rune('a'+r.IntN(26)))+string(rune('a'+r.IntN(26)))+string(rune('a'+r.IntN(26)))] = string(rune('A' + r.IntN(26)))
+			}
+			cmd := &Command{Code: 1, ExtFields: ext, Serialize: st}
+			fs := sortedFields(ext, nil)
+			if len(fs) != n {
+				t.Fatalf("%d fields: sortedFields gave %d", n, len(fs))
+			}
+			for i := 1; i < len(fs); i++ {
+				if fs[i-1].k >= fs[i].k {
+					t.Fatalf("%d fields: %q before %q", n, fs[i-1].k, fs[i].k)
+				}
+			}
+			for _, f := range fs {
+				if ext[f.k] != f.v {
+					t.Fatalf("field %q = %q, map has %q", f.k, f.v, ext[f.k])
+				}
+			}
+			got, err := DecodeFrame(cmd.AppendFrame(nil)[4:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.ExtFields) != n {
+				t.Fatalf("%d fields (codec %d) decoded to %v", n, st, got.ExtFields)
+			}
+			for k, v := range ext {
+				if got.ExtFields[k] != v {
+					t.Fatalf("field %q = %q after a round trip, want %q", k, got.ExtFields[k], v)
+				}
+			}
+		}
+	}
+}
