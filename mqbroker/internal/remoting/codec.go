@@ -14,9 +14,13 @@
 // Per request it keeps the CPU low, since on a small machine the broker's
 // CPU is taken from its clients: JSON headers of the clients' shape are
 // scanned without reflection (jsonheader.go, encoding/json for any other),
-// handler goroutines are reused per connection, and responses that finish
-// while another is being written are coalesced into that writer's next
-// syscall (Conn.Write).
+// plain string bytes are scanned and written eight at a time (plain.go),
+// handler goroutines are reused per connection, a request the handler
+// declares prompt (Inliner) is served on the reader itself when nothing
+// else of its connection is in flight, read deadlines are armed only
+// before a read that can block and the write deadline about once a second,
+// and responses that finish while another is being written are coalesced
+// into that writer's next syscall (Conn.Write).
 //
 // It knows nothing about request codes or message semantics (package protocol
 // and package broker own those) and must not import them.
