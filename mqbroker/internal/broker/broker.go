@@ -403,10 +403,9 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 // Inline implements remoting.Inliner: with --flush async a send returns
 // as soon as its record is copied into the commit log (no fsync wait, no
 // long poll, nothing asked of the peer), so the remoting server may serve
-// it on the connection's reader goroutine when nothing else of the
-// connection is in flight. With --flush sync a send waits for the group
-// commit, which other sends of the same connection must be able to join:
-// those go to workers.
+// it on the connection's reader goroutine, in the order the sends arrive.
+// With --flush sync a send waits for the group commit, which other sends
+// of the same connection must be able to join: those go to workers.
 func (b *Broker) Inline(req *remoting.Command) bool {
 	switch protocol.Code(req.Code) {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:

@@ -182,6 +182,7 @@ type connReader struct {
 	r     *bufio.Reader
 	bytes *semaphore.Weighted // this connection's in-flight bytes
 	busy  func() bool         // requests of this connection are being served
+	flush func()              // writes the responses of requests served inline; called before a read that can block
 	// armed is the read deadline last set on the connection (zero: none).
 	// Setting one modifies a runtime timer (a lock and a syscall-free but
 	// measurable ~1 µs); next sets it only before a read that can block,
@@ -214,6 +215,7 @@ func (cr *connReader) next() (cmd *Command, h held, err error) {
 	o := &cr.s.opts
 	for {
 		if cr.r.Buffered() == 0 {
+			cr.flush()
 			if o.IdleTimeout > 0 {
 				cr.setDeadline(time.Now().Add(o.IdleTimeout))
 			} else {
@@ -235,6 +237,7 @@ func (cr *connReader) next() (cmd *Command, h held, err error) {
 	}
 	deadline := time.Now().Add(o.FrameTimeout)
 	if cr.r.Buffered() < 4 {
+		cr.flush()
 		cr.setDeadline(deadline)
 	}
 	var lenBuf [4]byte
@@ -249,6 +252,7 @@ func (cr *connReader) next() (cmd *Command, h held, err error) {
 		return nil, h, fmt.Errorf("%w: %d bytes > %d", ErrFrameTooLarge, length, o.MaxFrame)
 	}
 	if cr.r.Buffered() < int(length) {
+		cr.flush()
 		cr.setDeadline(deadline) // the rest of the frame is still to be read
 	}
 	cr.s.reading.Add(1)

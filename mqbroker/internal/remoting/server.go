@@ -30,11 +30,13 @@ type Handler interface {
 // be served on the connection's reader goroutine instead of a worker:
 // Inline must report true only for requests whose Serve returns promptly
 // without waiting on anything another request or the peer must provide
-// (no long poll, no fsync wait, no request to the same peer). The server
-// serves such a request inline only while no other request of the
-// connection is in flight and no further frame is already buffered, so it
-// saves the hand-off to a worker (two goroutine switches, ~15 % of a send's
-// CPU with one producer) exactly when nothing could have run alongside it.
+// (no long poll, no fsync wait, no request to the same peer). The reader
+// serves such requests one after the other as it reads them (others of
+// the connection still go to workers) and queues their responses, which
+// it writes — all queued at once — before any read or budget wait that
+// can block. That saves the hand-off to a worker (goroutine switches and
+// futex wake-ups) per request, and with requests pipelined on the
+// connection it batches their responses into one write.
 type Inliner interface {
 	Inline(req *Command) bool
 }
@@ -218,7 +220,7 @@ const maxIdleWorkers = 16
 func (s *Server) serveConn(c *Conn) {
 	defer s.wg.Done()
 	w := &workers{s: s, c: c, work: make(chan request), sem: make(chan struct{}, s.opts.MaxInflight)}
-	cr := &connReader{s: s, c: c, r: bufio.NewReaderSize(c.nc, 64<<10),
+	cr := &connReader{s: s, c: c, r: bufio.NewReaderSize(c.nc, 64<<10), flush: c.flush,
 		bytes: semaphore.NewWeighted(s.opts.MaxInflightBytes), busy: func() bool { return len(w.sem) > 0 }}
 	w.release = cr.release
 	il, _ := s.h.(Inliner)
@@ -241,7 +243,7 @@ func (s *Server) serveConn(c *Conn) {
 			}
 			continue
 		}
-		if il != nil && len(w.sem) == 0 && cr.r.Buffered() == 0 && il.Inline(cmd) {
+		if il != nil && il.Inline(cmd) {
 			if !w.serveInline(request{cmd, size}) {
 				break
 			}
@@ -311,7 +313,7 @@ func (w *workers) serveInline(req request) bool {
 	if !w.acquire(req) {
 		return false
 	}
-	w.serve(req)
+	w.serve(req, true)
 	<-w.sem
 	return true
 }
@@ -320,9 +322,15 @@ func (w *workers) serveInline(req request) bool {
 // blocking while they are exhausted; on failure (the connection closed) it
 // releases req's bytes and reports false.
 func (w *workers) acquire(req request) bool {
-	w.sem <- struct{}{}
+	select {
+	case w.sem <- struct{}{}:
+	default:
+		w.c.flush() // responses of inline requests must not wait for the budgets
+		w.sem <- struct{}{}
+	}
 	ip := w.c.ip
 	if !ip.reqs.TryAcquire(1) {
+		w.c.flush()
 		if err := ip.reqs.Acquire(w.c.ctx, 1); err != nil {
 			<-w.sem
 			w.release(req.size)
@@ -330,6 +338,7 @@ func (w *workers) acquire(req request) bool {
 		}
 	}
 	if !w.s.reqs.TryAcquire(1) {
+		w.c.flush()
 		if err := w.s.reqs.Acquire(w.c.ctx, 1); err != nil {
 			ip.reqs.Release(1)
 			<-w.sem
@@ -344,13 +353,15 @@ func (w *workers) acquire(req request) bool {
 // serve serves one acquired request, writes its response and releases
 // its budgets except the connection's token (w.sem), which the caller
 // returns.
-func (w *workers) serve(req request) {
+func (w *workers) serve(req request, inline bool) {
 	cmd := req.cmd
 	resp := w.s.serveOne(w.c, cmd)
 	// A one-way request (Java's RPC_ONEWAY flag bit) gets no response:
 	// the Java client would log every one as unmatched.
 	if resp != nil && cmd.Flag&FlagOneway == 0 {
-		if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
+		if inline {
+			w.c.queue(resp) // flushed before the reader may block
+		} else if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
 			w.s.log.Debug("write response", "remote", w.c.RemoteAddr(), "err", err)
 		}
 	}
@@ -363,7 +374,7 @@ func (w *workers) serve(req request) {
 func (w *workers) run(req request) {
 	defer w.wg.Done()
 	for {
-		w.serve(req)
+		w.serve(req, false)
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			<-w.sem
@@ -494,6 +505,40 @@ func (c *Conn) Write(cmd *Command) error {
 		c.wmu.Unlock()
 		return nil
 	}
+	return c.flushLocked()
+}
+
+// queue appends cmd's frame for a later flush (or for the goroutine
+// flushing now); the reader uses it for the responses of requests it
+// serves inline and flushes them before it may block (connReader.flush).
+func (c *Conn) queue(cmd *Command) {
+	c.wmu.Lock()
+	for c.flushing && len(c.queued) >= maxQueued {
+		c.wcond.Wait()
+	}
+	c.queued = cmd.AppendFrame(c.queued)
+	if !c.flushing && len(c.queued) >= maxQueued {
+		_ = c.flushLocked()
+		return
+	}
+	c.wmu.Unlock()
+}
+
+// flush writes the frames queue left, unless another goroutine is
+// flushing (it then takes them with its next write).
+func (c *Conn) flush() {
+	c.wmu.Lock()
+	if c.flushing || len(c.queued) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	_ = c.flushLocked()
+}
+
+// flushLocked writes everything queued, including what is queued while
+// it writes; called with wmu held and no other goroutine flushing, it
+// returns with wmu released. A failed write closes the connection.
+func (c *Conn) flushLocked() error {
 	c.flushing = true
 	var err error
 	for len(c.queued) > 0 {

@@ -453,34 +453,66 @@ func TestServer_servesInlinableRequests_oneAtATime(t *testing.T) {
 	}
 }
 
-// A request served inline would stop the connection's reader: with a
-// further frame already buffered the server must hand the request to a
-// worker, or the first request below (which waits for the second) would
-// never finish.
-func TestServer_doesNotInline_whenAFurtherFrameIsBuffered(t *testing.T) {
-	second := make(chan struct{})
+// Inlined requests pipelined in one read are answered without the
+// client sending anything more: their queued responses are written before
+// the reader waits for input.
+func TestServer_writesInlinedResponses_beforeWaitingForMoreInput(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	var frames []byte
+	for i := range int32(5) {
+		frames = (&remoting.Command{Code: 1, Opaque: i}).AppendFrame(frames)
+	}
+	c.write(frames)
+	for i := range int32(5) {
+		if got := c.read().Opaque; got != i {
+			t.Fatalf("response %d has opaque %d", i, got)
+		}
+	}
+}
+
+// With a frame only partly arrived, the responses of the requests before
+// it are written first (the reader would otherwise hold them until the
+// rest arrives).
+func TestServer_writesInlinedResponses_beforeWaitingForARestOfAFrame(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	first := (&remoting.Command{Code: 1, Opaque: 1}).AppendFrame(nil)
+	second := (&remoting.Command{Code: 1, Opaque: 2, Body: []byte("body")}).AppendFrame(nil)
+	c.write(append(first, second[:len(second)-3]...))
+	if got := c.read().Opaque; got != 1 {
+		t.Fatalf("first response has opaque %d, want 1", got)
+	}
+	c.write(second[len(second)-3:])
+	if got := c.read().Opaque; got != 2 {
+		t.Fatalf("second response has opaque %d, want 2", got)
+	}
+}
+
+// Requests the handler does not inline still run on workers: one that
+// blocks does not hold up the inlined ones behind it.
+func TestServer_servesInlinedRequests_whileAWorkerBlocks(t *testing.T) {
+	release := make(chan struct{})
 	h := &inliningHandler{handlerFunc: func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
-		switch req.Opaque {
-		case 1:
+		if req.Code == 2 {
 			select {
-			case <-second:
+			case <-release:
 			case <-ctx.Done():
 			}
-		case 2:
-			close(second)
 		}
 		return remoting.NewResponse(req, 0, "")
 	}}
 	addr, _ := startServer(t, h, remoting.Options{})
 	c := dial(t, addr)
-	// Both frames in one write: they arrive in one read.
-	first := (&remoting.Command{Code: 1, Opaque: 1}).AppendFrame(nil)
-	c.write((&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(first))
-	got := map[int32]bool{}
-	for range 2 {
-		got[c.read().Opaque] = true
+	c.send(&remoting.Command{Code: 2, Opaque: 1})
+	c.send(&remoting.Command{Code: 1, Opaque: 2})
+	if got := c.read().Opaque; got != 2 {
+		t.Fatalf("first response has opaque %d, want 2 (the inlined request)", got)
 	}
-	if !got[1] || !got[2] {
-		t.Fatalf("responses %v, want opaques 1 and 2", got)
+	close(release)
+	if got := c.read().Opaque; got != 1 {
+		t.Fatalf("second response has opaque %d, want 1", got)
 	}
 }
