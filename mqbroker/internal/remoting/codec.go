@@ -15,9 +15,9 @@
 // CPU is taken from its clients: JSON headers of the clients' shape are
 // scanned without reflection (jsonheader.go, encoding/json for any other),
 // plain string bytes are scanned and written eight at a time (plain.go),
-// handler goroutines are reused per connection, a request the handler
-// declares prompt (Inliner) is served on the reader itself when nothing
-// else of its connection is in flight, read deadlines are armed only
+// handler goroutines are reused per connection, requests the handler
+// declares prompt (Inliner) are served on the reader itself, their
+// responses written together before it may block, read deadlines are armed only
 // before a read that can block and the write deadline about once a second,
 // and responses that finish while another is being written are coalesced
 // into that writer's next syscall (Conn.Write).
