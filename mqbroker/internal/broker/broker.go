@@ -400,6 +400,20 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 		fmt.Sprintf("request code %d (%s) not supported", req.Code, code))
 }
 
+// Inline implements remoting.Inliner: with --flush async a send returns
+// as soon as its record is copied into the commit log (no fsync wait, no
+// long poll, nothing asked of the peer), so the remoting server may serve
+// it on the connection's reader goroutine, in the order the sends arrive.
+// With --flush sync a send waits for the group commit, which other sends
+// of the same connection must be able to join: those go to workers.
+func (b *Broker) Inline(req *remoting.Command) bool {
+	switch protocol.Code(req.Code) {
+	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
+		return b.cfg.Flush == store.FlushAsync
+	}
+	return false
+}
+
 // routes adapts the topic table to namesrv.Routes.
 type routes struct{ b *Broker }
 

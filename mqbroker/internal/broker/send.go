@@ -187,17 +187,26 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) *remoting.C
 	}
 	b.metrics.sent(h.Topic, res)
 	resp := okResponse(req)
-	ids := make([]string, len(res))
-	for i, r := range res {
-		ids[i] = message.OffsetMsgID(b.storeHost, r.PhysicalOffset)
-	}
-	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExt("msgId", b.msgIDs(res))
 	resp.SetExtInt("queueId", int64(replyQueue))
 	resp.SetExtInt("queueOffset", res[0].QueueOffset)
 	resp.SetExt("transactionId", msgs[0].UniqKey())
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "false")
 	return resp
+}
+
+// msgIDs is the response's msgId field: the stored records' offset
+// message ids, comma-separated for a batch.
+func (b *Broker) msgIDs(res []store.PutResult) string {
+	if len(res) == 1 { // a plain send: no slice, no join
+		return message.OffsetMsgID(b.storeHost, res[0].PhysicalOffset)
+	}
+	ids := make([]string, len(res))
+	for i, r := range res {
+		ids[i] = message.OffsetMsgID(b.storeHost, r.PhysicalOffset)
+	}
+	return strings.Join(ids, ",")
 }
 
 func isSystemTopic(t string) bool {

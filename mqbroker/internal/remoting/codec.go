@@ -14,9 +14,13 @@
 // Per request it keeps the CPU low, since on a small machine the broker's
 // CPU is taken from its clients: JSON headers of the clients' shape are
 // scanned without reflection (jsonheader.go, encoding/json for any other),
-// handler goroutines are reused per connection, and responses that finish
-// while another is being written are coalesced into that writer's next
-// syscall (Conn.Write).
+// plain string bytes are scanned and written eight at a time (plain.go),
+// handler goroutines are reused per connection, requests the handler
+// declares prompt (Inliner) are served on the reader itself, their
+// responses written together before it may block, read deadlines are armed only
+// before a read that can block and the write deadline about once a second,
+// and responses that finish while another is being written are coalesced
+// into that writer's next syscall (Conn.Write).
 //
 // It knows nothing about request codes or message semantics (package protocol
 // and package broker own those) and must not import them.
@@ -35,6 +39,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -319,14 +324,14 @@ func (c *Command) appendJSONHeader(dst []byte) []byte {
 	}
 	if len(c.ExtFields) > 0 {
 		dst = append(dst, `,"extFields":{`...)
-		var buf [16]string
-		for i, k := range sortedKeys(c.ExtFields, buf[:0]) {
+		var buf [16]field
+		for i, f := range sortedFields(c.ExtFields, buf[:0]) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = appendJSONString(dst, f.k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, c.ExtFields[k])
+			dst = appendJSONString(dst, f.v)
 		}
 		dst = append(dst, '}')
 	}
@@ -343,9 +348,9 @@ func (c *Command) appendBinaryHeader(dst []byte) []byte {
 	dst = append(dst, c.Remark...)
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	var buf [16]string
-	for _, k := range sortedKeys(c.ExtFields, buf[:0]) {
-		v := c.ExtFields[k]
+	var buf [16]field
+	for _, f := range sortedFields(c.ExtFields, buf[:0]) {
+		k, v := f.k, f.v
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
 		dst = append(dst, k...)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
@@ -355,14 +360,31 @@ func (c *Command) appendBinaryHeader(dst []byte) []byte {
 	return dst
 }
 
-// sortedKeys appends m's keys to dst in sorted order: frames are
+// field is one extension field.
+type field struct{ k, v string }
+
+// sortedFields appends m's fields to dst in key order: frames are
 // deterministic (golden tests, reproducible captures) whatever the map's
-// iteration order.
-func sortedKeys(m map[string]string, dst []string) []string {
-	for k := range m {
-		dst = append(dst, k)
+// iteration order. The fields are taken in one pass over the map (no
+// lookup per key afterwards) and insertion-sorted as they come, which for
+// the few fields of a header (a send's response has 6) is cheaper than
+// sorting the keys and looking each up again.
+func sortedFields(m map[string]string, dst []field) []field {
+	if len(m) > 16 {
+		for k, v := range m {
+			dst = append(dst, field{k, v})
+		}
+		slices.SortFunc(dst, func(a, b field) int { return strings.Compare(a.k, b.k) })
+		return dst
 	}
-	slices.Sort(dst)
+	for k, v := range m {
+		i := len(dst)
+		dst = append(dst, field{})
+		for ; i > 0 && dst[i-1].k > k; i-- {
+			dst[i] = dst[i-1]
+		}
+		dst[i] = field{k, v}
+	}
 	return dst
 }
 
@@ -373,6 +395,12 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		if n := plainLen(s[i:]); n > 0 {
+			dst = append(dst, s[i:i+n]...)
+			if i += n; i == len(s) {
+				break
+			}
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			switch {

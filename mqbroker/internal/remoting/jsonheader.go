@@ -113,15 +113,11 @@ func (s *scanner) plainKey() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	for i, c := range s.b {
-		switch {
-		case c == '"':
-			k := s.b[:i]
-			s.b = s.b[i+1:]
-			return k, true
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return nil, false
-		}
+	// A key ends at its first non-plain byte, which must be the closing quote.
+	if i := plainLen(s.b); i < len(s.b) && s.b[i] == '"' {
+		k := s.b[:i]
+		s.b = s.b[i+1:]
+		return k, true
 	}
 	return nil, false
 }
@@ -233,10 +229,7 @@ func (s *scanner) appendStr(dst []byte) ([]byte, bool) {
 			return dst, false
 		case c < utf8.RuneSelf:
 			// A run of plain ASCII at once.
-			j := i + 1
-			for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
-				j++
-			}
+			j := i + plainLen(b[i:]) // ≥ i+1: b[i] is plain
 			dst = append(dst, b[i:j]...)
 			i = j
 		default:

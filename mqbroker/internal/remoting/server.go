@@ -26,6 +26,21 @@ type Handler interface {
 	Serve(ctx context.Context, c *Conn, req *Command) *Command
 }
 
+// Inliner, when a Handler also implements it, names the requests that may
+// be served on the connection's reader goroutine instead of a worker:
+// Inline must report true only for requests whose Serve returns promptly
+// without waiting on anything another request or the peer must provide
+// (no long poll, no fsync wait, no request to the same peer). The reader
+// serves such requests one after the other as it reads them (others of
+// the connection still go to workers) and queues their responses, which
+// it writes — all queued at once — before any read or budget wait that
+// can block. That saves the hand-off to a worker (goroutine switches and
+// futex wake-ups) per request, and with requests pipelined on the
+// connection it batches their responses into one write.
+type Inliner interface {
+	Inline(req *Command) bool
+}
+
 // ConnObserver, when a Handler also implements it, is told when a
 // connection closes (after its last request was dispatched).
 type ConnObserver interface {
@@ -205,9 +220,10 @@ const maxIdleWorkers = 16
 func (s *Server) serveConn(c *Conn) {
 	defer s.wg.Done()
 	w := &workers{s: s, c: c, work: make(chan request), sem: make(chan struct{}, s.opts.MaxInflight)}
-	cr := &connReader{s: s, c: c, r: bufio.NewReaderSize(c.nc, 64<<10),
+	cr := &connReader{s: s, c: c, r: bufio.NewReaderSize(c.nc, 64<<10), flush: c.flush,
 		bytes: semaphore.NewWeighted(s.opts.MaxInflightBytes), busy: func() bool { return len(w.sem) > 0 }}
 	w.release = cr.release
+	il, _ := s.h.(Inliner)
 	for {
 		cmd, size, err := cr.next()
 		if err != nil {
@@ -224,6 +240,12 @@ func (s *Server) serveConn(c *Conn) {
 			cr.release(size)
 			if o, ok := s.h.(ResponseObserver); ok {
 				o.ServeResponse(c, cmd) // answers to SendRequest (invoke.go)
+			}
+			continue
+		}
+		if il != nil && il.Inline(cmd) {
+			if !w.serveInline(request{cmd, size}) {
+				break
 			}
 			continue
 		}
@@ -272,24 +294,9 @@ type request struct {
 // or MaxInflightTotal of the server are being served (back-pressure on
 // the reader). It reports false if the connection closed meanwhile.
 func (w *workers) dispatch(req request) bool {
-	w.sem <- struct{}{}
-	ip := w.c.ip
-	if !ip.reqs.TryAcquire(1) {
-		if err := ip.reqs.Acquire(w.c.ctx, 1); err != nil {
-			<-w.sem
-			w.release(req.size)
-			return false
-		}
+	if !w.acquire(req) {
+		return false
 	}
-	if !w.s.reqs.TryAcquire(1) {
-		if err := w.s.reqs.Acquire(w.c.ctx, 1); err != nil {
-			ip.reqs.Release(1)
-			<-w.sem
-			w.release(req.size)
-			return false
-		}
-	}
-	w.s.inflight.Add(1)
 	select {
 	case w.work <- req:
 	default:
@@ -299,22 +306,75 @@ func (w *workers) dispatch(req request) bool {
 	return true
 }
 
+// serveInline serves req on the calling (reader) goroutine, within the
+// same budgets as dispatch; it reports false if the connection closed
+// while waiting for them.
+func (w *workers) serveInline(req request) bool {
+	if !w.acquire(req) {
+		return false
+	}
+	w.serve(req, true)
+	<-w.sem
+	return true
+}
+
+// acquire takes req's request tokens (connection, peer IP, server),
+// blocking while they are exhausted; on failure (the connection closed) it
+// releases req's bytes and reports false.
+func (w *workers) acquire(req request) bool {
+	select {
+	case w.sem <- struct{}{}:
+	default:
+		w.c.flush() // responses of inline requests must not wait for the budgets
+		w.sem <- struct{}{}
+	}
+	ip := w.c.ip
+	if !ip.reqs.TryAcquire(1) {
+		w.c.flush()
+		if err := ip.reqs.Acquire(w.c.ctx, 1); err != nil {
+			<-w.sem
+			w.release(req.size)
+			return false
+		}
+	}
+	if !w.s.reqs.TryAcquire(1) {
+		w.c.flush()
+		if err := w.s.reqs.Acquire(w.c.ctx, 1); err != nil {
+			ip.reqs.Release(1)
+			<-w.sem
+			w.release(req.size)
+			return false
+		}
+	}
+	w.s.inflight.Add(1)
+	return true
+}
+
+// serve serves one acquired request, writes its response and releases
+// its budgets except the connection's token (w.sem), which the caller
+// returns.
+func (w *workers) serve(req request, inline bool) {
+	cmd := req.cmd
+	resp := w.s.serveOne(w.c, cmd)
+	// A one-way request (Java's RPC_ONEWAY flag bit) gets no response:
+	// the Java client would log every one as unmatched.
+	if resp != nil && cmd.Flag&FlagOneway == 0 {
+		if inline {
+			w.c.queue(resp) // flushed before the reader may block
+		} else if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
+			w.s.log.Debug("write response", "remote", w.c.RemoteAddr(), "err", err)
+		}
+	}
+	w.release(req.size)
+	w.s.inflight.Add(-1)
+	w.s.reqs.Release(1)
+	w.c.ip.reqs.Release(1)
+}
+
 func (w *workers) run(req request) {
 	defer w.wg.Done()
 	for {
-		cmd := req.cmd
-		resp := w.s.serveOne(w.c, cmd)
-		// A one-way request (Java's RPC_ONEWAY flag bit) gets no response:
-		// the Java client would log every one as unmatched.
-		if resp != nil && cmd.Flag&FlagOneway == 0 {
-			if err := w.c.Write(resp); err != nil && w.c.ctx.Err() == nil {
-				w.s.log.Debug("write response", "remote", w.c.RemoteAddr(), "err", err)
-			}
-		}
-		w.release(req.size)
-		w.s.inflight.Add(-1)
-		w.s.reqs.Release(1)
-		w.c.ip.reqs.Release(1)
+		w.serve(req, false)
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			<-w.sem
@@ -368,8 +428,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// writeTimeout bounds one frame write.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one frame write; the deadline is re-armed when it
+// has been armed for more than writeRearm (so a write has at least
+// writeTimeout-writeRearm).
+const (
+	writeTimeout = 10 * time.Second
+	writeRearm   = time.Second
+)
 
 // Conn is one client connection.
 type Conn struct {
@@ -391,7 +456,10 @@ type Conn struct {
 	queued   []byte     // frames waiting for the flushing goroutine
 	spare    []byte     // the previous batch's buffer, for reuse
 	flushing bool       // a goroutine is writing to nc
-	once     sync.Once
+	// wdeadline is the write deadline armed on nc; only the flushing
+	// goroutine reads or sets it (handed over under wmu).
+	wdeadline time.Time
+	once      sync.Once
 
 	opaque atomic.Int32 // for server-initiated requests
 }
@@ -437,6 +505,40 @@ func (c *Conn) Write(cmd *Command) error {
 		c.wmu.Unlock()
 		return nil
 	}
+	return c.flushLocked()
+}
+
+// queue appends cmd's frame for a later flush (or for the goroutine
+// flushing now); the reader uses it for the responses of requests it
+// serves inline and flushes them before it may block (connReader.flush).
+func (c *Conn) queue(cmd *Command) {
+	c.wmu.Lock()
+	for c.flushing && len(c.queued) >= maxQueued {
+		c.wcond.Wait()
+	}
+	c.queued = cmd.AppendFrame(c.queued)
+	if !c.flushing && len(c.queued) >= maxQueued {
+		_ = c.flushLocked()
+		return
+	}
+	c.wmu.Unlock()
+}
+
+// flush writes the frames queue left, unless another goroutine is
+// flushing (it then takes them with its next write).
+func (c *Conn) flush() {
+	c.wmu.Lock()
+	if c.flushing || len(c.queued) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	_ = c.flushLocked()
+}
+
+// flushLocked writes everything queued, including what is queued while
+// it writes; called with wmu held and no other goroutine flushing, it
+// returns with wmu released. A failed write closes the connection.
+func (c *Conn) flushLocked() error {
 	c.flushing = true
 	var err error
 	for len(c.queued) > 0 {
@@ -444,9 +546,15 @@ func (c *Conn) Write(cmd *Command) error {
 		c.queued, c.spare = c.spare[:0], nil
 		c.wmu.Unlock()
 		if err == nil {
-			// A peer that stops reading for this long is dropped (its writes
-			// fail and the connection closes, which unregisters its clients).
-			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			// A peer that stops reading for writeTimeout is dropped (its
+			// writes fail and the connection closes, which unregisters its
+			// clients). The deadline is re-armed only once less than
+			// writeTimeout-writeRearm of it is left, not on every write (a
+			// timer update each): a write thus has between 9 and 10 s.
+			if now := time.Now(); c.wdeadline.Sub(now) < writeTimeout-writeRearm {
+				c.wdeadline = now.Add(writeTimeout)
+				_ = c.nc.SetWriteDeadline(c.wdeadline)
+			}
 			_, err = c.nc.Write(buf)
 		}
 		c.wmu.Lock()

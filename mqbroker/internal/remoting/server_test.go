@@ -425,3 +425,94 @@ func TestServer_shutdownCancelsInflightRequests_andClosesConnections(t *testing.
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
+
+// inliningHandler also implements remoting.Inliner: code 1 may be inlined.
+type inliningHandler struct {
+	handlerFunc
+	asked atomic.Int64
+}
+
+func (h *inliningHandler) Inline(req *remoting.Command) bool {
+	h.asked.Add(1)
+	return req.Code == 1
+}
+
+func TestServer_servesInlinableRequests_oneAtATime(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	for i := range int32(20) {
+		c.send(&remoting.Command{Code: 1, Opaque: i, Body: []byte{byte(i)}})
+		resp := c.read()
+		if resp.Opaque != i || len(resp.Body) != 1 || resp.Body[0] != byte(i) {
+			t.Fatalf("request %d answered with opaque %d body %v", i, resp.Opaque, resp.Body)
+		}
+	}
+	if h.asked.Load() == 0 {
+		t.Fatal("the server never asked the handler whether a request may be inlined")
+	}
+}
+
+// Inlined requests pipelined in one read are answered without the
+// client sending anything more: their queued responses are written before
+// the reader waits for input.
+func TestServer_writesInlinedResponses_beforeWaitingForMoreInput(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	var frames []byte
+	for i := range int32(5) {
+		frames = (&remoting.Command{Code: 1, Opaque: i}).AppendFrame(frames)
+	}
+	c.write(frames)
+	for i := range int32(5) {
+		if got := c.read().Opaque; got != i {
+			t.Fatalf("response %d has opaque %d", i, got)
+		}
+	}
+}
+
+// With a frame only partly arrived, the responses of the requests before
+// it are written first (the reader would otherwise hold them until the
+// rest arrives).
+func TestServer_writesInlinedResponses_beforeWaitingForARestOfAFrame(t *testing.T) {
+	h := &inliningHandler{handlerFunc: echo}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	first := (&remoting.Command{Code: 1, Opaque: 1}).AppendFrame(nil)
+	second := (&remoting.Command{Code: 1, Opaque: 2, Body: []byte("body")}).AppendFrame(nil)
+	c.write(append(first, second[:len(second)-3]...))
+	if got := c.read().Opaque; got != 1 {
+		t.Fatalf("first response has opaque %d, want 1", got)
+	}
+	c.write(second[len(second)-3:])
+	if got := c.read().Opaque; got != 2 {
+		t.Fatalf("second response has opaque %d, want 2", got)
+	}
+}
+
+// Requests the handler does not inline still run on workers: one that
+// blocks does not hold up the inlined ones behind it.
+func TestServer_servesInlinedRequests_whileAWorkerBlocks(t *testing.T) {
+	release := make(chan struct{})
+	h := &inliningHandler{handlerFunc: func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.Code == 2 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return remoting.NewResponse(req, 0, "")
+	}}
+	addr, _ := startServer(t, h, remoting.Options{})
+	c := dial(t, addr)
+	c.send(&remoting.Command{Code: 2, Opaque: 1})
+	c.send(&remoting.Command{Code: 1, Opaque: 2})
+	if got := c.read().Opaque; got != 2 {
+		t.Fatalf("first response has opaque %d, want 2 (the inlined request)", got)
+	}
+	close(release)
+	if got := c.read().Opaque; got != 1 {
+		t.Fatalf("second response has opaque %d, want 1", got)
+	}
+}
