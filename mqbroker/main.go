@@ -90,6 +90,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	levels := fs.String("delay-levels", env("MQ_DELAY_LEVELS", delay.DefaultLevels), "delay levels 1..N (MQ_DELAY_LEVELS)")
 	txTimeout := fs.String("tx-timeout", env("MQ_TX_TIMEOUT", cfg.TxTimeout.String()), "age before an undecided half message is checked back (MQ_TX_TIMEOUT)")
 	txInterval := fs.String("tx-check-interval", env("MQ_TX_CHECK_INTERVAL", cfg.TxCheckInterval.String()), "pause between check-backs of one half message (MQ_TX_CHECK_INTERVAL)")
+	relay := fs.String("relay-timeout", env("MQ_RELAY_TIMEOUT", cfg.RelayTimeout.String()),
+		"how long an admin request relayed to a client (consumer status, consume directly) waits for its answer (MQ_RELAY_TIMEOUT)")
 	txMax := fs.String("tx-check-max", env("MQ_TX_CHECK_MAX", strconv.Itoa(cfg.TxCheckMax)), "check-backs before a half message is discarded (MQ_TX_CHECK_MAX)")
 	topics := fs.String("topics", env("MQ_TOPICS", ""), "topics to create at start if absent, comma-separated (MQ_TOPICS)")
 	retention := fs.String("retention", env("MQ_RETENTION", "72h"), "delete commit-log segments whose newest message is older than this; 0 keeps everything (MQ_RETENTION)")
@@ -161,6 +163,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (br
 	cfg.TxTimeout = dur("tx-timeout", *txTimeout, cfg.TxTimeout)
 	cfg.TxCheckInterval = dur("tx-check-interval", *txInterval, cfg.TxCheckInterval)
 	cfg.TxCheckMax = atoi("tx-check-max", *txMax, cfg.TxCheckMax)
+	cfg.RelayTimeout = dur("relay-timeout", *relay, cfg.RelayTimeout)
 	cfg.MaxInflightPerConn = atoi("max-inflight-per-conn", *maxInflight, cfg.MaxInflightPerConn)
 	cfg.MaxInflightTotal = atoi("max-inflight", *maxInflightTotal, cfg.MaxInflightTotal)
 	cfg.MaxInflightBytesPerConn = int64(atoi("max-inflight-bytes-per-conn", *maxBytes, int(cfg.MaxInflightBytesPerConn)))

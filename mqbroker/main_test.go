@@ -114,3 +114,33 @@ func TestLoadConfig_perIPLimitsAndSmallFrameReserve(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfig_relayTimeoutFromFlagAndEnvironment(t *testing.T) {
+	def, _, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.RelayTimeout != 10*time.Second {
+		t.Fatalf("default relay timeout %v, want 10s", def.RelayTimeout)
+	}
+	env := map[string]string{"MQ_RELAY_TIMEOUT": "3s"}
+	cfg, _, err := loadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RelayTimeout != 3*time.Second {
+		t.Fatalf("MQ_RELAY_TIMEOUT=3s gave %v", cfg.RelayTimeout)
+	}
+	cfg, _, err = loadConfig([]string{"--relay-timeout", "1500ms"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RelayTimeout != 1500*time.Millisecond {
+		t.Fatalf("--relay-timeout 1500ms over the environment gave %v", cfg.RelayTimeout)
+	}
+	for _, bad := range []string{"soon", "0s", "-1s"} {
+		if _, _, err := loadConfig([]string{"--relay-timeout", bad}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "relay") {
+			t.Errorf("--relay-timeout %q: err %v, want one naming the relay timeout", bad, err)
+		}
+	}
+}
