@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
@@ -76,6 +77,12 @@ type DB struct {
 // parseTime (DATETIME columns scan into time.Time) in UTC, the session time zone UTC (unless the
 // DSN sets one), and client-side parameter interpolation (one round trip per statement instead of
 // prepare + execute + close).
+//
+// The connection character set must be utf8mb4 (the driver's default): a DSN naming another
+// charset, or setting a character_set_* session variable, is refused. With client-side
+// interpolation the driver escapes values for utf8mb4; under a multi-byte charset such as gbk or
+// sjis a value could end its string literal (a byte 0x5c completing a character), and the pools
+// that allow several statements per round trip would then run what follows it.
 func NormalizeMySQLDSN(dsn string) (string, error) {
 	cfg, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
@@ -83,6 +90,9 @@ func NormalizeMySQLDSN(dsn string) (string, error) {
 	}
 	if cfg.DBName == "" {
 		return "", errors.New("mysql dsn names no database (…/dbname)")
+	}
+	if err := checkCharset(dsn, cfg.Params); err != nil {
+		return "", err
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -97,6 +107,31 @@ func NormalizeMySQLDSN(dsn string) (string, error) {
 		cfg.Params["time_zone"] = "'+00:00'"
 	}
 	return cfg.FormatDSN(), nil
+}
+
+// checkCharset refuses a DSN whose connection character set is not utf8mb4 (see
+// NormalizeMySQLDSN). The driver keeps its charset parameter unexported, so it is read from the
+// DSN's query string.
+func checkCharset(dsn string, params map[string]string) error {
+	if i := strings.LastIndexByte(dsn, '?'); i >= 0 {
+		q, err := url.ParseQuery(dsn[i+1:])
+		if err != nil {
+			return fmt.Errorf("parse mysql dsn parameters: %w", err)
+		}
+		for _, v := range q["charset"] {
+			for _, cs := range strings.Split(v, ",") {
+				if !strings.EqualFold(strings.TrimSpace(cs), "utf8mb4") {
+					return fmt.Errorf("mysql dsn: charset %q is not supported: the services escape values for utf8mb4 only (leave charset out, or set charset=utf8mb4)", cs)
+				}
+			}
+		}
+	}
+	for k := range params {
+		if k := strings.ToLower(k); strings.HasPrefix(k, "character_set") || k == "names" {
+			return fmt.Errorf("mysql dsn: the session variable %s is not supported: the connection character set must stay utf8mb4", k)
+		}
+	}
+	return nil
 }
 
 // SQLiteDSN is the glebarez/go-sqlite DSN of the database file at path: WAL (readers do not
