@@ -376,6 +376,7 @@ func (s *Store) markClean(cqFiles []*cqChunkFile, ixFiles []*ixFile) {
 	defer s.appendMu.Unlock()
 	for _, cf := range cqFiles {
 		cf.clean, cf.synced = cf.fullAtSnap, cf.lenAtSnap
+		cf.closeClean()
 	}
 	for _, x := range ixFiles {
 		x.clean = x.fullAtSnap
@@ -528,7 +529,11 @@ func (a *cqAlloc) openChunk(seq, n int64) ([]cqEntry, *cqChunkFile, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("consume-queue chunk %s: %w", path, err)
 	}
-	return cqEntries(b)[:n], &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
+	// The checkpoint's n entries were fdatasynced before it was written: a full chunk is clean
+	// (its file is closed, the mapping kept), a partial one needs a sync only once it has more.
+	cf := &cqChunkFile{path: path, seq: seq, f: f, b: b, synced: int(n), clean: n == cqChunk}
+	cf.closeClean()
+	return cqEntries(b)[:n], cf, nil
 }
 
 // openFile maps an existing key-index file and cuts it back to the checkpoint's entries.

@@ -59,7 +59,12 @@
 // to twice that and mapped again, up to 32768 entries (768 KiB): its size is always 24 bytes
 // times a power of two from 128 to 32768, and an idle queue costs one 4 KiB block, not 768 KiB
 // (1,000 queues of one message each: 4 MiB of consume-queue files instead of 750 MiB). Every
-// chunk of a queue but the last holds 32768 entries. Data dirs written before chunks grew
+// chunk of a queue but the last holds 32768 entries. A chunk's file descriptor is kept only
+// while the chunk can still change or need an fdatasync: once a checkpoint has synced it full
+// (and, on Open, for every full chunk the checkpoint names, whose entries it synced), the file
+// is closed and the shared mapping alone keeps it; retention deletes it by path. So the
+// process holds O(1) descriptors per queue, and a restart opens each full chunk only to map it
+// (10 M stored messages: 308 chunk files, 308 descriptors before, about one per queue after). Data dirs written before chunks grew
 // (every chunk 768 KiB from its first entry) open unchanged: their chunks are of the largest
 // size; such an older mqbroker, given a newer data dir, finds chunk sizes it does not expect and
 // rebuilds the derived files from the log (slower, nothing lost). The files are read after a restart only by the same program on the same machine

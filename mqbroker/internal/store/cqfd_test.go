@@ -1,0 +1,92 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openChunkFds counts this process's descriptors open on consume-queue chunk files of dir.
+func openChunkFds(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	prefix := filepath.Join(dir, cqDirName) + string(filepath.Separator)
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// Issue 16 (restart within 20 % of the 1 M figure at 10 M): every chunk kept its file open, so
+// a restart opened one descriptor per 32768 stored entries (308 at 10 M messages, growing the
+// process's descriptor table past 256), and the first checkpoint after it fdatasynced every
+// chunk again. A chunk that is full and synced (clean) is now kept by its mapping alone: its
+// file is closed after the checkpoint that synced it, and a restart opens it only to map it
+// and counts the checkpoint's entries as synced. Reads, retention and the next restart still
+// work on the closed chunks.
+func TestConsumeQueue_fullSyncedChunksKeepNoDescriptorAcrossRestarts(t *testing.T) {
+	skipWithoutMappedChunks(t)
+	dir := t.TempDir()
+	clk := &fakeClock{}
+	opts := Options{Dir: dir, SegmentSize: 1 << 20, Now: clk.Now, Retention: time.Hour, CheckpointInterval: 1 << 40}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 3*cqChunk + 5 // three full chunks and a partial one
+	putSeq(t, s, "g", 0, n)
+	if got := openChunkFds(t, dir); got != 4 {
+		t.Fatalf("before a checkpoint: %d chunk files open, want 4 (none synced yet)", got)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openChunkFds(t, dir); got != 1 {
+		t.Fatalf("after a checkpoint: %d chunk files open, want 1 (the partial chunk)", got)
+	}
+	checkSeq(t, s, "g", n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openChunkFds(t, dir); got != 0 {
+		t.Fatalf("after Close: %d chunk files open", got)
+	}
+
+	s = openStore(t, opts)
+	if !s.RecoveryStats().FromCheckpoint {
+		t.Fatalf("not recovered from the checkpoint: %s", s.RecoveryStats().Reason)
+	}
+	if got := openChunkFds(t, dir); got != 1 {
+		t.Fatalf("after a restart: %d chunk files open, want 1 (the partial chunk)", got)
+	}
+	if _, cqFiles, _, err := s.snapshotCheckpoint(); err != nil || len(cqFiles) != 0 {
+		t.Fatalf("first checkpoint after the restart would sync %d chunk files (%v), want 0: the checkpoint synced them", len(cqFiles), err)
+	}
+	checkSeq(t, s, "g", n)
+	putSeq(t, s, "g", n, n+1)
+	if _, cqFiles, _, err := s.snapshotCheckpoint(); err != nil || len(cqFiles) != 1 {
+		t.Fatalf("after one more entry: %d chunk files to sync (%v), want 1", len(cqFiles), err)
+	}
+	// Retention deletes the closed chunks' files by path.
+	clk.ms.Add((2 * time.Hour).Milliseconds())
+	putSeq(t, s, "g", n+1, n+2*cqChunk) // new segments, newer than the retention
+	if _, err := s.Retain(clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	total := int64(n + 2*cqChunk)
+	min := s.MinOffset("g", 0)
+	if min < int64(cqChunk) {
+		t.Fatalf("min offset %d after retention, want the first chunk gone", min)
+	}
+	if got, want := cqFiles(t, dir), int((total-1)/cqChunk-min/cqChunk+1); got != want {
+		t.Fatalf("%d chunk files after retention (min offset %d), want %d: the deleted chunks' files gone", got, min, want)
+	}
+}
