@@ -11,11 +11,17 @@ import (
 // openChunkFds counts this process's descriptors open on consume-queue chunk files of dir.
 func openChunkFds(t *testing.T, dir string) int {
 	t.Helper()
+	return openFdsUnder(t, filepath.Join(dir, cqDirName))
+}
+
+// openFdsUnder counts this process's descriptors open on files in dir.
+func openFdsUnder(t *testing.T, dir string) int {
+	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skipf("no /proc/self/fd: %v", err)
 	}
-	prefix := filepath.Join(dir, cqDirName) + string(filepath.Separator)
+	prefix := dir + string(filepath.Separator)
 	n := 0
 	for _, e := range ents {
 		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, prefix) {
@@ -88,5 +94,86 @@ func TestConsumeQueue_fullSyncedChunksKeepNoDescriptorAcrossRestarts(t *testing.
 	}
 	if got, want := cqFiles(t, dir), int((total-1)/cqChunk-min/cqChunk+1); got != want {
 		t.Fatalf("%d chunk files after retention (min offset %d), want %d: the deleted chunks' files gone", got, min, want)
+	}
+}
+
+// Issue 16: Open opened every commit-log segment (45 at 10 M messages of 1 KiB with the broker's
+// 256 MiB segments) though it reads none below the checkpoint. It now opens only those it scans
+// (from the checkpoint on, and the active one); a skipped segment is opened by its first read,
+// and after Close a read finds the store closed, not a file opened again. Retention deletes a
+// segment nobody read, and a later restart still sees a contiguous log.
+func TestOpen_opensOnlyTheSegmentsItScansAndTheRestOnFirstRead(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	dir := t.TempDir()
+	clk := &fakeClock{}
+	opts := Options{Dir: dir, SegmentSize: 1 << 20, Now: clk.Now, Retention: time.Hour, CheckpointInterval: 1 << 40}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 40000
+	putSeq(t, s, "g", 0, n)
+	segs := len(*s.segs.Load())
+	if segs < 4 {
+		t.Fatalf("%d segments, want at least 4", segs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "commitlog")
+
+	s, err = Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := openFdsUnder(t, logDir); got != 1 {
+		t.Fatalf("after a restart from a checkpoint: %d of %d segments open, want 1 (the active one)", got, segs)
+	}
+	g, err := s.Get("g", 0, 0, 1, 1<<20, nil)
+	if err != nil || g.Status != Found || len(g.Records) != 1 {
+		t.Fatalf("Get(0) = %v, %v", g.Status, err)
+	}
+	if got := openFdsUnder(t, logDir); got != 2 {
+		t.Fatalf("after reading the first segment: %d segments open, want 2", got)
+	}
+	checkSeq(t, s, "g", n) // reads every segment
+	// Retention of segments, some never read since the restart (after a second restart).
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openFdsUnder(t, logDir); got != 0 {
+		t.Fatalf("after Close: %d segments open", got)
+	}
+	if _, err := s.Read(0); err == nil {
+		t.Fatal("Read after Close succeeded")
+	}
+	if got := openFdsUnder(t, logDir); got != 0 {
+		t.Fatalf("a Read after Close opened a segment: %d open", got)
+	}
+	if s, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	clk.ms.Add((2 * time.Hour).Milliseconds())
+	putSeq(t, s, "g", n, n+2000)
+	res, err := s.Retain(clk.Now())
+	if err != nil || res.Segments == 0 {
+		t.Fatalf("Retain = %+v, %v: want segments deleted", res, err)
+	}
+	if min := s.MinOffset("g", 0); min == 0 {
+		t.Fatal("min offset did not move")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, opts)
+	if !s2.RecoveryStats().FromCheckpoint {
+		t.Fatalf("not from the checkpoint: %s", s2.RecoveryStats().Reason)
+	}
+	min := s2.MinOffset("g", 0)
+	g, err = s2.Get("g", 0, min, 1, 1<<20, nil)
+	if err != nil || g.Status != Found {
+		t.Fatalf("Get(min %d) after retention and a restart = %v, %v", min, g.Status, err)
 	}
 }
