@@ -24,11 +24,14 @@ import (
 // The soak phase (issue 16): one mqbroker --flush async process is filled
 // with SoakN 1 KiB messages by 32 SendSync goroutines (8 producers), with
 //   - the send rate over time (10 s buckets; the last minute against the first),
-//   - RssAnon (anonymous memory: excludes mapped file pages) empty, at 1 M and at N,
+//   - RssAnon (anonymous memory: excludes mapped file pages) empty, at 1 M and at N
+//     after the fill, and again with the same history at both points (restarted
+//     on the stored data, then soakSettle sends),
 //   - the data dir's bytes,
-//   - restart-to-healthy after kill -9 at 1 M and at N: from exec until the
-//     name server answers a route lookup, a SendSync succeeds and the message
-//     is found by key through the admin API (a read of the store),
+//   - restart-to-healthy after kill -9 at 1 M and at N, --soak-restarts times
+//     each (median; every kill after the first follows soakBurst sends): from
+//     exec until the name server answers a route lookup, a SendSync succeeds and
+//     the message is found by key through the admin API (a read of the store),
 //   - the broker's CPU time per 100k sends, next to the null responder's for
 //     the same 100k sends.
 const (
