@@ -313,7 +313,7 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 	})
 	var ixFiles []*ixFile
 	for _, x := range s.keys.files {
-		if x.f == nil {
+		if x.heap {
 			return nil, nil, nil, errNoCheckpoint
 		}
 		c.ixFiles = append(c.ixFiles, ckIndexFile{seq: x.seq, n: x.n, minPhys: x.minPhys, maxPhys: x.maxPhys})
@@ -380,6 +380,7 @@ func (s *Store) markClean(cqFiles []*cqChunkFile, ixFiles []*ixFile) {
 	}
 	for _, x := range ixFiles {
 		x.clean = x.fullAtSnap
+		x.closeClean()
 	}
 }
 
@@ -576,6 +577,10 @@ func (ix *keyIndex) openFile(fx ckIndexFile) (*ixFile, error) {
 		binary.BigEndian.PutUint64(b[24:], uint64(fx.minPhys))
 		binary.BigEndian.PutUint64(b[32:], uint64(fx.maxPhys))
 	}
+	// A full file the checkpoint names was synced before it was written: clean, kept by its
+	// mapping alone.
+	x.clean = fx.n == ix.entries
+	x.closeClean()
 	return x, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,49 @@ func TestOpen_opensOnlyTheSegmentsItScansAndTheRestOnFirstRead(t *testing.T) {
 	g, err = s2.Get("g", 0, min, 1, 1<<20, nil)
 	if err != nil || g.Status != Found {
 		t.Fatalf("Get(min %d) after retention and a restart = %v, %v", min, g.Status, err)
+	}
+}
+
+// The key-index files likewise (10 at 10 M messages with a UNIQ_KEY each): a full one that a
+// checkpoint synced keeps no descriptor, before and after a restart, and lookups in it still
+// work.
+func TestKeyIndex_fullSyncedFilesKeepNoDescriptorAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, SegmentSize: 1 << 20, CheckpointInterval: 1 << 40, ixSlots: 16, ixEntries: 64}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*64 + 10 // three full files and a partial one
+	for i := range n {
+		mustPut(t, s, newMsg("k", 0, "x", map[string]string{"KEYS": fmt.Sprintf("key-%d", i)}))
+	}
+	if s.keys.files[0].heap {
+		t.Skip("no mapped index files here")
+	}
+	ixDir := filepath.Join(dir, "index")
+	if got := openFdsUnder(t, ixDir); got != 4 {
+		t.Fatalf("before a checkpoint: %d index files open, want 4", got)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openFdsUnder(t, ixDir); got != 1 {
+		t.Fatalf("after a checkpoint: %d index files open, want 1 (the partial one)", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, opts)
+	if !s.RecoveryStats().FromCheckpoint {
+		t.Fatalf("not from the checkpoint: %s", s.RecoveryStats().Reason)
+	}
+	if got := openFdsUnder(t, ixDir); got != 1 {
+		t.Fatalf("after a restart: %d index files open, want 1", got)
+	}
+	for _, i := range []int{0, 70, n - 1} {
+		if got := s.LookupKey(fmt.Sprintf("key-%d", i), 10, nil); len(got) != 1 {
+			t.Fatalf("LookupKey(key-%d) = %v after the restart, want one offset", i, got)
+		}
 	}
 }
