@@ -100,7 +100,8 @@
 // stored offset and confirms each candidate by reading its record and comparing the keys, in
 // commit-log order, until the caller's limit of records matching its predicate is reached.
 // Retention unmaps and deletes the files (never the newest) whose max phys lies below the new
-// first offset.
+// first offset. As for consume-queue chunks, a full file that a checkpoint synced (and, on Open,
+// a full file the checkpoint names) keeps no descriptor: its mapping alone.
 //
 // # Checkpoint
 //
@@ -139,7 +140,7 @@
 // that point are not read, and not opened either (a stat gives the size the contiguity check
 // needs; the newest store time, which retention needs, is in the checkpoint): each is opened,
 // read-only, by its first read, so a restart opens O(1) files whatever is stored (10 M messages:
-// 28 descriptors, 376 before; see "Consume-queue files" for the chunks). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
+// 19 descriptors, as at 1 M; 376 before; see "Consume-queue files" for the chunks). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
 // from the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived
 // file that is missing or has the wrong size or header (a chunk file whose size is not one a
 // chunk can have, or too small for the entries the checkpoint counts in it; a chunk that grew
