@@ -77,11 +77,13 @@ type config struct {
 	ConsumeGoroutines int
 	PullThreshold     int
 
-	DelayN      int
-	DelayLevels string
-	TxN         int
-	TxTimeout   time.Duration
-	SoakN       int // messages stored by the soak phase
+	DelayN       int
+	DelayLevels  string
+	TxN          int
+	TxTimeout    time.Duration
+	SoakN        int    // messages stored by the soak phase
+	SoakDir      string // the soak phase's data dir, kept after the run (default: a temp dir, deleted)
+	SoakRestarts int    // restarts after kill -9 measured at each soak point (the median is reported)
 
 	BrokerBin  string
 	BrokerBinB string // a second binary measured in the same rotation (A/B)
@@ -97,14 +99,14 @@ func defaultConfig() config {
 		Phases: allPhases, Queues: 4,
 		ConsumeN: 200_000, PullBatch: 256, ConsumeBatch: 32, ConsumeGoroutines: 20, PullThreshold: 4096,
 		DelayN: 100_000, DelayLevels: "1s 2s 3s 4s 5s 6s 7s 8s 9s 10s",
-		TxN: 2000, TxTimeout: time.Second, SoakN: 10_000_000,
+		TxN: 2000, TxTimeout: time.Second, SoakN: 10_000_000, SoakRestarts: 5,
 	}
 }
 
 // quickDefaults are the --quick values of the flags not given explicitly.
 var quickDefaults = map[string]string{
 	"duration": "1500ms", "warmup": "500ms", "rounds": "1", "consume-n": "30000",
-	"delay-n": "10000", "delay-levels": "1s 2s 3s", "tx-n": "300", "soak-n": "40000",
+	"delay-n": "10000", "delay-levels": "1s 2s 3s", "tx-n": "300", "soak-n": "40000", "soak-restarts": "2",
 }
 
 func loadConfig(args []string, stderr io.Writer) (config, error) {
@@ -134,6 +136,8 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.TxN, "tx-n", cfg.TxN, "half messages of the check-back phase")
 	fs.DurationVar(&cfg.TxTimeout, "tx-timeout", cfg.TxTimeout, "broker --tx-timeout (and --tx-check-interval)")
 	fs.IntVar(&cfg.SoakN, "soak-n", cfg.SoakN, "messages stored by the soak phase (memory, disk and restart measured at 1 M, or half, and at N)")
+	fs.IntVar(&cfg.SoakRestarts, "soak-restarts", cfg.SoakRestarts, "restarts after kill -9 measured at each soak point, each after a burst of 20k sends (the median is reported)")
+	fs.StringVar(&cfg.SoakDir, "soak-dir", "", "data dir of the soak phase, kept after the run (must not exist yet; default: a temp dir, deleted); run the broker on it again to profile a restart at N")
 	fs.StringVar(&cfg.BrokerBin, "broker-bin", "", "mqbroker binary to run (default: go build ./mqbroker into a temp dir)")
 	fs.StringVar(&cfg.BrokerBinB, "broker-bin-b", "", "a second mqbroker binary, measured with --flush async as one more system in the same rotation (A/B comparison under the same load)")
 	fs.BoolVar(&cfg.InProcess, "in-process", false, "run mqbroker inside the bench process (RSS then includes the clients)")
@@ -204,8 +208,8 @@ func (c config) validate() error {
 			bad("unknown phase %q (want %s)", p, strings.Join(allPhases, ", "))
 		}
 	}
-	if c.ConsumeN < 1 || c.DelayN < 1 || c.TxN < 1 || c.SoakN < 2 {
-		bad("consume-n, delay-n and tx-n must be positive, soak-n at least 2")
+	if c.ConsumeN < 1 || c.DelayN < 1 || c.TxN < 1 || c.SoakN < 2 || c.SoakRestarts < 1 {
+		bad("consume-n, delay-n, tx-n and soak-restarts must be positive, soak-n at least 2")
 	}
 	if c.PullBatch < 1 || c.PullBatch > 1024 {
 		bad("pull-batch %d: want 1..1024", c.PullBatch)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,17 +24,22 @@ import (
 // The soak phase (issue 16): one mqbroker --flush async process is filled
 // with SoakN 1 KiB messages by 32 SendSync goroutines (8 producers), with
 //   - the send rate over time (10 s buckets; the last minute against the first),
-//   - RssAnon (anonymous memory: excludes mapped file pages) empty, at 1 M and at N,
+//   - RssAnon (anonymous memory: excludes mapped file pages) empty, at 1 M and at N
+//     after the fill, and again with the same history at both points (restarted
+//     on the stored data, then soakSettle sends),
 //   - the data dir's bytes,
-//   - restart-to-healthy after kill -9 at 1 M and at N: from exec until the
-//     name server answers a route lookup, a SendSync succeeds and the message
-//     is found by key through the admin API (a read of the store),
+//   - restart-to-healthy after kill -9 at 1 M and at N, --soak-restarts times
+//     each (median; every kill after the first follows soakBurst sends): from
+//     exec until the name server answers a route lookup, a SendSync succeeds and
+//     the message is found by key through the admin API (a read of the store),
 //   - the broker's CPU time per 100k sends, next to the null responder's for
 //     the same 100k sends.
 const (
 	soakProducers = 8
 	soakSenders   = 32
 	soakCPUWindow = 100_000
+	soakBurst     = 20_000  // sends before each restart after the first (restarts); mid/10 if less
+	soakSettle    = 100_000 // sends after the last restart before RssAnon is read again (settled); mid/2 if less
 )
 
 func (b *bench) soakPhase(ctx context.Context) {
@@ -44,6 +50,7 @@ func (b *bench) soakPhase(ctx context.Context) {
 	if n >= 2_000_000 {
 		mid = 1_000_000
 	}
+	burst, settle := int64(min(soakBurst, mid/10)), int64(min(soakSettle, mid/2)) // smaller for --quick
 	if b.bin == "" {
 		b.bin = b.cfg.BrokerBin
 	}
@@ -54,7 +61,16 @@ func (b *bench) soakPhase(ctx context.Context) {
 			return
 		}
 	}
-	s := brokerSettings{flush: "async", dataDir: filepath.Join(b.tmp, "soak"), queues: b.cfg.Queues,
+	dir := filepath.Join(b.tmp, "soak")
+	if b.cfg.SoakDir != "" {
+		// Kept after the run; a new dir, so that the fill starts from an empty store.
+		if err := os.Mkdir(b.cfg.SoakDir, 0o755); err != nil {
+			fail("start", fmt.Errorf("--soak-dir: %w", err))
+			return
+		}
+		dir = b.cfg.SoakDir
+	}
+	s := brokerSettings{flush: "async", dataDir: dir, queues: b.cfg.Queues,
 		delayLevels: b.cfg.DelayLevels, txTimeout: b.cfg.TxTimeout}
 	t, err := startProcess(ctx, b.bin, s, b.log)
 	if err != nil {
@@ -138,21 +154,42 @@ func (b *bench) soakPhase(ctx context.Context) {
 			b.progress("soak: %d sent, %.0f msg/s", now, series[len(series)-1])
 		}
 	}
-	restart := func(label string) {
-		start := time.Now()
+	// restart kills the broker (kill -9) and starts it again on its data dir.
+	restart := func() (took, nsUp time.Duration, err error) {
 		_ = syscall.Kill(t.pid, syscall.SIGKILL)
 		t.rss.close()
 		_ = t.stop() // reaps the killed process
 		t = nil
 		nt, nsUp, took, err := b.restartToHealthy(ctx, s, topic)
-		if err != nil {
-			fail("restart after kill -9 at "+label, err)
-			return
-		}
 		t = nt
+		return took, nsUp, err
+	}
+	// restarts measures restart-to-healthy SoakRestarts times at one point: the first right
+	// after the fill, each later one after a burst of soakBurst sends, so that every kill
+	// falls while sends are arriving and leaves a tail after the last checkpoint of up to
+	// Options.CheckpointInterval of sends, as the first does. The median is the figure.
+	restarts := func(label string) bool {
+		var took []time.Duration
+		var ns []string
+		for r := range b.cfg.SoakRestarts {
+			if r > 0 {
+				if err := fill(sent.Load() + burst); err != nil {
+					fail("send before restart at "+label, err)
+					return false
+				}
+			}
+			d, nsUp, err := restart()
+			if err != nil {
+				fail("restart after kill -9 at "+label, err)
+				return false
+			}
+			took = append(took, d)
+			ns = append(ns, wholeMs(nsUp))
+		}
 		b.rep.add(row{system: system, scenario: "restart to healthy after kill -9 at " + label,
-			note: fmt.Sprintf("%.0f ms (name server + SendSync + message read back by key; the name server answered after %.0f ms); %.1f s including the kill",
-				float64(took)/float64(time.Millisecond), float64(nsUp)/float64(time.Millisecond), time.Since(start).Seconds())})
+			note: fmt.Sprintf("median %s of %d (%s; name server + SendSync + message read back by key; the name server answered after %s ms)",
+				wholeMs(medianDuration(took)), len(took), joinMs(took), strings.Join(ns, " / "))})
+		return true
 	}
 	point := func(label string) {
 		anon, _ := readStatusKiB(t.pid, "RssAnon")
@@ -163,13 +200,29 @@ func (b *bench) soakPhase(ctx context.Context) {
 				float64(anon)/1024, float64(emptyAnon)/1024, float64(anon-emptyAnon)/1024, float64(bytes)/(1<<30))})
 	}
 
+	// settled is RssAnon with the same history at both points: the broker restarted on the
+	// stored data (the last of restarts) and then sent soakSettle messages. After a fill the
+	// figure also depends on how long the process ran (at N it ran N - 1 M sends; the Go heap
+	// keeps pages it once used until the scavenger returns them); this one only on what is
+	// stored.
+	settled := func(label string) bool {
+		if err := fill(sent.Load() + settle); err != nil {
+			fail("send after restart at "+label, err)
+			return false
+		}
+		anon, _ := readStatusKiB(t.pid, "RssAnon")
+		b.rep.add(row{system: system, scenario: "restarted at " + label + " + " + count(int(settle)) + " sends",
+			note: fmt.Sprintf("RssAnon %.1f MiB (empty %.1f MiB, +%.1f MiB)",
+				float64(anon)/1024, float64(emptyAnon)/1024, float64(anon-emptyAnon)/1024)})
+		return true
+	}
+
 	if err := fill(int64(mid)); err != nil {
 		fail("send to "+count(mid), err)
 		return
 	}
 	point(count(mid))
-	restart(count(mid))
-	if t == nil {
+	if !restarts(count(mid)) || !settled(count(mid)) {
 		return
 	}
 	if err := fill(int64(n)); err != nil {
@@ -177,7 +230,9 @@ func (b *bench) soakPhase(ctx context.Context) {
 		return
 	}
 	point(count(n))
-	restart(count(n))
+	if !restarts(count(n)) || !settled(count(n)) {
+		return
+	}
 
 	if len(series) >= 2 {
 		k := max(1, min(int(time.Minute/bucket), len(series)/2)) // a minute of buckets
@@ -369,6 +424,24 @@ func count(n int) string {
 		return strconv.Itoa(n/1000) + "k"
 	}
 	return strconv.Itoa(n)
+}
+
+func wholeMs(d time.Duration) string {
+	return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond))
+}
+
+func joinMs(ds []time.Duration) string {
+	v := make([]string, len(ds))
+	for i, d := range ds {
+		v[i] = wholeMs(d)
+	}
+	return strings.Join(v, " / ") + " ms"
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	v := slices.Clone(ds)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func cpuString(d time.Duration) string {

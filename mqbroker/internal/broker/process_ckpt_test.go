@@ -61,7 +61,14 @@ func testKillAfterCheckpoint(t *testing.T, bin string) {
 
 	p.args = append(base, "--tx-timeout", "300ms", "--tx-check-interval", "300ms")
 	p.restart()
-	if out := p.out.String(); !strings.Contains(out, "from_checkpoint=true") && !strings.Contains(out, `"from_checkpoint":true`) {
+	// The broker logs "state recovered" before it serves, but its output reaches p.out through
+	// exec's copying goroutine, which can lag the probe that found it serving (seen on a
+	// loaded machine once Open got faster): wait for the line, then check it.
+	out := p.out.String()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "state recovered") && time.Now().Before(deadline); out = p.out.String() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out, "from_checkpoint=true") && !strings.Contains(out, `"from_checkpoint":true`) {
 		t.Fatalf("restart did not recover from the checkpoint:\n%s", out)
 	}
 	var halves []map[string]any

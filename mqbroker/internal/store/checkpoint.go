@@ -313,7 +313,7 @@ func (s *Store) snapshotCheckpoint() (*checkpoint, []*cqChunkFile, []*ixFile, er
 	})
 	var ixFiles []*ixFile
 	for _, x := range s.keys.files {
-		if x.f == nil {
+		if x.heap {
 			return nil, nil, nil, errNoCheckpoint
 		}
 		c.ixFiles = append(c.ixFiles, ckIndexFile{seq: x.seq, n: x.n, minPhys: x.minPhys, maxPhys: x.maxPhys})
@@ -376,9 +376,11 @@ func (s *Store) markClean(cqFiles []*cqChunkFile, ixFiles []*ixFile) {
 	defer s.appendMu.Unlock()
 	for _, cf := range cqFiles {
 		cf.clean, cf.synced = cf.fullAtSnap, cf.lenAtSnap
+		cf.closeClean()
 	}
 	for _, x := range ixFiles {
 		x.clean = x.fullAtSnap
+		x.closeClean()
 	}
 }
 
@@ -528,7 +530,11 @@ func (a *cqAlloc) openChunk(seq, n int64) ([]cqEntry, *cqChunkFile, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("consume-queue chunk %s: %w", path, err)
 	}
-	return cqEntries(b)[:n], &cqChunkFile{path: path, seq: seq, f: f, b: b}, nil
+	// The checkpoint's n entries were fdatasynced before it was written: a full chunk is clean
+	// (its file is closed, the mapping kept), a partial one needs a sync only once it has more.
+	cf := &cqChunkFile{path: path, seq: seq, f: f, b: b, synced: int(n), clean: n == cqChunk}
+	cf.closeClean()
+	return cqEntries(b)[:n], cf, nil
 }
 
 // openFile maps an existing key-index file and cuts it back to the checkpoint's entries.
@@ -571,6 +577,10 @@ func (ix *keyIndex) openFile(fx ckIndexFile) (*ixFile, error) {
 		binary.BigEndian.PutUint64(b[24:], uint64(fx.minPhys))
 		binary.BigEndian.PutUint64(b[32:], uint64(fx.maxPhys))
 	}
+	// A full file the checkpoint names was synced before it was written: clean, kept by its
+	// mapping alone.
+	x.clean = fx.n == ix.entries
+	x.closeClean()
 	return x, nil
 }
 

@@ -38,8 +38,12 @@ type cqAlloc struct {
 type cqChunkFile struct {
 	path string
 	seq  int64 // the file's name
-	f    *os.File
-	b    []byte // the mapping: the whole file, capacity entries (grow maps it again)
+	// f is the open file while the chunk may still change or need an fdatasync; nil once it
+	// is clean (full and synced: never written, grown or synced again), when the mapping alone
+	// keeps it (closeClean). So the broker holds O(1) descriptors per queue, not one per 32768
+	// entries, and a restart opens each full chunk only long enough to map it.
+	f *os.File
+	b []byte // the mapping: the whole file, capacity entries (grow maps it again)
 	// clean: synced by a checkpoint while full, so it never needs another fsync. fullAtSnap is
 	// the checkpoint's note of fullness. synced: the entries a checkpoint's fdatasync covered
 	// (entries never change once written, so a chunk with no more needs none; an idle queue
@@ -252,7 +256,26 @@ func (a *cqAlloc) grow(c []cqEntry, cf *cqChunkFile) ([]cqEntry, *cqChunkFile) {
 func releaseOrphans(cfs []*cqChunkFile) {
 	for _, cf := range cfs {
 		// Derived data no checkpoint will name again: a leftover is removed by the next Open.
-		_ = errors.Join(cf.f.Close(), os.Remove(cf.path))
+		_ = errors.Join(cf.closeFile(), os.Remove(cf.path))
+	}
+}
+
+// closeFile closes cf's file if it is open; the mapping stays valid.
+func (cf *cqChunkFile) closeFile() error {
+	if cf.f == nil {
+		return nil
+	}
+	err := cf.f.Close()
+	cf.f = nil
+	return err
+}
+
+// closeClean closes the file of a clean chunk (full and synced by a checkpoint): nothing writes,
+// grows or syncs it again, and release removes it by path. Its mapping stays valid (a shared
+// mapping keeps its own reference to the file). The caller holds appendMu or runs recovery.
+func (cf *cqChunkFile) closeClean() {
+	if cf.clean {
+		_ = cf.closeFile() // read-only from here on: a close error loses nothing
 	}
 }
 
@@ -261,7 +284,7 @@ func (cf *cqChunkFile) release() error {
 	if cf == nil {
 		return nil
 	}
-	err := errors.Join(munmap(cf.b), cf.f.Close(), os.Remove(cf.path))
+	err := errors.Join(munmap(cf.b), cf.closeFile(), os.Remove(cf.path))
 	cf.b = nil
 	if err != nil {
 		return fmt.Errorf("store: consume-queue chunk %s: %w", cf.path, err)
@@ -274,7 +297,7 @@ func (cf *cqChunkFile) close() error {
 	if cf == nil || cf.b == nil {
 		return nil
 	}
-	err := errors.Join(munmap(cf.b), cf.f.Close())
+	err := errors.Join(munmap(cf.b), cf.closeFile())
 	cf.b = nil
 	if err != nil {
 		return fmt.Errorf("store: consume-queue chunk %s: %w", cf.path, err)

@@ -66,7 +66,7 @@ func (s *Store) syncOnce() error {
 	}
 	// fdatasync: the data and the file size, not the timestamps.
 	start := time.Now()
-	err := fdatasync(seg.f)
+	err := fdatasync(seg.fd())
 	s.stats.fsyncs.Add(1)
 	if s.opts.OnSync != nil {
 		s.opts.OnSync(time.Since(start), err)

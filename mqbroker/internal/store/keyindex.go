@@ -34,8 +34,12 @@ type keyIndex struct {
 // ixFile is one index file: header, slots, entries (doc.go).
 type ixFile struct {
 	path string
-	seq  int64    // the file's name
-	f    *os.File // nil: b is a heap buffer (no mmap on this platform)
+	seq  int64 // the file's name
+	// f is the open file until the file is clean (full and synced by a checkpoint: never
+	// written or synced again), when the mapping alone keeps it (closeClean); nil as well for a
+	// heap buffer (heap).
+	f    *os.File
+	heap bool // b is a heap buffer (no mmap on this platform)
 	// clean: synced by a checkpoint while full; fullAtSnap: the checkpoint's note of fullness.
 	// Guarded by the Store's appendMu.
 	clean, fullAtSnap bool
@@ -92,7 +96,7 @@ func (ix *keyIndex) newFile() (*ixFile, error) {
 		// No mmap here: the same layout in a heap buffer.
 		f.Close()
 		os.Remove(path)
-		x.f, x.b = nil, make([]byte, size)
+		x.f, x.b, x.heap = nil, make([]byte, size), true
 	}
 	copy(x.b, ixMagic)
 	binary.BigEndian.PutUint32(x.b[4:], ixVersion)
@@ -175,14 +179,26 @@ func (ix *keyIndex) close() error {
 	return errors.Join(errs...)
 }
 
+// closeClean closes the file of a clean index file; its mapping stays valid (see cqChunkFile's).
+// The caller holds appendMu or runs recovery.
+func (x *ixFile) closeClean() {
+	if x.clean && x.f != nil {
+		_ = x.f.Close() // read-only from here on: a close error loses nothing
+		x.f = nil
+	}
+}
+
 func (x *ixFile) close(remove bool) error {
-	if x.f == nil {
+	if x.heap {
 		x.b = nil
 		return nil
 	}
 	err := munmap(x.b)
 	x.b = nil
-	err = errors.Join(err, x.f.Close())
+	if x.f != nil {
+		err = errors.Join(err, x.f.Close())
+		x.f = nil
+	}
 	if remove {
 		err = errors.Join(err, os.Remove(x.path))
 	}

@@ -29,7 +29,7 @@ func TestKeyIndexFile_goldenBytes(t *testing.T) {
 		}
 	}
 	x := ix.files[0]
-	if x.f != nil {
+	if !x.heap {
 		if err := munmap(x.b); err != nil { // flush the view to the file and read the file itself
 			t.Fatal(err)
 		}

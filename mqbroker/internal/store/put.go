@@ -168,7 +168,7 @@ func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
 		if err := s.unmapLocked(); err != nil {
 			werr = errors.Join(werr, err)
 		}
-		if terr := seg.f.Truncate(base); terr != nil {
+		if terr := seg.fd().Truncate(base); terr != nil {
 			s.setFatal(errors.Join(werr, fmt.Errorf("store: roll back failed write: %w", terr)))
 		}
 		s.preallocEnd = base
@@ -218,7 +218,7 @@ func (s *Store) rollLocked() error {
 		s.setFatal(err)
 		return err
 	}
-	if err := old.f.Sync(); err != nil {
+	if err := old.fd().Sync(); err != nil {
 		err = fmt.Errorf("store: fsync segment %s: %w", segmentName(old.start), err)
 		s.setFatal(err)
 		return err

@@ -162,7 +162,11 @@ func (s *Store) readRecords(es []cqEntry) ([][]byte, error) {
 			runLen += frameHeaderSize + int(es[j].size)
 			j++
 		}
-		if _, err := seg.f.ReadAt(buf[at:at+runLen], es[i].phys-seg.start); err != nil {
+		f, err := seg.file()
+		if err == nil {
+			_, err = f.ReadAt(buf[at:at+runLen], es[i].phys-seg.start)
+		}
+		if err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				if es[i].phys < s.FirstOffset() {
 					// A later Retain closed the deleted segment this read had loaded.
@@ -210,8 +214,12 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 	if seg == nil {
 		return nil, fmt.Errorf("%w: no record at offset %d", ErrNotFound, off)
 	}
+	f, err := seg.file()
+	if err != nil {
+		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
+	}
 	var hdr [frameHeaderSize]byte
-	if _, err := seg.f.ReadAt(hdr[:], off-seg.start); err != nil {
+	if _, err := f.ReadAt(hdr[:], off-seg.start); err != nil {
 		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[:]))
@@ -225,7 +233,7 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no record at offset %d", ErrNotFound, off)
 	}
 	p := make([]byte, n)
-	if _, err := seg.f.ReadAt(p, off-seg.start+frameHeaderSize); err != nil {
+	if _, err := f.ReadAt(p, off-seg.start+frameHeaderSize); err != nil {
 		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
 	}
 	if crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
@@ -254,7 +262,11 @@ func (s *Store) Scan(from int64, fn func(m *message.Message) error) error {
 			continue
 		}
 		pos := max(from, seg.start)
-		r := bufio.NewReaderSize(io.NewSectionReader(seg.f, pos-seg.start, segEnd-pos), 256<<10)
+		f, err := seg.file()
+		if err != nil {
+			return fmt.Errorf("store: scan at %d: %w", pos, err)
+		}
+		r := bufio.NewReaderSize(io.NewSectionReader(f, pos-seg.start, segEnd-pos), 256<<10)
 		for pos < segEnd {
 			if _, err := io.ReadFull(r, hdr[:]); err != nil {
 				return fmt.Errorf("store: scan at %d: %w", pos, err)

@@ -240,11 +240,18 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 	}
 	var errs []error
 	for _, seg := range segs[:k] {
+		// Open before the unlink (a segment recovery skipped may never have been read), so a
+		// read that loaded the segment list just before still finds its file, as for any other.
+		f, ferr := seg.file()
 		if err := os.Remove(filepath.Join(s.dir, segmentName(seg.start))); err != nil {
 			errs = append(errs, fmt.Errorf("store: retention: %w", err))
 		}
+		if ferr != nil {
+			_ = seg.close() // readers get os.ErrClosed: ErrRetained, as after the next Retain
+			continue
+		}
 		s.appendMu.Lock()
-		s.retired = append(s.retired, seg.f)
+		s.retired = append(s.retired, f)
 		s.appendMu.Unlock()
 	}
 	if err := syncDir(s.dir); err != nil {

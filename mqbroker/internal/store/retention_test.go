@@ -263,7 +263,7 @@ func TestHoleFrame_goldenBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Store{}
-	if err := s.writeHole(&segment{f: f}, 8, 40); err != nil {
+	if err := s.writeHole(newSegment(0, f.Name(), f), 8, 40); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f.Name())

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shopsaga/shopsaga/mqbroker/internal/message"
 )
@@ -22,13 +24,65 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Store (activeSize for the active segment; sealed segments never change).
 type segment struct {
 	start int64
-	f     *os.File
+	path  string
+	// fp is the open file: set before the segment is published for the active segment, a
+	// created one and every segment recovery scans; a sealed segment that recovery skipped
+	// (below the checkpoint) is opened on its first read (file), so a restart opens O(1)
+	// files, not one per segment stored. It never changes once set.
+	fp     atomic.Pointer[os.File]
+	openMu sync.Mutex // guards opening fp, and closed
+	closed bool       // Close or retention: file answers os.ErrClosed instead of opening
 	// maxTs is the newest store timestamp in the segment (0: none yet); written under appendMu
 	// (or by recovery), read by Retain under appendMu.
 	maxTs int64
 }
 
 func segmentName(start int64) string { return fmt.Sprintf("%020d", start) }
+
+// newSegment returns the segment of the open file f.
+func newSegment(start int64, path string, f *os.File) *segment {
+	seg := &segment{start: start, path: path}
+	seg.fp.Store(f)
+	return seg
+}
+
+// fd is the file of a segment that is open (the active segment, or one recovery scans): the
+// write, sync and recovery paths, which never see a lazily opened one.
+func (g *segment) fd() *os.File { return g.fp.Load() }
+
+// file returns the segment's file, opening it (read-only: it is sealed) on first use; after
+// close it answers os.ErrClosed, as a closed *os.File does, which readers map to ErrClosed or
+// ErrRetained.
+func (g *segment) file() (*os.File, error) {
+	if f := g.fp.Load(); f != nil {
+		return f, nil
+	}
+	g.openMu.Lock()
+	defer g.openMu.Unlock()
+	if f := g.fp.Load(); f != nil {
+		return f, nil
+	}
+	if g.closed {
+		return nil, os.ErrClosed
+	}
+	f, err := os.Open(g.path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open segment: %w", err)
+	}
+	g.fp.Store(f)
+	return f, nil
+}
+
+// close closes the file if it was opened and makes later file calls fail with os.ErrClosed.
+func (g *segment) close() error {
+	g.openMu.Lock()
+	defer g.openMu.Unlock()
+	g.closed = true
+	if f := g.fp.Load(); f != nil {
+		return f.Close()
+	}
+	return nil
+}
 
 // segmentFor returns the segment containing physical offset off in the snapshot, or nil.
 func segmentFor(segs []*segment, off int64) *segment {
@@ -128,29 +182,44 @@ func (s *Store) recover() error {
 	payload := make([]byte, 64<<10)
 	for i, start := range starts {
 		path := filepath.Join(s.dir, segmentName(start))
+		last := i == len(starts)-1
+		ts, inCkpt := ckTs[start]
+		if inCkpt && scanFrom > start && !last {
+			// Wholly below the checkpoint (verified when written, indexed in the derived
+			// files): not read, and not even opened until a read needs it (segment.file).
+			fi, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("store: stat %s: %w", path, err)
+			}
+			if start+fi.Size() <= scanFrom {
+				if i > 0 && start != end {
+					return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
+				}
+				seg := &segment{start: start, path: path, maxTs: ts}
+				segs = append(segs, seg)
+				s.segs.Store(&segs)
+				end = start + fi.Size()
+				s.ckptStats.SkippedBytes += fi.Size()
+				continue
+			}
+		}
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("store: open segment: %w", err)
 		}
-		seg := &segment{start: start, f: f}
+		seg := newSegment(start, path, f)
 		segs = append(segs, seg)
 		s.segs.Store(&segs)
 		if i > 0 && start != end {
 			return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
 		}
-		last := i == len(starts)-1
 		from := int64(0)
-		if ts, ok := ckTs[start]; ok && scanFrom > start {
+		if inCkpt && scanFrom > start {
 			// Below the checkpoint: verified when written and indexed in the derived files.
 			seg.maxTs = ts
 			fi, err := f.Stat()
 			if err != nil {
 				return fmt.Errorf("store: stat %s: %w", path, err)
-			}
-			if !last && start+fi.Size() <= scanFrom {
-				end = start + fi.Size()
-				s.ckptStats.SkippedBytes += fi.Size()
-				continue
 			}
 			from = min(scanFrom-start, fi.Size())
 			s.ckptStats.SkippedBytes += from
@@ -279,7 +348,7 @@ func (s *Store) createSegment(start int64) (*segment, error) {
 		f.Close()
 		return nil, err
 	}
-	return &segment{start: start, f: f}, nil
+	return newSegment(start, path, f), nil
 }
 
 func syncDir(dir string) error {
@@ -302,14 +371,14 @@ func syncDir(dir string) error {
 // unless Options.Repair is set, in which case the damaged bytes are overwritten with a hole frame
 // (logged, fsynced) and the scan continues after them.
 func (s *Store) scanSegment(seg *segment, payload *[]byte, last bool, from int64) (int64, error) {
-	fi, err := seg.f.Stat()
+	fi, err := seg.fd().Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat: %w", err)
 	}
 	fileSize := fi.Size()
 	pos := from
 	for pos < fileSize {
-		r := bufio.NewReaderSize(io.NewSectionReader(seg.f, pos, fileSize-pos), 1<<20)
+		r := bufio.NewReaderSize(io.NewSectionReader(seg.fd(), pos, fileSize-pos), 1<<20)
 		next, bad := s.scanFrames(seg, r, pos, fileSize, payload)
 		if bad == nil {
 			return next, nil
@@ -397,7 +466,7 @@ func (s *Store) findNextFrame(seg *segment, from, fileSize int64, payload *[]byt
 	probe := make([]byte, frameHeaderSize+message.PosPhysicalOffset+8)
 	buf := make([]byte, chunk+len(probe))
 	for base := from; base+int64(len(probe)) <= fileSize; base += chunk {
-		n, _ := seg.f.ReadAt(buf, base)
+		n, _ := seg.fd().ReadAt(buf, base)
 		for i := 0; i+len(probe) <= n && i < chunk; i++ {
 			h := buf[i:]
 			l := int64(binary.BigEndian.Uint32(h))
@@ -411,7 +480,7 @@ func (s *Store) findNextFrame(seg *segment, from, fileSize int64, payload *[]byt
 				*payload = make([]byte, l)
 			}
 			p := (*payload)[:l]
-			if _, err := seg.f.ReadAt(p, pos+frameHeaderSize); err != nil {
+			if _, err := seg.fd().ReadAt(p, pos+frameHeaderSize); err != nil {
 				continue
 			}
 			if crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(h[4:]) {
@@ -431,10 +500,10 @@ func (s *Store) writeHole(seg *segment, from, to int64) error {
 	var hdr [frameHeaderSize]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(to-from-frameHeaderSize)|holeFlag)
 	binary.BigEndian.PutUint32(hdr[4:], holeMagic)
-	if _, err := seg.f.WriteAt(hdr[:], from); err != nil {
+	if _, err := seg.fd().WriteAt(hdr[:], from); err != nil {
 		return fmt.Errorf("store: repair %s: %w", segmentName(seg.start), err)
 	}
-	if err := seg.f.Sync(); err != nil {
+	if err := seg.fd().Sync(); err != nil {
 		return fmt.Errorf("store: repair %s: fsync: %w", segmentName(seg.start), err)
 	}
 	return nil
@@ -531,7 +600,7 @@ func (s *Store) trimPreallocLocked() error {
 	if s.active == nil || s.preallocEnd <= s.activeSize {
 		return nil
 	}
-	if err := s.active.f.Truncate(s.activeSize); err != nil {
+	if err := s.active.fd().Truncate(s.activeSize); err != nil {
 		return fmt.Errorf("store: trim segment %s: %w", segmentName(s.active.start), err)
 	}
 	s.preallocEnd = s.activeSize

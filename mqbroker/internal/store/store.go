@@ -469,7 +469,7 @@ func (s *Store) closeFiles() error {
 	}
 	var errs []error
 	for _, seg := range *p {
-		if err := seg.f.Close(); err != nil {
+		if err := seg.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -53,7 +53,7 @@ func (s *Store) writeLocked(buf []byte, base int64) error {
 			return nil
 		}
 	}
-	if _, err := s.active.f.WriteAt(buf, base); err != nil {
+	if _, err := s.active.fd().WriteAt(buf, base); err != nil {
 		return fmt.Errorf("store: write segment %s: %w", segmentName(s.active.start), err)
 	}
 	return nil
@@ -71,7 +71,7 @@ func (s *Store) remapLocked(off int64) error {
 	}
 	start := off &^ (pageSize - 1)
 	n := min(writeWindow, s.opts.SegmentSize-start)
-	b, err := mmap(s.active.f, start, n)
+	b, err := mmap(s.active.fd(), start, n)
 	if err != nil {
 		if !errors.Is(err, errUnsupported) {
 			s.log.Warn("store: mapping the commit log failed, writing with pwrite", "segment", segmentName(s.active.start), "err", err)
@@ -104,7 +104,7 @@ func (s *Store) unmapLocked() error {
 // fallocate is not supported.
 func (s *Store) extendLocked(end int64) error {
 	if s.opts.Flush == FlushAsync && !s.noFallocate {
-		err := fallocate(s.active.f, s.preallocEnd, end-s.preallocEnd)
+		err := fallocate(s.active.fd(), s.preallocEnd, end-s.preallocEnd)
 		if err == nil {
 			s.preallocEnd = end
 			return nil
@@ -119,7 +119,7 @@ func (s *Store) extendLocked(end int64) error {
 	}
 	for off := s.preallocEnd; off < end; {
 		n := min(int64(len(s.zeros)), end-off)
-		if _, err := s.active.f.WriteAt(s.zeros[:n], off); err != nil {
+		if _, err := s.active.fd().WriteAt(s.zeros[:n], off); err != nil {
 			return fmt.Errorf("store: preallocate segment %s: %w", segmentName(s.active.start), err)
 		}
 		off += n
