@@ -159,7 +159,7 @@ func startProcess(ctx context.Context, bin string, s brokerSettings, log io.Writ
 		case <-ctx.Done():
 			_ = stop()
 			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond): // the soak's restart-to-healthy is tens of ms: a coarse poll would hide it
 		}
 		if time.Now().After(deadline) {
 			_ = stop()
