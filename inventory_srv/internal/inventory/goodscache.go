@@ -49,3 +49,9 @@ func (c *goodsCache) forget(id int64) {
 	defer c.mu.Unlock()
 	delete(c.m, id)
 }
+
+// cachedGoods is goods.get of ids.
+func (s *Service) cachedGoods(ids []int64) ([]Goods, bool) { return s.goods.get(ids) }
+
+// goodsChanged forgets the entry of id, whose row a guard found changed.
+func (s *Service) goodsChanged(id int64) { s.goods.forget(id) }

@@ -308,10 +308,10 @@ func TestStockTx_batchOperations_deductAllOrReportShort_andInsertAllOrNone(t *te
 			return m
 		}
 		err := st.InTx(ctx, func(tx inventory.StockTx) error {
-			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 1, Num: 5}, {GoodsID: 3, Num: 2}}); !ok || err != nil {
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 1, Num: 5}, {GoodsID: 3, Num: 2}}, nil); !ok || err != nil {
 				t.Errorf("DeductAll(fits) = %v, %v; want true", ok, err)
 			}
-			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 2, Num: 3}, {GoodsID: 3, Num: 8}}); ok || err != nil {
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 2, Num: 3}, {GoodsID: 3, Num: 8}}, nil); ok || err != nil {
 				t.Errorf("DeductAll(goods 3 short) = %v, %v; want false", ok, err)
 			}
 			a := inventory.SellDetail{OrderSN: "a", Status: inventory.StatusDeducted, Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 1}}}

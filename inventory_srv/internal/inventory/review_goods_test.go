@@ -1,0 +1,66 @@
+package inventory_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/shopsaga/shopsaga/internal/sqldb"
+	"github.com/shopsaga/shopsaga/internal/sqltest"
+	"github.com/shopsaga/shopsaga/inventory_srv/internal/inventory"
+)
+
+// Review of the goods cache: every record carries the name and price its goods row had when it
+// was deducted, on every path of a batch.
+
+// wantRecorded checks that order sn was answered and recorded as num of goods with name and
+// price.
+func (s *batchScene) wantRecorded(sn string, a answer, goodsID int64, name string, priceCents, num int64) {
+	s.t.Helper()
+	want := []inventory.SoldItem{{GoodsID: goodsID, Name: name, Num: num, PriceCents: priceCents}}
+	if a.err != nil || a.res.Replayed || !slices.Equal(a.res.Items, want) {
+		s.t.Errorf("%s: %+v, %v; want sold %+v", sn, a.res, a.err, want)
+	}
+	if got := s.f.recorded(s.t, sn); !slices.Equal(got, want) {
+		s.t.Errorf("%s recorded %+v, want %+v", sn, got, want)
+	}
+}
+
+// newCachedGoods2Scene is newBatchScene with goods 2 (price 200) of stock, sold once (order
+// warm, 1 unit) so that the service caches it.
+func newCachedGoods2Scene(t *testing.T, db sqltest.DB, stock int64, warm string) *batchScene {
+	t.Helper()
+	s := newBatchScene(t, db, 10)
+	s.f.put(t, 2, 200, stock)
+	if _, err := s.f.svc.Sell(context.Background(), sellReq(warm, inventory.Item{GoodsID: 2, Num: 1})); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Finding 1: a batch of one goods whose guarded UPDATE fails because its sum is short goes on to
+// sell what fits under the row lock. A PutGoods committed by another instance after the guard
+// failed but before the lock must not be missed: the lock reads the name and price and the batch
+// runs again reading the goods. MySQL only: there the change can commit between the statements
+// of the batch's transaction (SQLite runs one writing transaction at a time).
+func TestReview_coalescedShortBatch_goodsChangedBeforeTheRowLock_recordsTheRowsName(t *testing.T) {
+	db := sqltest.New(t, sqldb.MySQL, sqltest.Inventory)
+	s := newCachedGoods2Scene(t, db, 3, "warm") // 2 left, goods 2 cached as "goods 2" at 200
+	ctx := context.Background()
+	var once sync.Once
+	s.store.onLockStock(func() { once.Do(func() { s.f.changeGoods(t, 2, "Two", 210) }) })
+	s.hold()
+	n0, n1 := s.sellGoods(ctx, "n0", 2, 1), s.sellGoods(ctx, "n1", 2, 2) // 3 of 2 left: short
+	s.run()
+	s.wantRecorded("n0", <-n0, 2, "Two", 210, 1)
+	var short *inventory.InsufficientStockError
+	if err := (<-n1).err; !errors.As(err, &short) ||
+		!slices.Equal(short.Items, []inventory.Shortage{{GoodsID: 2, Requested: 2, Available: 1}}) {
+		t.Errorf("n1: %v, want insufficient stock of goods 2 (requested 2, available 1)", err)
+	}
+	if got := s.f.stock(t, 2); got != 1 {
+		t.Errorf("goods 2: stock %d, want 1", got)
+	}
+}
