@@ -64,3 +64,39 @@ func TestReview_coalescedShortBatch_goodsChangedBeforeTheRowLock_recordsTheRowsN
 		t.Errorf("goods 2: stock %d, want 1", got)
 	}
 }
+
+// Finding 2: a batch of one cached goods renamed and repriced behind the cache, whose guard
+// fails (the holder's sell refreshes only goods 1's entry).
+func TestReview_coalescedBatchOfOneGoods_staleCache_recordsTheRowsName(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newCachedGoods2Scene(t, db, 10, "warm")
+		s.f.changeGoods(t, 2, "Two", 210)
+		s.hold()
+		ctx := context.Background()
+		n0, n1 := s.sellGoods(ctx, "n0", 2, 1), s.sellGoods(ctx, "n1", 2, 2)
+		s.run()
+		s.wantRecorded("n0", <-n0, 2, "Two", 210, 1)
+		s.wantRecorded("n1", <-n1, 2, "Two", 210, 2)
+		s.wantStocks(map[int64]int64{1: 9, 2: 10 - 1 - 3})
+	})
+}
+
+// Finding 2, with an already recorded order in the batch: the batch records its orders one by one
+// and still deducts only while the row has the records' name and price.
+func TestReview_coalescedBatch_staleCacheAndARetriedOrder_recordsTheRowsName(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newCachedGoods2Scene(t, db, 10, "old")
+		s.f.changeGoods(t, 2, "Two", 210)
+		s.hold()
+		ctx := context.Background()
+		n0, old, n1 := s.sellGoods(ctx, "n0", 2, 1), s.sellGoods(ctx, "old", 2, 1), s.sellGoods(ctx, "n1", 2, 2)
+		s.run()
+		s.wantRecorded("n0", <-n0, 2, "Two", 210, 1)
+		s.wantRecorded("n1", <-n1, 2, "Two", 210, 2)
+		want := []inventory.SoldItem{{GoodsID: 2, Name: "goods 2", Num: 1, PriceCents: 200}}
+		if a := <-old; a.err != nil || !a.res.Replayed || !slices.Equal(a.res.Items, want) {
+			t.Errorf("old: %+v, %v; want replayed %+v", a.res, a.err, want)
+		}
+		s.wantStocks(map[int64]int64{1: 9, 2: 10 - 1 - 3})
+	})
+}
