@@ -50,8 +50,19 @@ func (c *goodsCache) forget(id int64) {
 	delete(c.m, id)
 }
 
-// cachedGoods is goods.get of ids.
-func (s *Service) cachedGoods(ids []int64) ([]Goods, bool) { return s.goods.get(ids) }
+// cachedGoods is goods.get of ids, counted as a hit or a miss.
+func (s *Service) cachedGoods(ids []int64) ([]Goods, bool) {
+	rows, ok := s.goods.get(ids)
+	if ok {
+		s.metrics.GoodsCache(GoodsCacheHit)
+	} else {
+		s.metrics.GoodsCache(GoodsCacheMiss)
+	}
+	return rows, ok
+}
 
-// goodsChanged forgets the entry of id, whose row a guard found changed.
-func (s *Service) goodsChanged(id int64) { s.goods.forget(id) }
+// goodsChanged forgets the entry of id, whose row a guard found changed, and counts it stale.
+func (s *Service) goodsChanged(id int64) {
+	s.goods.forget(id)
+	s.metrics.GoodsCache(GoodsCacheStale)
+}

@@ -100,3 +100,58 @@ func TestReview_coalescedBatch_staleCacheAndARetriedOrder_recordsTheRowsName(t *
 		s.wantStocks(map[int64]int64{1: 9, 2: 10 - 1 - 3})
 	})
 }
+
+// cacheCounts is an inventory.Metrics that counts the goods cache's results.
+type cacheCounts struct {
+	inventory.NopMetrics
+	mu sync.Mutex
+	n  map[inventory.GoodsCacheResult]int
+}
+
+func (c *cacheCounts) GoodsCache(r inventory.GoodsCacheResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[r]++
+}
+
+func (c *cacheCounts) want(t *testing.T, when string, hit, miss, stale int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[inventory.GoodsCacheHit] != hit || c.n[inventory.GoodsCacheMiss] != miss || c.n[inventory.GoodsCacheStale] != stale {
+		t.Errorf("%s: goods cache counted %v, want hit %d, miss %d, stale %d", when, c.n, hit, miss, stale)
+	}
+}
+
+// Finding 5: cache hits and misses, and the guard failures that found a goods changed, are
+// counted (inventory_goods_cache_total), for lone sells and batches.
+func TestReview_goodsCache_guardFailuresAreCounted(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		m := &cacheCounts{n: map[inventory.GoodsCacheResult]int{}}
+		s := newBatchScene(t, db, 10, inventory.WithMetrics(m))
+		ctx := context.Background()
+		sell := func(sn string) {
+			t.Helper()
+			if _, err := s.f.svc.Sell(ctx, sellReq(sn, inventory.Item{GoodsID: 1, Num: 1})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sell("a")
+		sell("b")
+		m.want(t, "after a miss and a hit", 1, 1, 0)
+		s.f.changeGoods(t, 1, "One", 310)
+		sell("c") // a hit whose guard fails, then a sell that reads
+		m.want(t, "after a stale lone sell", 2, 1, 1)
+		s.f.put(t, 2, 200, 10)
+		if _, err := s.f.svc.Sell(ctx, sellReq("w", inventory.Item{GoodsID: 2, Num: 1})); err != nil { // a miss
+			t.Fatal(err)
+		}
+		s.f.changeGoods(t, 2, "Two", 210)
+		s.hold() // the holder's lone sell of goods 1: a hit
+		x, y := s.sellGoods(ctx, "x", 2, 1), s.sellGoods(ctx, "y", 2, 1)
+		s.run() // the batch of goods 2: a hit whose guard fails, then an attempt that reads
+		s.wantRecorded("x", <-x, 2, "Two", 210, 1)
+		s.wantRecorded("y", <-y, 2, "Two", 210, 1)
+		m.want(t, "after the holder and a stale batch", 4, 2, 2)
+	})
+}
