@@ -336,6 +336,11 @@ func insertSellDetailsSQL(ds []inventory.SellDetail) (string, []any, error) {
 //
 // The guard of asSold compares the name byte for byte (the column's collation would take "Tea"
 // for "tea"), and the price.
+//
+// Nothing partial is undone here: when the INSERT succeeded and the UPDATE failed (a lock wait
+// timeout, a trigger, a lost connection), the records stay in the transaction and the error is
+// returned; the caller must roll back, as inventory.StockTx says (a savepoint would cost a round
+// trip on every sell to save one on a failure that rolls back anyway).
 func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item, asSold []inventory.Goods) (bool, error) {
 	if len(ds) == 0 || len(items) == 0 || asSold != nil && len(asSold) != len(items) {
 		return false, fmt.Errorf("record and deduct: %d records, %d items, %d goods: want at least one record and item, and a goods per item",

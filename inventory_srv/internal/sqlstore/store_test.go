@@ -410,3 +410,47 @@ func TestStockTx_recordAndDeduct_deductsOnlyWhenEveryOrderIsNew(t *testing.T) {
 		}
 	})
 }
+
+// Review finding 3: when the INSERT of RecordAndDeduct succeeds and its UPDATE fails with an
+// error of the database's (here a trigger; in production e.g. a lock wait timeout, 1205), the
+// records stay in the transaction and nothing is deducted: the contract tells the caller to roll
+// back, and a rollback leaves nothing.
+func TestReview_recordAndDeduct_secondStatementFails_leavesTheInsert(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: "x", Stock: 5}); err != nil {
+			t.Fatal(err)
+		}
+		trigger := `CREATE TRIGGER refuse_deduct BEFORE UPDATE ON goods FOR EACH ROW
+			SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'deduction refused'`
+		if db.Dialect() == sqldb.SQLite {
+			trigger = `CREATE TRIGGER refuse_deduct BEFORE UPDATE ON goods BEGIN SELECT RAISE(ABORT, 'deduction refused'); END`
+		}
+		if err := st.db.Exec(trigger).Error; err != nil {
+			t.Fatal(err)
+		}
+		d := inventory.SellDetail{OrderSN: "a", Status: inventory.StatusDeducted,
+			Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 2}}}
+		errRollBack := errors.New("roll back")
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			ok, err := tx.RecordAndDeduct(ctx, []inventory.SellDetail{d}, []inventory.Item{{GoodsID: 1, Num: 2}}, nil)
+			if ok || err == nil || errors.Is(err, inventory.ErrSellDetailExists) || !strings.Contains(err.Error(), "deduction refused") {
+				t.Errorf("RecordAndDeduct with the UPDATE refused = %v, %v; want the database's error", ok, err)
+			}
+			if _, err := tx.SellDetail(ctx, "a"); err != nil {
+				t.Errorf("record of a after the failed UPDATE: %v, want it still in the transaction", err)
+			}
+			return errRollBack
+		})
+		if !errors.Is(err, errRollBack) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if _, err := st.SellDetail(ctx, "a"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
+			t.Errorf("record of a after the rollback: %v, want not found", err)
+		}
+		if got, err := st.Goods(ctx, []int64{1}); err != nil || got[0].Stock != 5 {
+			t.Errorf("goods 1 after the rollback: %+v, %v; want stock 5", got, err)
+		}
+	})
+}
