@@ -155,3 +155,23 @@ func TestReview_goodsCache_guardFailuresAreCounted(t *testing.T) {
 		m.want(t, "after the holder and a stale batch", 4, 2, 2)
 	})
 }
+
+// Finding 4: with the cache fresh, a batch holding a retried order records its orders one by one
+// and deducts with the guard in the same transaction, instead of starting over reading the goods.
+func TestReview_coalescedBatch_freshCacheAndARetriedOrder_takesOneTransaction(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		s := newCachedGoods2Scene(t, db, 10, "old")
+		s.hold()
+		ctx := context.Background()
+		n0, old, n1 := s.sellGoods(ctx, "n0", 2, 1), s.sellGoods(ctx, "old", 2, 1), s.sellGoods(ctx, "n1", 2, 2)
+		if txs := s.run(); txs != 2 {
+			t.Errorf("%d transactions after the holder, want 2 (the batch, then old alone)", txs)
+		}
+		s.wantRecorded("n0", <-n0, 2, "goods 2", 200, 1)
+		s.wantRecorded("n1", <-n1, 2, "goods 2", 200, 2)
+		if a := <-old; a.err != nil || !a.res.Replayed {
+			t.Errorf("old: %+v, %v; want replayed", a.res, a.err)
+		}
+		s.wantStocks(map[int64]int64{1: 9, 2: 10 - 1 - 3})
+	})
+}

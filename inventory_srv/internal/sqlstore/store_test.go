@@ -454,3 +454,46 @@ func TestReview_recordAndDeduct_secondStatementFails_leavesTheInsert(t *testing.
 		}
 	})
 }
+
+// LockStock reads name and price with the stock under the lock, and DeductAll's guard deducts
+// only rows that still have the name (byte for byte) and price given (review finding 1).
+func TestStockTx_lockStockReadsNameAndPrice_andDeductAllHonoursTheGuard(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		for id, name := range map[int64]string{1: "Tea", 2: "Cake"} {
+			if _, err := st.SaveGoods(ctx, inventory.Goods{ID: id, Name: name, PriceCents: 100 * id, Stock: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			g, found, err := tx.LockStock(ctx, 1)
+			if want := (inventory.Goods{ID: 1, Name: "Tea", PriceCents: 100, Stock: 5}); err != nil || !found || g != want {
+				t.Errorf("LockStock(1) = %+v, %v, %v; want %+v", g, found, err, want)
+			}
+			if _, found, err := tx.LockStock(ctx, 9); found || err != nil {
+				t.Errorf("LockStock(unknown) = %v, %v; want not found", found, err)
+			}
+			items := []inventory.Item{{GoodsID: 1, Num: 1}, {GoodsID: 2, Num: 1}}
+			for _, c := range []struct {
+				asSold []inventory.Goods
+				want   bool
+			}{
+				{[]inventory.Goods{{ID: 1, Name: "tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 200}}, false}, // case differs
+				{[]inventory.Goods{{ID: 1, Name: "Tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 201}}, false}, // price differs
+				{[]inventory.Goods{{ID: 1, Name: "Tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 200}}, true},
+			} {
+				if ok, err := tx.DeductAll(ctx, items, c.asSold); ok != c.want || err != nil {
+					t.Errorf("DeductAll(guard %+v) = %v, %v; want %v", c.asSold, ok, err, c.want)
+				}
+			}
+			if _, err := tx.DeductAll(ctx, items, make([]inventory.Goods, 1)); err == nil {
+				t.Error("DeductAll with a guard of the wrong length accepted")
+			}
+			return errors.New("roll back")
+		})
+		if err == nil || err.Error() != "roll back" {
+			t.Fatal(err)
+		}
+	})
+}
