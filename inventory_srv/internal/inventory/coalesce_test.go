@@ -25,6 +25,8 @@ type gatedStore struct {
 	panicNext atomic.Bool // the next transaction panics instead of running
 	// beforeLock, when set, runs (once) at the next LockStock, before the lock is taken.
 	beforeLock atomic.Pointer[func()]
+	// afterGoods, when set, runs (once) after the next StockTx.Goods has read.
+	afterGoods atomic.Pointer[func()]
 
 	mu      sync.Mutex    // guards gate
 	gate    chan struct{} // non-nil while armed; closed by release
@@ -45,6 +47,17 @@ func (g *gatedStore) InTx(ctx context.Context, fn func(tx inventory.StockTx) err
 		<-gate
 	}
 	return g.Store.InTx(ctx, func(tx inventory.StockTx) error { return fn(hookedTx{StockTx: tx, g: g}) })
+}
+
+// afterGoodsRead makes the next StockTx.Goods call fn once it has read (once).
+func (g *gatedStore) afterGoodsRead(fn func()) { g.afterGoods.Store(&fn) }
+
+func (t hookedTx) Goods(ctx context.Context, ids []int64) ([]inventory.Goods, error) {
+	rows, err := t.StockTx.Goods(ctx, ids)
+	if fn := t.g.afterGoods.Swap(nil); fn != nil {
+		(*fn)()
+	}
+	return rows, err
 }
 
 // onLockStock makes the next LockStock call fn first (once).

@@ -175,3 +175,27 @@ func TestReview_coalescedBatch_freshCacheAndARetriedOrder_takesOneTransaction(t 
 		s.wantStocks(map[int64]int64{1: 9, 2: 10 - 1 - 3})
 	})
 }
+
+// Finding 1, the other paths: a lone sell that reads its goods (not cached) deducts only while
+// the row still has what it read, one item or several: a PutGoods committed between its read and
+// its UPDATE makes it run again reading. MySQL only, as above.
+func TestReview_loneSell_goodsChangedAfterItsRead_recordsTheRowsName(t *testing.T) {
+	db := sqltest.New(t, sqldb.MySQL, sqltest.Inventory)
+	s := newBatchScene(t, db, 10) // goods 1, not cached (PutGoods forgets it)
+	s.f.put(t, 2, 200, 10)
+	ctx := context.Background()
+	s.store.afterGoodsRead(func() { s.f.changeGoods(t, 1, "One", 310) })
+	res, err := s.f.svc.Sell(ctx, sellReq("a", inventory.Item{GoodsID: 1, Num: 1}))
+	s.wantRecorded("a", answer{res, err}, 1, "One", 310, 1)
+
+	s.store.afterGoodsRead(func() { s.f.changeGoods(t, 2, "Two", 210) })
+	res, err = s.f.svc.Sell(ctx, sellReq("m", inventory.Item{GoodsID: 1, Num: 1}, inventory.Item{GoodsID: 2, Num: 2}))
+	want := []inventory.SoldItem{{GoodsID: 1, Name: "One", Num: 1, PriceCents: 310}, {GoodsID: 2, Name: "Two", Num: 2, PriceCents: 210}}
+	if err != nil || !slices.Equal(res.Items, want) {
+		t.Errorf("m: %+v, %v; want sold %+v", res, err, want)
+	}
+	if got := s.f.recorded(t, "m"); !slices.Equal(got, want) {
+		t.Errorf("m recorded %+v, want %+v", got, want)
+	}
+	s.wantStocks(map[int64]int64{1: 8, 2: 8})
+}
