@@ -39,17 +39,18 @@ func WithSellBatchesInFlight(n int) Option {
 // the goods row lock once per batch instead of once per order.
 //
 // A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
-// orders with one SELECT (unless the goods cache has them all: then the UPDATE is guarded by the
-// cached names and prices, and a failed guard makes the batch run again reading), records every
-// order with one multi-row INSERT and deducts the sums of all its goods with one conditional
-// UPDATE, which takes the rows in ascending id order (the lock order of every transaction), both
-// in one round trip (StockTx.RecordAndDeduct), and commits. If one order has a record already,
-// the INSERT fails alone, nothing is deducted, and the orders are recorded one by one, a
-// duplicate leaving its order out, before the deduction. Each
+// orders with one SELECT (unless the goods cache has them all), records every order with one
+// multi-row INSERT and deducts the sums of all its goods with one conditional UPDATE, guarded by
+// the names and prices the records carry, which takes the rows in ascending id order (the lock
+// order of every transaction), both in one round trip (StockTx.RecordAndDeduct), and commits. If
+// one order has a record already, the INSERT fails alone, nothing is deducted, and the orders are
+// recorded one by one, a duplicate leaving its order out, before the same guarded deduction. A
+// goods found changed (by a guard, or under its row lock) rolls the batch back to run again
+// reading the goods, so a record always carries its row's name and price. Each
 // order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
 // tells only that some goods was short, so the transaction is rolled back and the batch runs
-// again with one conditional UPDATE per goods in ascending id order; for a goods that is short
-// it locks the row, sells to its orders that fit in arrival order, removes the records of the others
+// again goods by goods in ascending id order; for each goods it locks the row, checks its name
+// and price, sells to its orders that fit in arrival order, removes the records of the others
 // (inserted by this very transaction, never seen by anyone else) and answers them insufficient
 // stock; the orders of other goods are not affected. Orders of goods that do not exist, orders
 // whose record existed, and every order of a batch that failed, are sold one by one afterwards,

@@ -12,7 +12,7 @@
 // A sell's records and its deduction go as one multi-statement round trip on MySQL
 // (RecordAndDeduct, "INSERT …; UPDATE …"; the pool enables multiStatements, and every statement
 // is constant text whose arguments the driver escapes), optionally guarded by the goods' name
-// (compared byte for byte) and price.
+// (compared byte for byte) and price; DeductAll takes the same guard.
 // A coalesced sell whose sum does not fit locks the goods row ("SELECT stock, name, price_cents …
 // FOR UPDATE", so the caller can check the name and price its records carry; SQLite
 // holds its write lock already) and removes, before commit, the records it inserted for the orders
