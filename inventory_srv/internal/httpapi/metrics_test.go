@@ -69,6 +69,9 @@ func TestMetrics_countSellsAndReturnsByResult_andRequestsByRoute(t *testing.T) {
 			`stock_sells_total{result="replayed"} 1`,
 			`stock_sells_total{result="insufficient_stock"} 1`,
 			`stock_sells_total{result="error"} 0`,
+			`inventory_goods_cache_total{result="miss"} 1`, // the first sell of goods 1
+			`inventory_goods_cache_total{result="hit"} 2`,  // the replayed and the short sell
+			`inventory_goods_cache_total{result="stale"} 0`,
 			`stock_returns_total{result="applied"} 1`,
 			`stock_returns_total{result="duplicate"} 1`,
 			`stock_returns_total{result="unknown_order"} 1`,

@@ -39,17 +39,18 @@ func WithSellBatchesInFlight(n int) Option {
 // the goods row lock once per batch instead of once per order.
 //
 // A batch of two or more (sellBatch) runs in one transaction: it reads the goods of all its
-// orders with one SELECT (unless the goods cache has them all: then the UPDATE is guarded by the
-// cached names and prices, and a failed guard makes the batch run again reading), records every
-// order with one multi-row INSERT and deducts the sums of all its goods with one conditional
-// UPDATE, which takes the rows in ascending id order (the lock order of every transaction), both
-// in one round trip (StockTx.RecordAndDeduct), and commits. If one order has a record already,
-// the INSERT fails alone, nothing is deducted, and the orders are recorded one by one, a
-// duplicate leaving its order out, before the deduction. Each
+// orders with one SELECT (unless the goods cache has them all), records every order with one
+// multi-row INSERT and deducts the sums of all its goods with one conditional UPDATE, guarded by
+// the names and prices the records carry, which takes the rows in ascending id order (the lock
+// order of every transaction), both in one round trip (StockTx.RecordAndDeduct), and commits. If
+// one order has a record already, the INSERT fails alone, nothing is deducted, and the orders are
+// recorded one by one, a duplicate leaving its order out, before the same guarded deduction. A
+// goods found changed (by a guard, or under its row lock) rolls the batch back to run again
+// reading the goods, so a record always carries its row's name and price. Each
 // order is answered by the outcome of its own goods: if a goods' sum does not fit, that UPDATE
 // tells only that some goods was short, so the transaction is rolled back and the batch runs
-// again with one conditional UPDATE per goods in ascending id order; for a goods that is short
-// it locks the row, sells to its orders that fit in arrival order, removes the records of the others
+// again goods by goods in ascending id order; for each goods it locks the row, checks its name
+// and price, sells to its orders that fit in arrival order, removes the records of the others
 // (inserted by this very transaction, never seen by anyone else) and answers them insufficient
 // stock; the orders of other goods are not affected. Orders of goods that do not exist, orders
 // whose record existed, and every order of a batch that failed, are sold one by one afterwards,
@@ -274,12 +275,18 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 			return s.sellBatchTx(ctx, tx, members, answers, single, m)
 		})
 	}
-	err := run(batchCached)
-	if errors.Is(err, errGoodsChanged) {
-		err = run(batchRead)
-	}
-	if errors.Is(err, errBatchShort) {
-		err = run(batchPerGoods)
+	// A changed goods (a PutGoods elsewhere) makes the attempt run again reading the goods, a
+	// short goods goods by goods; a goods that keeps changing fails the batch after a few
+	// attempts (its orders are then sold one by one).
+	mode := batchCached
+	err := run(mode)
+	for attempt := 1; attempt < maxBatchAttempts && (errors.Is(err, errGoodsChanged) || errors.Is(err, errBatchShort)); attempt++ {
+		if errors.Is(err, errBatchShort) {
+			mode = batchPerGoods
+		} else {
+			mode = max(mode, batchRead)
+		}
+		err = run(mode)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "coalesced sell failed; selling its orders one by one",
@@ -296,12 +303,16 @@ func (s *Service) sellBatch(ctx context.Context, members []*sellCall) (alone []*
 	return alone
 }
 
+// maxBatchAttempts bounds the attempts of a batch (and of a lone sell) whose goods keep
+// changing or running short under it.
+const maxBatchAttempts = 4
+
 // batchMode is how an attempt of sellBatchTx goes about it.
 type batchMode int8
 
 const (
 	// batchCached takes names and prices from the goods cache when it has every goods of the
-	// batch, and deducts with the guard that the rows still have them (else as batchRead).
+	// batch (else as batchRead).
 	batchCached batchMode = iota
 	// batchRead reads the goods and deducts the sums of all goods with one UPDATE.
 	batchRead
@@ -312,8 +323,13 @@ const (
 // sellBatchTx is one attempt of sellBatch in tx. It sets answers[i] for every member it sells
 // or refuses, and single[i] for those to be sold one by one. Unless m is batchPerGoods, it
 // deducts the sums of all goods with one UPDATE, failing with errBatchShort if one of several
-// goods does not fit (or errGoodsChanged, with batchCached, if the cache was stale or a record
-// existed); with batchPerGoods, goods by goods, selling what fits of a goods that is short.
+// goods does not fit; with batchPerGoods, goods by goods, selling what fits of a goods that is
+// short.
+//
+// Every deduction is guarded by, or done under the row lock after checking, the name and price
+// the records carry (cached or read without a lock a moment before), so a record always has the
+// name and price of its goods row when it was deducted; when a goods changed, it fails with
+// errGoodsChanged (the attempt must be rolled back and run again reading the goods).
 func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCall, answers []sellAnswer, single []bool, m batchMode) error {
 	perGoods := m == batchPerGoods
 	ids := make([]int64, 0, len(members))
@@ -325,7 +341,7 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 	// With batchCached and every goods of ids cached, the names and prices come from the cache.
 	rows, cached := []Goods(nil), false
 	if m == batchCached {
-		rows, cached = s.goods.get(ids)
+		rows, cached = s.cachedGoods(ids)
 	}
 	if !cached {
 		var err error
@@ -335,6 +351,13 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		s.goods.put(rows)
 	}
 	byID := goodsByID(rows)
+	asSold := func(sums []Item) []Goods { // each goods of sums as its records have it
+		out := make([]Goods, len(sums))
+		for k, sum := range sums {
+			out[k] = byID[sum.GoodsID]
+		}
+		return out
+	}
 
 	// Record every order whose goods exists; sold[i] is member i's answer if it is sold.
 	details := make([]SellDetail, 0, len(members))
@@ -351,50 +374,33 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		idx = append(idx, i)
 		answers[i] = sellAnswer{res: SellResult{OrderSN: c.req.OrderSN, Items: sold}}
 	}
+	oneByOne := perGoods
 	if !perGoods && len(details) > 0 {
 		// The common case, in one round trip: every order is new, record them all and deduct the
-		// sums of all their goods.
+		// sums of all their goods, guarded by the names and prices of the records.
 		group := make(map[int64][]int, len(ids))
 		for _, i := range idx {
 			id := members[i].req.Items[0].GoodsID
 			group[id] = append(group[id], i)
 		}
 		sums := goodsSums(ids, group, members)
-		var guard []Goods // with the cache, each goods of sums as its records have it
-		if cached {
-			guard = make([]Goods, len(sums))
-			for k, sum := range sums {
-				guard[k] = byID[sum.GoodsID]
-			}
-		}
-		ok, err := tx.RecordAndDeduct(ctx, details, sums, guard)
+		ok, err := tx.RecordAndDeduct(ctx, details, sums, asSold(sums))
 		switch {
 		case err == nil && ok:
 			return nil
-		case err == nil && len(sums) > 1:
+		case err == nil && len(sums) > 1: // short or changed: goods by goods tells which
 			return errBatchShort
-		case err == nil: // one goods, whose sum did not fit (or changed): nothing was deducted
+		case err == nil: // one goods, whose sum did not fit or which changed: nothing was deducted
 			id := sums[0].GoodsID
-			if cached {
-				fresh, err := tx.Goods(ctx, []int64{id})
-				if err != nil {
-					return fmt.Errorf("read goods: %w", err)
-				}
-				if len(fresh) != 1 || fresh[0].Name != byID[id].Name || fresh[0].PriceCents != byID[id].PriceCents {
-					s.goods.forget(id)
-					return errGoodsChanged
-				}
-			}
-			return sellWhatFits(ctx, tx, id, members, group[id], answers)
+			return s.sellWhatFits(ctx, tx, byID[id], members, group[id], answers)
 		case !errors.Is(err, ErrSellDetailExists):
 			return fmt.Errorf("record %d orders and deduct %d goods: %w", len(details), len(sums), err)
-		case cached: // the one-by-one path below deducts without the guard: read the goods first
-			return errGoodsChanged
 		}
 		// A retried order has a record: nothing was recorded nor deducted; record the orders
 		// one by one, leaving the duplicates out.
+		oneByOne = true
 	}
-	inserted, err := insertSellDetails(ctx, tx, details, !perGoods)
+	inserted, err := insertSellDetails(ctx, tx, details, oneByOne)
 	if err != nil {
 		return err
 	}
@@ -411,25 +417,25 @@ func (s *Service) sellBatchTx(ctx context.Context, tx StockTx, members []*sellCa
 		byGoods[id] = append(byGoods[id], i)
 	}
 	sums := goodsSums(ids, byGoods, members)
-	if len(sums) > 1 && !perGoods {
-		ok, err := tx.DeductAll(ctx, sums)
+	if len(sums) == 0 {
+		return nil
+	}
+	if !perGoods {
+		ok, err := tx.DeductAll(ctx, sums, asSold(sums))
 		switch {
 		case err != nil:
 			return fmt.Errorf("deduct %d goods: %w", len(sums), err)
-		case !ok:
+		case ok:
+			return nil
+		case len(sums) > 1:
 			return errBatchShort
 		}
-		return nil
+		id := sums[0].GoodsID
+		return s.sellWhatFits(ctx, tx, byID[id], members, byGoods[id], answers)
 	}
 	for _, sum := range sums {
-		ok, err := tx.Deduct(ctx, sum.GoodsID, sum.Num)
-		if err != nil {
-			return fmt.Errorf("deduct goods %d: %w", sum.GoodsID, err)
-		}
-		if !ok {
-			if err := sellWhatFits(ctx, tx, sum.GoodsID, members, byGoods[sum.GoodsID], answers); err != nil {
-				return err
-			}
+		if err := s.sellWhatFits(ctx, tx, byID[sum.GoodsID], members, byGoods[sum.GoodsID], answers); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -488,18 +494,25 @@ func insertSellDetails(ctx context.Context, tx StockTx, details []SellDetail, on
 	return inserted, nil
 }
 
-// sellWhatFits finishes the orders group (members of goodsID, all inserted, in arrival order)
-// whose sum did not fit: with the goods row locked, it deducts the orders that fit, in arrival
-// order, and removes the records of the others, answering them insufficient stock with what is
-// left after the batch.
-func sellWhatFits(ctx context.Context, tx StockTx, goodsID int64, members []*sellCall, group []int, answers []sellAnswer) error {
-	left, found, err := tx.LockStock(ctx, goodsID)
+// sellWhatFits finishes the orders group (members of goods asSold.ID, all inserted, in arrival
+// order, recorded with asSold's name and price): with the goods row locked, it checks that the
+// row still has that name and price (else it forgets the cached entry and fails with
+// errGoodsChanged), deducts the orders that fit, in arrival order, and removes the records of the
+// others, answering them insufficient stock with what is left after the batch.
+func (s *Service) sellWhatFits(ctx context.Context, tx StockTx, asSold Goods, members []*sellCall, group []int, answers []sellAnswer) error {
+	goodsID := asSold.ID
+	row, found, err := tx.LockStock(ctx, goodsID)
 	if err != nil {
 		return fmt.Errorf("lock goods %d: %w", goodsID, err)
 	}
 	if !found { // read a moment ago in this transaction; goods are never deleted
 		return fmt.Errorf("lock goods %d: %w", goodsID, ErrGoodsNotFound)
 	}
+	if row.Name != asSold.Name || row.PriceCents != asSold.PriceCents {
+		s.goodsChanged(goodsID)
+		return errGoodsChanged
+	}
+	left := row.Stock
 	var fit int64
 	var short []int
 	for _, i := range group {

@@ -23,6 +23,10 @@ type gatedStore struct {
 	inventory.Store
 	txs       atomic.Int64
 	panicNext atomic.Bool // the next transaction panics instead of running
+	// beforeLock, when set, runs (once) at the next LockStock, before the lock is taken.
+	beforeLock atomic.Pointer[func()]
+	// afterGoods, when set, runs (once) after the next StockTx.Goods has read.
+	afterGoods atomic.Pointer[func()]
 
 	mu      sync.Mutex    // guards gate
 	gate    chan struct{} // non-nil while armed; closed by release
@@ -42,7 +46,34 @@ func (g *gatedStore) InTx(ctx context.Context, fn func(tx inventory.StockTx) err
 		g.entered <- struct{}{}
 		<-gate
 	}
-	return g.Store.InTx(ctx, fn)
+	return g.Store.InTx(ctx, func(tx inventory.StockTx) error { return fn(hookedTx{StockTx: tx, g: g}) })
+}
+
+// afterGoodsRead makes the next StockTx.Goods call fn once it has read (once).
+func (g *gatedStore) afterGoodsRead(fn func()) { g.afterGoods.Store(&fn) }
+
+func (t hookedTx) Goods(ctx context.Context, ids []int64) ([]inventory.Goods, error) {
+	rows, err := t.StockTx.Goods(ctx, ids)
+	if fn := t.g.afterGoods.Swap(nil); fn != nil {
+		(*fn)()
+	}
+	return rows, err
+}
+
+// onLockStock makes the next LockStock call fn first (once).
+func (g *gatedStore) onLockStock(fn func()) { g.beforeLock.Store(&fn) }
+
+// hookedTx is the real transaction with gatedStore's hooks.
+type hookedTx struct {
+	inventory.StockTx
+	g *gatedStore
+}
+
+func (t hookedTx) LockStock(ctx context.Context, goodsID int64) (inventory.Goods, bool, error) {
+	if fn := t.g.beforeLock.Swap(nil); fn != nil {
+		(*fn)()
+	}
+	return t.StockTx.LockStock(ctx, goodsID)
 }
 
 // answer is what one Sell returned.

@@ -30,10 +30,13 @@
 //
 // The records and the deduction go to the store together (StockTx.RecordAndDeduct: one round
 // trip on MySQL), and a one-item sell or a batch whose goods' names and prices are in the
-// service's cache (goodscache.go) does not read the goods: its UPDATE is guarded by the cached
-// name and price, and a sell whose guard fails reads the goods and runs again, so a record always
-// carries the name and price its goods row had when it was deducted. The cache is never trusted
-// for stock.
+// service's cache (goodscache.go) does not read the goods. Every deduction of a sell, on every
+// path (lone or batched, cached or read, one item or many, after a retried order, goods by
+// goods), is either guarded by the name and price its records carry (the UPDATE changes the row
+// only if it still has them, and locks it) or done under the row lock after checking them
+// (StockTx.LockStock, for a goods whose sum did not fit); a sell whose guard or check fails rolls
+// back and runs again reading the goods. So a record always carries the name and price its goods
+// row had when it was deducted. The cache is never trusted for stock.
 //
 // The package owns the domain types, their invariants and sentinel errors, and the use cases
 // (Service). Storage is behind the Store and StockTx interfaces (implemented by the sqlstore

@@ -2,7 +2,8 @@ package inventory
 
 import "sync"
 
-// maxCachedGoods bounds the goods cache; when it is full, it starts over empty.
+// maxCachedGoods bounds the goods cache; a new goods arriving when it is full evicts one entry,
+// chosen at random.
 const maxCachedGoods = 4096
 
 // goodsCache remembers the name and price of goods that sells read, so that a sell can write its
@@ -31,14 +32,23 @@ func (c *goodsCache) get(ids []int64) ([]Goods, bool) {
 	return out, true
 }
 
-// put remembers the name and price of rows, read from the store.
+// put remembers the name and price of rows, read from the store. An entry already cached is
+// overwritten; a new one, when the cache is full, evicts one entry at random (Go's map iteration
+// order), so the cache never holds more than maxCachedGoods and its hot entries, put again and
+// again, are rarely the ones evicted.
 func (c *goodsCache) put(rows []Goods) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m)+len(rows) > maxCachedGoods {
+	if c.m == nil {
 		c.m = make(map[int64]Goods, min(len(rows), maxCachedGoods))
 	}
 	for _, g := range rows {
+		if _, ok := c.m[g.ID]; !ok && len(c.m) >= maxCachedGoods {
+			for victim := range c.m {
+				delete(c.m, victim)
+				break
+			}
+		}
 		c.m[g.ID] = Goods{ID: g.ID, Name: g.Name, PriceCents: g.PriceCents}
 	}
 }
@@ -48,4 +58,21 @@ func (c *goodsCache) forget(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, id)
+}
+
+// cachedGoods is goods.get of ids, counted as a hit or a miss.
+func (s *Service) cachedGoods(ids []int64) ([]Goods, bool) {
+	rows, ok := s.goods.get(ids)
+	if ok {
+		s.metrics.GoodsCache(GoodsCacheHit)
+	} else {
+		s.metrics.GoodsCache(GoodsCacheMiss)
+	}
+	return rows, ok
+}
+
+// goodsChanged forgets the entry of id, whose row a guard found changed, and counts it stale.
+func (s *Service) goodsChanged(id int64) {
+	s.goods.forget(id)
+	s.metrics.GoodsCache(GoodsCacheStale)
 }

@@ -22,6 +22,20 @@ var SellResultLabels = []SellResultLabel{
 	SellSold, SellReplayed, SellInsufficientStock, SellGoodsNotFound, SellAlreadyReturned, SellConflict, SellInvalid, SellError,
 }
 
+// GoodsCacheResult labels one use of the goods cache (goodscache.go) for metrics. The set is
+// closed.
+type GoodsCacheResult string
+
+// The goods cache results.
+const (
+	GoodsCacheHit   GoodsCacheResult = "hit"   // a sell took every name and price it needed from the cache
+	GoodsCacheMiss  GoodsCacheResult = "miss"  // a sell looked in the cache and had to read the goods
+	GoodsCacheStale GoodsCacheResult = "stale" // a guard found a goods changed since it was cached or read: the attempt runs again
+)
+
+// GoodsCacheResults lists every GoodsCacheResult.
+var GoodsCacheResults = []GoodsCacheResult{GoodsCacheHit, GoodsCacheMiss, GoodsCacheStale}
+
 // Metrics counts the stock movements of the saga. Implementations are safe for concurrent use
 // and never fail; NopMetrics is the default.
 type Metrics interface {
@@ -30,6 +44,9 @@ type Metrics interface {
 	// StockReturned counts one successful Reback by outcome (Returned = applied, AlreadyReturned
 	// = a duplicate ignored, NotSold = an unknown order fenced).
 	StockReturned(outcome RebackOutcome)
+	// GoodsCache counts one lookup of the goods cache by a sell (hit or miss), and one guard
+	// failure (stale), which also follows the hit or read it refutes.
+	GoodsCache(result GoodsCacheResult)
 }
 
 // NopMetrics counts nothing.
@@ -37,6 +54,7 @@ type NopMetrics struct{}
 
 func (NopMetrics) StockSold(SellResultLabel)   {}
 func (NopMetrics) StockReturned(RebackOutcome) {}
+func (NopMetrics) GoodsCache(GoodsCacheResult) {}
 
 // Option tunes a Service.
 type Option func(*Service)

@@ -34,8 +34,10 @@ type StockTx interface {
 	// DeductAll subtracts each item's Num from the stock of its goods (distinct goods) with one
 	// statement, and reports whether every goods had at least Num left. When it reports false,
 	// the goods that had enough were deducted and the others not, and the caller cannot tell
-	// which: it must roll the transaction back.
-	DeductAll(ctx context.Context, items []Item) (bool, error)
+	// which: it must roll the transaction back (with one item, nothing was deducted). asSold,
+	// when not nil, is RecordAndDeduct's guard: an item fits only if its row still has that
+	// name and price.
+	DeductAll(ctx context.Context, items []Item, asSold []Goods) (bool, error)
 	// Restock adds num to the goods' stock and reports whether the goods exists.
 	Restock(ctx context.Context, goodsID, num int64) (bool, error)
 	// Goods is Store.Goods inside the transaction.
@@ -53,7 +55,9 @@ type StockTx interface {
 	// with ErrSellDetailExists, having recorded and deducted nothing, and the transaction stays
 	// usable. Otherwise deducted reports whether every item fit; when it is false with more than
 	// one item, the caller cannot tell which were deducted and must roll the transaction back (as
-	// after DeductAll); with one item, nothing was deducted.
+	// after DeductAll); with one item, nothing was deducted. On any other error the records may
+	// be in place (the INSERT succeeded, the UPDATE failed, e.g. a lock wait timeout) and the
+	// deduction not: the caller must roll the transaction back.
 	//
 	// asSold, when not nil, holds for each item (same order) the name and price its records were
 	// written with: then an item fits only if its goods row also still has exactly that name and
@@ -64,9 +68,10 @@ type StockTx interface {
 	MarkReturned(ctx context.Context, orderSN string) (bool, error)
 	// SellDetail is Store.SellDetail inside the transaction.
 	SellDetail(ctx context.Context, orderSN string) (SellDetail, error)
-	// LockStock reads the goods' stock and locks its row until the transaction ends (found is
-	// false when the goods does not exist).
-	LockStock(ctx context.Context, goodsID int64) (stock int64, found bool, err error)
+	// LockStock locks the goods' row until the transaction ends and returns its stock, name and
+	// price (ID, Stock, Name, PriceCents) as they are under the lock, the latest committed ones
+	// (found is false when the goods does not exist).
+	LockStock(ctx context.Context, goodsID int64) (g Goods, found bool, err error)
 	// DeleteSellDetails removes the records of orderSNs. It only undoes InsertSellDetail calls of
 	// this same transaction (records nobody else has seen); committed records are never deleted.
 	DeleteSellDetails(ctx context.Context, orderSNs []string) error
@@ -176,8 +181,8 @@ func (s *Service) sellOne(ctx context.Context, req SellRequest) (SellResult, err
 		return err
 	}
 	err := s.store.InTx(ctx, attempt)
-	if errors.Is(err, errGoodsChanged) { // rolled back; sell again from the goods as they are
-		cached = false
+	for n := 1; n < maxBatchAttempts && errors.Is(err, errGoodsChanged); n++ {
+		cached = false // rolled back; sell again from the goods as they are
 		err = s.store.InTx(ctx, attempt)
 	}
 	if err == nil {
@@ -219,16 +224,19 @@ func replay(d SellDetail, req SellRequest) (SellResult, error) {
 // cannot deadlock each other.
 //
 // A one-item sell with cached set takes the name and price from the goods cache when it has
-// them, instead of reading the goods, and deducts with the guard that the row still has them;
-// when the guard fails and the goods did change, it fails with errGoodsChanged (the transaction
-// must be rolled back and the sell run again without cached).
+// them, instead of reading the goods. Every deduction is guarded by the name and price the
+// record carries (cached, or read without a lock a moment before): the UPDATE changes the row
+// only if it still has them, and locks it until the commit, so a record always carries the name
+// and price its row had when it was deducted. When a guard fails and the goods did change (or
+// is not short after all), it fails with errGoodsChanged: the transaction must be rolled back
+// and the sell run again without cached.
 func (s *Service) sell(ctx context.Context, tx StockTx, req SellRequest, cached bool) ([]SoldItem, error) {
 	ids := make([]int64, len(req.Items))
 	for i, it := range req.Items {
 		ids[i] = it.GoodsID
 	}
 	if len(req.Items) == 1 && cached {
-		if asSold, ok := s.goods.get(ids); ok {
+		if asSold, ok := s.cachedGoods(ids); ok {
 			return s.sellCached(ctx, tx, req, asSold[0])
 		}
 	}
@@ -254,8 +262,9 @@ func (s *Service) sell(ctx context.Context, tx StockTx, req SellRequest, cached 
 	detail := SellDetail{OrderSN: req.OrderSN, Status: StatusDeducted, Items: sold}
 	var failed []Item
 	if len(req.Items) == 1 {
-		// Record and deduct in one round trip; a short item is not deducted at all.
-		ok, err := tx.RecordAndDeduct(ctx, []SellDetail{detail}, req.Items, nil)
+		// Record and deduct in one round trip, guarded by the name and price just read; a short
+		// (or changed) item is not deducted at all.
+		ok, err := tx.RecordAndDeduct(ctx, []SellDetail{detail}, req.Items, []Goods{byID[ids[0]]})
 		switch {
 		case errors.Is(err, ErrSellDetailExists):
 			return nil, err
@@ -271,7 +280,7 @@ func (s *Service) sell(ctx context.Context, tx StockTx, req SellRequest, cached 
 		// Deduct every item; when one is short, still try the others so that the error names
 		// every short item (the transaction is rolled back anyway).
 		for _, it := range req.Items {
-			ok, err := tx.Deduct(ctx, it.GoodsID, it.Num)
+			ok, err := tx.DeductAll(ctx, []Item{it}, []Goods{byID[it.GoodsID]})
 			if err != nil {
 				return nil, fmt.Errorf("deduct goods %d: %w", it.GoodsID, err)
 			}
@@ -291,10 +300,17 @@ func (s *Service) sell(ctx context.Context, tx StockTx, req SellRequest, cached 
 	if err != nil {
 		return nil, fmt.Errorf("read goods: %w", err)
 	}
-	byID = goodsByID(rows)
+	now := goodsByID(rows)
 	short := make([]Shortage, len(failed))
 	for i, it := range failed {
-		short[i] = Shortage{GoodsID: it.GoodsID, Requested: it.Num, Available: byID[it.GoodsID].Stock}
+		g, was := now[it.GoodsID], byID[it.GoodsID]
+		if g.Name != was.Name || g.PriceCents != was.PriceCents || g.Stock >= it.Num {
+			// The guard failed on a change (that may since have been undone): nothing is sold,
+			// the transaction is rolled back and the sell runs again.
+			s.goodsChanged(it.GoodsID)
+			return nil, errGoodsChanged
+		}
+		short[i] = Shortage{GoodsID: it.GoodsID, Requested: it.Num, Available: g.Stock}
 	}
 	return nil, &InsufficientStockError{Items: short}
 }
@@ -322,7 +338,7 @@ func (s *Service) sellCached(ctx context.Context, tx StockTx, req SellRequest, g
 		short := []Shortage{{GoodsID: it.GoodsID, Requested: it.Num, Available: rows[0].Stock}}
 		return nil, &InsufficientStockError{Items: short}
 	}
-	s.goods.forget(it.GoodsID)
+	s.goodsChanged(it.GoodsID)
 	return nil, errGoodsChanged
 }
 

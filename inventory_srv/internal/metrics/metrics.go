@@ -7,6 +7,7 @@
 //	http_request_duration_seconds{method,route}  their latency (histogram)
 //	stock_sells_total{result}                    sells: sold, replayed, insufficient_stock, …
 //	stock_returns_total{result}                  returns: applied, duplicate (ignored), unknown_order (fenced)
+//	inventory_goods_cache_total{result}          goods cache lookups by sells (hit, miss) and guard failures (stale)
 //
 // Every label value of the stock counters exists at zero from the start. The package must not
 // import the transport or the adapters.
@@ -32,6 +33,7 @@ type Metrics struct {
 	*httpmetrics.Requests // http_requests_total, http_request_duration_seconds
 	sells                 *prometheus.CounterVec
 	returns               *prometheus.CounterVec
+	goodsCache            *prometheus.CounterVec
 }
 
 var _ inventory.Metrics = (*Metrics)(nil)
@@ -46,6 +48,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		returns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stock_returns_total", Help: "Stock returns of an order, by result: applied, duplicate (ignored) or unknown_order (fenced).",
 		}, []string{"result"}),
+		goodsCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inventory_goods_cache_total",
+			Help: "Goods cache uses by sells: hit or miss per lookup, stale per guard that found a goods changed (the attempt ran again).",
+		}, []string{"result"}),
+	}
+	for _, r := range inventory.GoodsCacheResults {
+		m.goodsCache.WithLabelValues(string(r))
 	}
 	for _, r := range inventory.SellResultLabels {
 		m.sells.WithLabelValues(string(r))
@@ -54,7 +63,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.returns.WithLabelValues(r)
 	}
 	for _, c := range []prometheus.Collector{
-		m.sells, m.returns,
+		m.sells, m.returns, m.goodsCache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
@@ -83,4 +92,9 @@ func (m *Metrics) StockReturned(outcome inventory.RebackOutcome) {
 	case inventory.NotSold:
 		m.returns.WithLabelValues(ReturnUnknownOrder).Inc()
 	}
+}
+
+// GoodsCache implements inventory.Metrics.
+func (m *Metrics) GoodsCache(result inventory.GoodsCacheResult) {
+	m.goodsCache.WithLabelValues(string(result)).Inc()
 }

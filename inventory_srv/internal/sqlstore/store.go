@@ -12,8 +12,9 @@
 // A sell's records and its deduction go as one multi-statement round trip on MySQL
 // (RecordAndDeduct, "INSERT …; UPDATE …"; the pool enables multiStatements, and every statement
 // is constant text whose arguments the driver escapes), optionally guarded by the goods' name
-// (compared byte for byte) and price.
-// A coalesced sell whose sum does not fit locks the goods row ("SELECT stock … FOR UPDATE"; SQLite
+// (compared byte for byte) and price; DeductAll takes the same guard.
+// A coalesced sell whose sum does not fit locks the goods row ("SELECT stock, name, price_cents …
+// FOR UPDATE", so the caller can check the name and price its records carry; SQLite
 // holds its write lock already) and removes, before commit, the records it inserted for the orders
 // that do not fit (DeleteSellDetails); committed records are never deleted.
 // Transactions run at READ COMMITTED on MySQL, so every read sees the latest committed state and
@@ -198,8 +199,18 @@ func (t stockTx) Deduct(ctx context.Context, goodsID, num int64) (bool, error) {
 // DeductAll implements inventory.StockTx: "UPDATE goods SET stock = stock - CASE id … END WHERE
 // id IN (…) AND stock >= CASE id … END", checked by rows affected. The primary key is scanned in
 // ascending id order, the lock order of every transaction.
-func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item) (bool, error) {
+//
+// asSold, when not nil, adds RecordAndDeduct's guard: each row must still have that name (byte
+// for byte) and price.
+func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item, asSold []inventory.Goods) (bool, error) {
+	if len(items) == 0 || asSold != nil && len(asSold) != len(items) {
+		return false, fmt.Errorf("deduct: %d items, %d goods: want at least one item, and a goods per item", len(items), len(asSold))
+	}
 	q, args := deductSQL(items)
+	if asSold != nil {
+		guard, guardArgs := t.guardSQL(asSold)
+		q, args = q+guard, append(args, guardArgs...)
+	}
 	res := t.db.WithContext(ctx).Exec(q, args...)
 	return res.RowsAffected == int64(len(items)), res.Error
 }
@@ -325,6 +336,11 @@ func insertSellDetailsSQL(ds []inventory.SellDetail) (string, []any, error) {
 //
 // The guard of asSold compares the name byte for byte (the column's collation would take "Tea"
 // for "tea"), and the price.
+//
+// Nothing partial is undone here: when the INSERT succeeded and the UPDATE failed (a lock wait
+// timeout, a trigger, a lost connection), the records stay in the transaction and the error is
+// returned; the caller must roll back, as inventory.StockTx says (a savepoint would cost a round
+// trip on every sell to save one on a failure that rolls back anyway).
 func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail, items []inventory.Item, asSold []inventory.Goods) (bool, error) {
 	if len(ds) == 0 || len(items) == 0 || asSold != nil && len(asSold) != len(items) {
 		return false, fmt.Errorf("record and deduct: %d records, %d items, %d goods: want at least one record and item, and a goods per item",
@@ -364,21 +380,28 @@ func (t stockTx) SellDetail(ctx context.Context, orderSN string) (inventory.Sell
 	return sellDetail(t.db.WithContext(ctx), orderSN)
 }
 
-// LockStock implements inventory.StockTx. SQLite has no FOR UPDATE and needs none: its
+// LockStock implements inventory.StockTx: "SELECT stock, name, price_cents … FOR UPDATE", a
+// locking read, so it sees the latest committed row even under READ COMMITTED and nobody can
+// change the row until the transaction ends. SQLite has no FOR UPDATE and needs none: its
 // transactions hold the database's write lock from BEGIN IMMEDIATE.
-func (t stockTx) LockStock(ctx context.Context, goodsID int64) (int64, bool, error) {
-	q := `SELECT stock FROM goods WHERE id = ? FOR UPDATE`
+func (t stockTx) LockStock(ctx context.Context, goodsID int64) (inventory.Goods, bool, error) {
+	q := `SELECT stock, name, price_cents FROM goods WHERE id = ? FOR UPDATE`
 	if t.dialect == sqldb.SQLite {
-		q = `SELECT stock FROM goods WHERE id = ?`
+		q = `SELECT stock, name, price_cents FROM goods WHERE id = ?`
 	}
-	var stock []int64
-	if err := t.db.WithContext(ctx).Raw(q, goodsID).Scan(&stock).Error; err != nil {
-		return 0, false, err
+	rows, err := t.db.WithContext(ctx).Raw(q, goodsID).Rows()
+	if err != nil {
+		return inventory.Goods{}, false, err
 	}
-	if len(stock) == 0 {
-		return 0, false, nil
+	defer rows.Close()
+	if !rows.Next() {
+		return inventory.Goods{}, false, rows.Err()
 	}
-	return stock[0], true, nil
+	g := inventory.Goods{ID: goodsID}
+	if err := rows.Scan(&g.Stock, &g.Name, &g.PriceCents); err != nil {
+		return inventory.Goods{}, false, err
+	}
+	return g, true, rows.Err()
 }
 
 // DeleteSellDetails implements inventory.StockTx.

@@ -308,10 +308,10 @@ func TestStockTx_batchOperations_deductAllOrReportShort_andInsertAllOrNone(t *te
 			return m
 		}
 		err := st.InTx(ctx, func(tx inventory.StockTx) error {
-			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 1, Num: 5}, {GoodsID: 3, Num: 2}}); !ok || err != nil {
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 1, Num: 5}, {GoodsID: 3, Num: 2}}, nil); !ok || err != nil {
 				t.Errorf("DeductAll(fits) = %v, %v; want true", ok, err)
 			}
-			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 2, Num: 3}, {GoodsID: 3, Num: 8}}); ok || err != nil {
+			if ok, err := tx.DeductAll(ctx, []inventory.Item{{GoodsID: 2, Num: 3}, {GoodsID: 3, Num: 8}}, nil); ok || err != nil {
 				t.Errorf("DeductAll(goods 3 short) = %v, %v; want false", ok, err)
 			}
 			a := inventory.SellDetail{OrderSN: "a", Status: inventory.StatusDeducted, Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 1}}}
@@ -407,6 +407,93 @@ func TestStockTx_recordAndDeduct_deductsOnlyWhenEveryOrderIsNew(t *testing.T) {
 		// The short deduction of one goods deducted nothing; the duplicate deducted nothing.
 		if got, want := stocks(), map[int64]int64{1: 3, 2: 3, 3: 5}; !maps.Equal(got, want) {
 			t.Errorf("stocks %v, want %v", got, want)
+		}
+	})
+}
+
+// Review finding 3: when the INSERT of RecordAndDeduct succeeds and its UPDATE fails with an
+// error of the database's (here a trigger; in production e.g. a lock wait timeout, 1205), the
+// records stay in the transaction and nothing is deducted: the contract tells the caller to roll
+// back, and a rollback leaves nothing.
+func TestReview_recordAndDeduct_secondStatementFails_leavesTheInsert(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		if _, err := st.SaveGoods(ctx, inventory.Goods{ID: 1, Name: "x", Stock: 5}); err != nil {
+			t.Fatal(err)
+		}
+		trigger := `CREATE TRIGGER refuse_deduct BEFORE UPDATE ON goods FOR EACH ROW
+			SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'deduction refused'`
+		if db.Dialect() == sqldb.SQLite {
+			trigger = `CREATE TRIGGER refuse_deduct BEFORE UPDATE ON goods BEGIN SELECT RAISE(ABORT, 'deduction refused'); END`
+		}
+		if err := st.db.Exec(trigger).Error; err != nil {
+			t.Fatal(err)
+		}
+		d := inventory.SellDetail{OrderSN: "a", Status: inventory.StatusDeducted,
+			Items: []inventory.SoldItem{{GoodsID: 1, Name: "x", Num: 2}}}
+		errRollBack := errors.New("roll back")
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			ok, err := tx.RecordAndDeduct(ctx, []inventory.SellDetail{d}, []inventory.Item{{GoodsID: 1, Num: 2}}, nil)
+			if ok || err == nil || errors.Is(err, inventory.ErrSellDetailExists) || !strings.Contains(err.Error(), "deduction refused") {
+				t.Errorf("RecordAndDeduct with the UPDATE refused = %v, %v; want the database's error", ok, err)
+			}
+			if _, err := tx.SellDetail(ctx, "a"); err != nil {
+				t.Errorf("record of a after the failed UPDATE: %v, want it still in the transaction", err)
+			}
+			return errRollBack
+		})
+		if !errors.Is(err, errRollBack) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if _, err := st.SellDetail(ctx, "a"); !errors.Is(err, inventory.ErrSellDetailNotFound) {
+			t.Errorf("record of a after the rollback: %v, want not found", err)
+		}
+		if got, err := st.Goods(ctx, []int64{1}); err != nil || got[0].Stock != 5 {
+			t.Errorf("goods 1 after the rollback: %+v, %v; want stock 5", got, err)
+		}
+	})
+}
+
+// LockStock reads name and price with the stock under the lock, and DeductAll's guard deducts
+// only rows that still have the name (byte for byte) and price given (review finding 1).
+func TestStockTx_lockStockReadsNameAndPrice_andDeductAllHonoursTheGuard(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Inventory, func(t *testing.T, db sqltest.DB) {
+		st := openStore(t, db)
+		ctx := context.Background()
+		for id, name := range map[int64]string{1: "Tea", 2: "Cake"} {
+			if _, err := st.SaveGoods(ctx, inventory.Goods{ID: id, Name: name, PriceCents: 100 * id, Stock: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := st.InTx(ctx, func(tx inventory.StockTx) error {
+			g, found, err := tx.LockStock(ctx, 1)
+			if want := (inventory.Goods{ID: 1, Name: "Tea", PriceCents: 100, Stock: 5}); err != nil || !found || g != want {
+				t.Errorf("LockStock(1) = %+v, %v, %v; want %+v", g, found, err, want)
+			}
+			if _, found, err := tx.LockStock(ctx, 9); found || err != nil {
+				t.Errorf("LockStock(unknown) = %v, %v; want not found", found, err)
+			}
+			items := []inventory.Item{{GoodsID: 1, Num: 1}, {GoodsID: 2, Num: 1}}
+			for _, c := range []struct {
+				asSold []inventory.Goods
+				want   bool
+			}{
+				{[]inventory.Goods{{ID: 1, Name: "tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 200}}, false}, // case differs
+				{[]inventory.Goods{{ID: 1, Name: "Tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 201}}, false}, // price differs
+				{[]inventory.Goods{{ID: 1, Name: "Tea", PriceCents: 100}, {ID: 2, Name: "Cake", PriceCents: 200}}, true},
+			} {
+				if ok, err := tx.DeductAll(ctx, items, c.asSold); ok != c.want || err != nil {
+					t.Errorf("DeductAll(guard %+v) = %v, %v; want %v", c.asSold, ok, err, c.want)
+				}
+			}
+			if _, err := tx.DeductAll(ctx, items, make([]inventory.Goods, 1)); err == nil {
+				t.Error("DeductAll with a guard of the wrong length accepted")
+			}
+			return errors.New("roll back")
+		})
+		if err == nil || err.Error() != "roll back" {
+			t.Fatal(err)
 		}
 	})
 }
