@@ -36,6 +36,7 @@ import (
 
 	"github.com/shopsaga/shopsaga/internal/sqldb"
 	"github.com/shopsaga/shopsaga/migrations"
+	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
 
 // maxTxAttempts bounds how often a transaction that keeps losing deadlocks is run.
@@ -104,8 +105,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Dialect reports which database the store is on.
 func (s *Store) Dialect() sqldb.Dialect { return s.sql.Dialect }
 
-// Close stores the timeline steps still queued by Append (waiting for their INSERTs), then
-// closes the connection pool. Record and Append fail afterwards.
+// Close stores the timeline steps still queued by Append (waiting for their INSERTs, at most 10 s:
+// past that it cancels the INSERT in flight and logs and drops the steps left), then closes the
+// connection pools. Record and Append fail afterwards.
 func (s *Store) Close() error {
 	s.steps.close()
 	var err error
@@ -168,6 +170,10 @@ func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error
 	return conn, nil
 }
 
+// DroppedSteps reports how many timeline steps queued by Append were not stored (their INSERT
+// failed, the queue was full, or Close's deadline passed); each is also logged.
+func (s *Store) DroppedSteps() int64 { return s.steps.dropped.Load() }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.sql.Ping(ctx) }
 
@@ -180,12 +186,14 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 // migrationSet is the order database's migrations in both dialects.
 var migrationSet = sqldb.Migrations{MySQL: migrations.Order, SQLite: migrations.OrderSQLite}
 
-// inTx runs fn in a read-write transaction (READ COMMITTED on MySQL), again when it was rolled
-// back entirely for contention (an InnoDB deadlock victim, SQLite busy). It first waits for the
-// timeline steps queued before (Append): a transaction that writes a step (paid, closed, a
-// payment) then stores it after them, so the timeline keeps the order the steps were taken in.
-func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if err := s.steps.flush(ctx); err != nil {
+// inTx runs fn, a transaction on order sn, in a read-write transaction (READ COMMITTED on
+// MySQL), again when it was rolled back entirely for contention (an InnoDB deadlock victim,
+// SQLite busy). It first waits for sn's timeline steps queued before (Append), not for other
+// orders': a transaction that writes a step of sn (paid, closed, a payment) then stores it after
+// them, so the timeline keeps the order the steps were taken in, and a slow group of other
+// orders' steps delays it at most one write cycle (see stepWriter).
+func (s *Store) inTx(ctx context.Context, sn order.SN, fn func(tx *gorm.DB) error) error {
+	if err := s.steps.flushOrder(ctx, string(sn)); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {

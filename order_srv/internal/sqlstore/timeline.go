@@ -39,9 +39,11 @@ func (s *Store) Record(ctx context.Context, sn order.SN, steps ...app.SagaStep) 
 }
 
 // Append implements app.Timeline: the steps are queued for the writer of Record (stepWriter),
-// which stores them in the background, in queue order, and logs a failure. Timeline and the
-// store's step-writing transactions wait for them first; Close stores them before it closes
-// the pool.
+// which stores them in the background, in queue order, and logs (and counts: DroppedSteps) a
+// failure; past the writer's queue bound the steps are dropped and logged at once. Timeline and
+// the store's step-writing transactions of the same order (UpdateOrder, RecordPayment) wait for
+// them first; CommitOrder does not (it writes a new order, whose steps nobody queued before);
+// Close stores them before it closes the pools, within its deadline.
 func (s *Store) Append(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
 	rows, err := stepRows(sn, steps)
 	if err != nil || len(rows) == 0 {
@@ -93,9 +95,9 @@ func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
 }
 
 // Timeline implements app.Timeline: the steps in the order they were inserted (by id), after
-// waiting for the steps this store queued before the call (Append).
+// waiting for the steps of sn this store queued before the call (Append).
 func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
-	if err := s.steps.flush(ctx); err != nil {
+	if err := s.steps.flushOrder(ctx, string(sn)); err != nil {
 		return nil, err
 	}
 	var rows []sagaStepRow
