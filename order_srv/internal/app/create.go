@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
+
+// settleTimeout bounds the barrier read that settles a commit whose outcome is unknown; it runs
+// past the saga's deadline when that deadline cut the commit.
+const settleTimeout = 3 * time.Second
 
 // CreateOrder is a request to create an order: either Lines, or FromCart to order the user's
 // checked cart items.
@@ -258,8 +263,12 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	switch {
 	case errors.Is(err, ErrCommitUnknown):
 		// COMMIT failed: the order may exist. Settle it the way a check-back would; that fences
-		// the transaction if it did not commit.
-		res, rerr := s.d.Saga.ResolveCheck(ctx, a.sn, s.d.Now())
+		// the transaction if it did not commit. Most often the saga's deadline cut the commit
+		// (ctx has ended), so settle on a context of its own: a few seconds past the deadline,
+		// which only this barrier read uses — the barrier makes it agree with any check-back.
+		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		res, rerr := s.d.Saga.ResolveCheck(settleCtx, a.sn, s.d.Now())
+		cancelSettle()
 		switch {
 		case rerr != nil:
 			// Neither committed nor fenced for sure: the check-back (or the reconciler) decides.
