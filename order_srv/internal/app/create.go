@@ -87,8 +87,9 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 	defer s.pending.remove(a)
 
 	// The half message names this instance as the saga's owner until the saga's deadline (taken
-	// after sagaCtx's, so it never ends first): a check-back on another instance leaves the
-	// saga alone until then.
+	// after sagaCtx's and carried rounded up to the millisecond, so it never ends first): a
+	// check-back on another instance leaves the saga alone until then. Past it the local
+	// transaction may still commit on the server; the barrier keeps a check-back right.
 	owner := HalfOwner{Instance: s.opts.Instance, Deadline: s.d.Now().Add(s.opts.SagaTimeout)}
 	pubErr := s.d.Halves.PublishHalf(sagaCtx, RebackMessage{OrderSN: sn, Lines: cmd.Lines, Owner: owner})
 	res, ran, runErr := a.outcome()

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -94,8 +95,13 @@ func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
 	return nil
 }
 
-// Timeline implements app.Timeline: the steps in the order they were inserted (by id), after
-// waiting for the steps of sn this store queued before the call (Append).
+// Timeline implements app.Timeline: the steps in the order they were taken — by their own
+// time (at, set when the step happened), then in the order they were inserted (id) — after
+// waiting for the steps of sn this store queued before the call (Append). Sorting by at first
+// keeps the order across instances: a step another instance took later but stored sooner (a
+// payment right after the 201, while this instance's half_decided is still queued) comes after
+// it. Steps of one instance keep their insertion order whenever their times tie; across
+// instances the order is as good as their clocks agree.
 func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
 	if err := s.steps.flushOrder(ctx, string(sn)); err != nil {
 		return nil, err
@@ -112,5 +118,6 @@ func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, erro
 		}
 		out[i] = app.SagaStep{Step: step, Detail: r.Detail, At: r.At.UTC()}
 	}
+	slices.SortStableFunc(out, func(a, b app.SagaStep) int { return a.At.Compare(b.At) }) // rows come by id
 	return out, nil
 }
