@@ -13,8 +13,6 @@ import (
 	gosqlite "github.com/glebarez/go-sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
-
-	"github.com/shopsaga/shopsaga/internal/sqldb"
 )
 
 // maxBatch bounds the writes served by one grouped INSERT.
@@ -49,7 +47,7 @@ var errWriterStopped = errors.New("sqlstore: the timeline writer was stopped at 
 // queued: the rows of one order keep their order whichever call queued them.
 //
 // A multi-row INSERT is atomic (all rows or none). If it fails with a per-row data error (the
-// server refused a row: too long, a constraint) each of its writes is retried on its own, and
+// server refused a row: too long, a constraint; see isRowError) each of its writes is retried on its own, and
 // one write's failure is its own. If it fails for any other reason (a timeout, a broken
 // connection, a database that does not answer) the whole group fails at once: retrying 256
 // writes one by one against a database that drops packets would hold the writer for 256
@@ -314,21 +312,37 @@ func (w *stepWriter) writeGroup(group []*stepWrite) {
 	}
 }
 
-// isRowError reports whether err is the server refusing the data of the statement (a value too
-// long, a constraint, a duplicate key): then another group without the offending row may
-// succeed. Anything else — a context's end, a broken or silent connection, SQLite busy — is
-// not: the next INSERT would most likely fail the same way.
+// isRowError reports whether err is the server refusing the data of the statement: a data
+// exception or an integrity constraint (SQLSTATE classes 22 and 23 on MySQL: a value too long, a
+// duplicate key; SQLite's TOOBIG, CONSTRAINT, MISMATCH). Then the same group without the
+// offending row may succeed, so each write is retried alone. Anything else — a context's end, a
+// broken or silent connection, a read-only server, SQLite busy — is not: the next INSERT would
+// most likely fail the same way.
 func isRowError(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || sqldb.IsRetryable(err) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var me *mysqldriver.MySQLError
 	if errors.As(err, &me) {
-		return true
+		class := string(me.SQLState[:2])
+		return class == "22" || class == "23"
 	}
 	var se *gosqlite.Error
-	return errors.As(err, &se)
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqliteTooBig, sqliteConstraint, sqliteMismatch:
+			return true
+		}
+	}
+	return false
 }
+
+// SQLite primary result codes isRowError treats as a row's data.
+const (
+	sqliteTooBig     = 18 // SQLITE_TOOBIG
+	sqliteConstraint = 19 // SQLITE_CONSTRAINT
+	sqliteMismatch   = 20 // SQLITE_MISMATCH
+)
 
 // insert runs one INSERT of rows within cycle (the write cycle's deadline, cancelled at close's
 // deadline), with the values (trace spans) of the write's ctx.

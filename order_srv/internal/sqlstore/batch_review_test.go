@@ -144,7 +144,7 @@ func TestReview_stepWriter_aFailingGroup_failsTheGroupNotEachWrite(t *testing.T)
 		f.fail = func(rows []sagaStepRow) error {
 			for _, r := range rows {
 				if r.OrderSN == "data-3" {
-					return &mysql.MySQLError{Number: 1406, Message: "Data too long"}
+					return &mysql.MySQLError{Number: 1406, SQLState: [5]byte{'2', '2', '0', '0', '1'}, Message: "Data too long"}
 				}
 			}
 			return nil

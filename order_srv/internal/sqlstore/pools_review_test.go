@@ -67,3 +67,31 @@ func TestReview_onMySQL_thePoolsShareMaxOpenConns_arePinged_andLogged(t *testing
 		}
 	}
 }
+
+// A real data error (MariaDB 1406, SQLSTATE 22001: a detail too long for its column) among
+// concurrent Records fails only its own write, whether or not it shared a grouped INSERT: the
+// writer retries a group alone only for such errors, and must recognise the server's.
+func TestReview_onMySQL_aRowTooLong_amongConcurrentRecords_failsAlone(t *testing.T) {
+	db := sqltest.New(t, sqldb.MySQL, sqltest.Order)
+	s := newStore(t, db)
+	ctx := context.Background()
+	const n = 64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			detail := ""
+			if i == n/2 {
+				detail = strings.Repeat("x", 600)
+			}
+			errs[i] = s.Record(ctx, newOrder(t, int64(i+1)).SN, app.SagaStep{Step: app.StepHalfSent, Detail: detail, At: t0}) // NewSagaStep would cut the detail
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == n/2) != (err != nil) {
+			t.Errorf("Record %d = %v", i, err)
+		}
+	}
+	t.Logf("%d INSERTs for %d Records", sqlstore.StepInserts(s), n)
+}
