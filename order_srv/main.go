@@ -115,6 +115,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer store.Close()
+	if err := metrics.RegisterDroppedSteps(reg, store.DroppedSteps); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	if err := store.Migrate(ctx, log); err != nil {
 		return err
 	}

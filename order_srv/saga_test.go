@@ -84,6 +84,7 @@ func testSagaHappyPath(t *testing.T, s *system) {
 		`http_requests_total{code="201",method="POST",route="/v1/orders"}`:               3, // with the replay
 		`http_requests_total{code="200",method="POST",route="/v1/orders/:order_sn/pay"}`: 1,
 		`check_backs_total{answer="deliver-reback"}`:                                     0,
+		"saga_steps_dropped_total":                                                       0, // present, and nothing lost
 	})
 	wantMetrics(t, s.inv.url, map[string]float64{
 		`stock_sells_total{result="sold"}`: 2, `stock_returns_total{result="applied"}`: 0,

@@ -214,6 +214,12 @@ func (f *fixture) advance(d time.Duration) {
 // Options change the dependencies before the service is built (e.g. to wrap the saga store).
 func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, db, app.Options{}, options...)
+}
+
+// newFixtureWith is newFixture with the service's options.
+func newFixtureWith(t *testing.T, db sqltest.DB, opts app.Options, options ...func(*app.Deps)) *fixture {
+	t.Helper()
 	store, err := sqlstore.Open(context.Background(), sqlstore.Options{
 		MySQLDSN: db.MySQLDSN, SQLitePath: db.SQLitePath, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -238,7 +244,7 @@ func newFixture(t *testing.T, db sqltest.DB, options ...func(*app.Deps)) *fixtur
 	for _, o := range options {
 		o(&deps)
 	}
-	svc, err := app.New(deps, app.Options{})
+	svc, err := app.New(deps, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

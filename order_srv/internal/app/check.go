@@ -17,8 +17,9 @@ import (
 // and will answer itself: Check answers AskLater (it decides nothing) rather than fence a slow
 // but healthy order. The same holds when the half message names another instance as its owner
 // and the owner's deadline (start + the saga timeout) has not passed, unless the barrier shows
-// the saga already decided; once the owner is past its deadline — dead, or too slow to commit
-// any more — or the half names no owner, the barrier decides as below. Otherwise it claims the
+// the saga already decided; once the owner is past its deadline — dead, or given up on the
+// saga, though a local transaction sent in one round trip may still commit on the server — or
+// the half names no owner, the barrier decides as below (and waits for such a commit). Otherwise it claims the
 // order's barrier for "check". If that succeeds, no order exists and no local transaction can
 // commit one any more (its own barrier insert will hit the duplicate key): DeliverReback,
 // inventory returns the stock. If the local transaction holds the barrier, the order was

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/shopsaga/shopsaga/order_srv/internal/order"
 )
+
+// settleTimeout bounds the barrier read that settles a commit whose outcome is unknown; it runs
+// past the saga's deadline when that deadline cut the commit.
+const settleTimeout = 3 * time.Second
 
 // CreateOrder is a request to create an order: either Lines, or FromCart to order the user's
 // checked cart items.
@@ -82,8 +87,9 @@ func (s *Service) CreateOrder(ctx context.Context, cmd CreateOrder) (_ Created, 
 	defer s.pending.remove(a)
 
 	// The half message names this instance as the saga's owner until the saga's deadline (taken
-	// after sagaCtx's, so it never ends first): a check-back on another instance leaves the
-	// saga alone until then.
+	// after sagaCtx's and carried rounded up to the millisecond, so it never ends first): a
+	// check-back on another instance leaves the saga alone until then. Past it the local
+	// transaction may still commit on the server; the barrier keeps a check-back right.
 	owner := HalfOwner{Instance: s.opts.Instance, Deadline: s.d.Now().Add(s.opts.SagaTimeout)}
 	pubErr := s.d.Halves.PublishHalf(sagaCtx, RebackMessage{OrderSN: sn, Lines: cmd.Lines, Owner: owner})
 	res, ran, runErr := a.outcome()
@@ -258,8 +264,12 @@ func (s *Service) executeLocal(a *attempt) (HalfOutcome, order.Order, error) {
 	switch {
 	case errors.Is(err, ErrCommitUnknown):
 		// COMMIT failed: the order may exist. Settle it the way a check-back would; that fences
-		// the transaction if it did not commit.
-		res, rerr := s.d.Saga.ResolveCheck(ctx, a.sn, s.d.Now())
+		// the transaction if it did not commit. Most often the saga's deadline cut the commit
+		// (ctx has ended), so settle on a context of its own: a few seconds past the deadline,
+		// which only this barrier read uses — the barrier makes it agree with any check-back.
+		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		res, rerr := s.d.Saga.ResolveCheck(settleCtx, a.sn, s.d.Now())
+		cancelSettle()
 		switch {
 		case rerr != nil:
 			// Neither committed nor fenced for sure: the check-back (or the reconciler) decides.

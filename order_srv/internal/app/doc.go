@@ -34,6 +34,9 @@
 // local_failed — so a process that dies during the sell leaves no half_sent (the check-back's
 // steps follow the saga from there). timeout_scheduled goes with the answer (half_decided), which
 // is appended without waiting (Timeline.Append): the broker gets the answer at once, and a
-// Timeline read in this process still sees it. Outcomes are counted through the Metrics port (NopMetrics by default),
+// Timeline read in this process still sees it — read-your-writes holds within an instance, not
+// across: another instance can store a later step (a payment right after the 201) before this
+// one's queued steps, and the timeline is read in the order of the steps' own times
+// (SagaStep.At) to keep their order anyway. No decision reads the timeline. Outcomes are counted through the Metrics port (NopMetrics by default),
 // so this package does not import Prometheus.
 package app

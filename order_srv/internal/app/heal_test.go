@@ -114,3 +114,37 @@ func TestCreateOrder_fromCart_aLineChangedWhileOrdering_staysInTheCart(t *testin
 		}
 	})
 }
+
+// cutByTheDeadline plays a local transaction whose COMMIT round trip is cut by the saga's
+// deadline: it waits for ctx to end, the transaction rolls back underneath, and the outcome is
+// unknown to the caller.
+type cutByTheDeadline struct{ app.SagaStore }
+
+func (c cutByTheDeadline) CommitOrder(ctx context.Context, o order.Order, opts app.CommitOptions) error {
+	opts.BeforeCommit = func() error { <-ctx.Done(); return ctx.Err() }
+	if err := c.SagaStore.CommitOrder(ctx, o, opts); err == nil {
+		return errors.New("the commit was not cut")
+	}
+	return app.ErrCommitUnknown
+}
+
+// A commit cut by the saga's deadline is settled through the barrier at once — on a context of
+// its own, not the expired one — so the stock comes back now instead of at the check-back.
+func TestReview_commitCutByTheSagaDeadline_isSettledAtOnce(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		f := newFixtureWith(t, db, app.Options{SagaTimeout: 300 * time.Millisecond},
+			func(d *app.Deps) { d.Saga = cutByTheDeadline{SagaStore: d.Saga} })
+		_, err := f.svc.CreateOrder(context.Background(), orderOf(order.Line{GoodsID: 1, Num: 2}))
+		if !errors.Is(err, app.ErrUnavailable) || errors.Is(err, app.ErrOutcomeUnknown) {
+			t.Fatalf("CreateOrder = %v, want ErrUnavailable (settled: nothing left behind)", err)
+		}
+		sn := f.onlySN(t)
+		if got := f.broker.decision(sn); got != app.DeliverReback {
+			t.Fatalf("half message answered %v, want deliver-reback at once", got)
+		}
+		if got := f.inv.stockOf(1); got != 10 {
+			t.Errorf("stock = %d, want 10 (returned)", got)
+		}
+		f.mustNotExist(t, sn)
+	})
+}

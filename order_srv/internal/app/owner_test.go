@@ -179,3 +179,13 @@ func TestNew_refusesAnInstanceNameTheHalfMessageCannotCarry(t *testing.T) {
 		t.Fatalf("New with a control character in the instance name = %v, want an error naming it", err)
 	}
 }
+
+func TestReview_New_refusesAnOverlongInstanceName(t *testing.T) {
+	if _, err := app.New(app.Deps{}, app.Options{Instance: strings.Repeat("a", app.MaxInstanceLen+1)}); err == nil || !strings.Contains(err.Error(), "instance name") {
+		t.Fatalf("New with an instance name of %d bytes = %v, want an error naming it", app.MaxInstanceLen+1, err)
+	}
+	_, err := app.New(app.Deps{}, app.Options{Instance: strings.Repeat("a", app.MaxInstanceLen)})
+	if err != nil && strings.Contains(err.Error(), "instance name") {
+		t.Fatalf("New with an instance name of %d bytes refused it: %v", app.MaxInstanceLen, err)
+	}
+}

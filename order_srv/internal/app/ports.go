@@ -53,6 +53,11 @@ type HalfOwner struct {
 	Deadline time.Time
 }
 
+// MaxInstanceLen bounds an instance name in bytes (Options.Instance, HalfOwner.Instance): it
+// travels in every half message's properties, which a broker stores and hands back with each
+// check-back.
+const MaxInstanceLen = 128
+
 // IsZero reports whether h is "no owner".
 func (h HalfOwner) IsZero() bool { return h.Instance == "" }
 

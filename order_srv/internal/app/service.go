@@ -57,7 +57,7 @@ type Options struct {
 	IdempotencyStaleAfter time.Duration
 	// Instance names this process among several order_srv instances; the half messages it sends
 	// name it as their saga's owner (default: random, new at every start — a restarted process
-	// is a new owner). Printable characters only.
+	// is a new owner). Printable characters only, at most MaxInstanceLen bytes.
 	Instance string
 }
 
@@ -100,6 +100,9 @@ func New(d Deps, opts Options) (*Service, error) {
 		// It travels in the half message's properties, whose wire format separates entries with
 		// control characters.
 		errs = append(errs, fmt.Errorf("app: instance name %q: printable characters only", opts.Instance))
+	}
+	if len(opts.Instance) > MaxInstanceLen {
+		errs = append(errs, fmt.Errorf("app: instance name of %d bytes: at most %d", len(opts.Instance), MaxInstanceLen))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -115,12 +115,17 @@ type Timeline interface {
 	Record(ctx context.Context, sn order.SN, steps ...SagaStep) error
 	// Append is Record without waiting: it queues the steps (all of them or none) and returns;
 	// they are stored in the background after every step recorded or queued before through this
-	// Timeline, and a failure to store them is logged. A Timeline call (and any transaction of
-	// the store that writes steps) started after Append returned sees them; closing the store
-	// stores them first. Errors: an unknown step, or the store is closed.
+	// Timeline, and a failure to store them is logged (so is a drop when too many are queued).
+	// A Timeline call of this Timeline started after Append returned sees them, and the store's
+	// transactions on the same order that write steps (OrderStore.UpdateOrder,
+	// PaymentStore.RecordPayment) store theirs after them; the local transaction
+	// (SagaStore.CommitOrder) does not wait for them — it creates the order, whose steps nobody
+	// queued before. Another instance's reads may not see them yet. Closing the store stores them
+	// first, within a deadline. Errors: an unknown step, or the store is closed.
 	Append(ctx context.Context, sn order.SN, steps ...SagaStep) error
-	// Timeline returns the steps of order sn in the order they were recorded, including every
-	// step appended through this Timeline before the call; none is not an error.
+	// Timeline returns the steps of order sn in the order they were taken (their At, then the
+	// order they were recorded), including every step appended through this Timeline before the
+	// call; none is not an error.
 	Timeline(ctx context.Context, sn order.SN) ([]SagaStep, error)
 }
 

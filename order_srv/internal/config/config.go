@@ -30,7 +30,7 @@ type Config struct {
 	HTTPAddr         string        // ORDER_HTTP_ADDR
 	MySQLDSN         string        // ORDER_MYSQL_DSN (environment only: it holds a password)
 	SQLitePath       string        // ORDER_SQLITE_PATH, -sqlite-path: an SQLite file instead of MySQL
-	MySQLMaxConns    int           // ORDER_MYSQL_MAX_CONNS
+	MySQLMaxConns    int           // ORDER_MYSQL_MAX_CONNS: both pools together (sqlstore.Options.MaxOpenConns)
 	Namesrv          string        // MQ_NAMESRV: host:port[;host:port…]; host names are resolved
 	InventoryURL     string        // INVENTORY_URL
 	InventoryTimeout time.Duration // ORDER_INVENTORY_TIMEOUT: bound of one inventory call
@@ -150,7 +150,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	str(&c.HTTPAddr, "http-addr", "ORDER_HTTP_ADDR", "HTTP listen address")
 	c.MySQLDSN = getenv("ORDER_MYSQL_DSN") // a secret (it holds the password): environment only
 	str(&c.SQLitePath, "sqlite-path", "ORDER_SQLITE_PATH", "SQLite database file, created if missing, instead of MySQL")
-	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "MySQL connection pool size")
+	num(&c.MySQLMaxConns, "mysql-max-conns", "ORDER_MYSQL_MAX_CONNS", "MySQL connections at most, both pools together (half for the local transaction)")
 	str(&c.Namesrv, "namesrv", "MQ_NAMESRV", "RocketMQ name servers, host:port[;host:port]")
 	c.MQCredentials = mqclient.CredentialsFromEnv(getenv) // a secret: environment only
 	str(&c.InventoryURL, "inventory-url", "INVENTORY_URL", "inventory_srv base URL")

@@ -12,6 +12,8 @@ import (
 //	saga_malformed_messages_total{topic}   messages acknowledged unhandled: they can never succeed
 //	saga_reconciled_total{action}          what the reconciler of last resort did
 //
+// and saga_steps_dropped_total (RegisterDroppedSteps), read from the store at each scrape.
+//
 // It is safe for concurrent use.
 type Heal struct {
 	malformed  *prometheus.CounterVec
@@ -48,3 +50,13 @@ func (h *Heal) MalformedMessage(topic string) { h.malformed.WithLabelValues(topi
 
 // Reconciled counts one action of the reconciler.
 func (h *Heal) Reconciled(action string) { h.reconciled.WithLabelValues(action).Inc() }
+
+// RegisterDroppedSteps registers saga_steps_dropped_total on reg, read from dropped at each
+// scrape: timeline steps queued without waiting (Timeline.Append) that were not stored — their
+// INSERT failed, the writer's queue was full, or shutdown's deadline passed (each is logged).
+// No saga decision reads the timeline; a rising count means its audit trail has gaps.
+func RegisterDroppedSteps(reg prometheus.Registerer, dropped func() int64) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "saga_steps_dropped_total", Help: "Timeline steps queued in the background that were not stored (logged): insert failed, queue full, or shutdown deadline.",
+	}, func() float64 { return float64(dropped()) }))
+}

@@ -70,3 +70,32 @@ func TestTxPublisher_PublishHalf_refusesAnUnprintableOwner(t *testing.T) {
 		t.Errorf("ExecuteLocal ran for %v, want nothing sent", lt.execd)
 	}
 }
+
+// An owner whose instance name is longer than app.MaxInstanceLen is refused before anything is
+// sent; a deadline between two milliseconds travels rounded up, never ending before the owner's.
+func TestTxPublisher_PublishHalf_refusesAnOverlongOwner_andRoundsTheDeadlineUp(t *testing.T) {
+	b := brokertest.Start(t, brokertest.WithTxTimeout(time.Second), brokertest.WithTxCheckInterval(time.Second))
+	long, owned := newSN(t), newSN(t)
+	pub, lt := startOwnerPublisher(t, b, []order.SN{long, owned}, app.DiscardReback)
+	err := pub.PublishHalf(context.Background(), app.RebackMessage{OrderSN: long, Lines: []order.Line{{GoodsID: 1, Num: 1}},
+		Owner: app.HalfOwner{Instance: strings.Repeat("a", app.MaxInstanceLen+1), Deadline: time.Now()}})
+	if err == nil || !strings.Contains(err.Error(), "instance name") {
+		t.Fatalf("PublishHalf with an overlong owner = %v, want an error naming it", err)
+	}
+	deadline := time.UnixMilli(time.Now().Add(15 * time.Second).UnixMilli()).Add(400 * time.Microsecond)
+	if err := pub.PublishHalf(context.Background(), app.RebackMessage{OrderSN: owned, Lines: []order.Line{{GoodsID: 1, Num: 1}},
+		Owner: app.HalfOwner{Instance: strings.Repeat("b", app.MaxInstanceLen), Deadline: deadline}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the check-back", func() bool { return lt.checks(owned) > 0 })
+	if got, want := lt.ownerOf(owned).Deadline, deadline.Truncate(time.Millisecond).Add(time.Millisecond); !got.Equal(want) {
+		t.Errorf("check-back owner deadline = %v, want %v (rounded up)", got, want)
+	}
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	for _, sn := range lt.execd {
+		if sn == long {
+			t.Errorf("ExecuteLocal ran for the overlong owner's half")
+		}
+	}
+}

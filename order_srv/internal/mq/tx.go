@@ -65,7 +65,9 @@ const (
 )
 
 // setOwner writes o into msg's properties; a zero owner writes nothing. The instance name must
-// be printable: the properties' wire format separates entries with control characters.
+// be printable (the properties' wire format separates entries with control characters) and at
+// most app.MaxInstanceLen bytes. The deadline is rounded up to the next millisecond, so the
+// deadline the half carries never ends before o's.
 func setOwner(msg *primitive.Message, o app.HalfOwner) error {
 	if o.IsZero() {
 		return nil
@@ -73,8 +75,15 @@ func setOwner(msg *primitive.Message, o app.HalfOwner) error {
 	if strings.IndexFunc(o.Instance, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return fmt.Errorf("saga owner %q: the instance name must be printable", o.Instance)
 	}
+	if len(o.Instance) > app.MaxInstanceLen {
+		return fmt.Errorf("saga owner: the instance name has %d bytes, at most %d", len(o.Instance), app.MaxInstanceLen)
+	}
+	ms := o.Deadline.UnixMilli()
+	if time.UnixMilli(ms).Before(o.Deadline) {
+		ms++ // UnixMilli rounds down
+	}
 	msg.WithProperty(ownerProperty, o.Instance)
-	msg.WithProperty(ownerDeadlineProperty, strconv.FormatInt(o.Deadline.UnixMilli(), 10))
+	msg.WithProperty(ownerDeadlineProperty, strconv.FormatInt(ms, 10))
 	return nil
 }
 

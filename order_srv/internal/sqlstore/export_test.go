@@ -52,3 +52,13 @@ func DescribeTrx(ctx context.Context, s *Store) string {
 	}
 	return out
 }
+
+// MaxOpenConns reports the connection caps of the store's pools: the main one and, on MySQL,
+// the local transaction's (0 on SQLite).
+func MaxOpenConns(s *Store) (main, multi int) {
+	main = s.sql.SQL.Stats().MaxOpenConnections
+	if s.multi != nil {
+		multi = s.multi.Stats().MaxOpenConnections
+	}
+	return main, multi
+}

@@ -59,7 +59,7 @@ func (s *Store) OrdersOfUser(ctx context.Context, userID int64, page app.Page) (
 // the transaction already holds the database's write lock from its BEGIN.)
 func (s *Store) UpdateOrder(ctx context.Context, sn order.SN, change func(*order.Order) error) (order.Order, error) {
 	var out order.Order
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inTx(ctx, sn, func(tx *gorm.DB) error {
 		o, err := loadOrder(tx, sn, true)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ func (s *Store) RecordPayment(ctx context.Context, n app.PaymentNotice, now time
 	decide func(*order.Order) (app.PaymentStatus, error)) (app.Payment, bool, error) {
 	var out app.Payment
 	var replayed bool
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inTx(ctx, n.OrderSN, func(tx *gorm.DB) error {
 		replayed = false
 		var existing paymentRow
 		err := tx.Where("trade_no = ?", n.TradeNo).Take(&existing).Error

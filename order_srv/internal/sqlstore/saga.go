@@ -123,7 +123,10 @@ func (s *Store) commitOrderOneTrip(ctx context.Context, o order.Order, opts app.
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+q+";\nCOMMIT", args...)
+	q = "START TRANSACTION;\n" + q + ";\nCOMMIT"
+	start := time.Now()
+	_, err = conn.ExecContext(ctx, q, args...)
+	s.logMultiSQL(ctx, q, len(args), start, err)
 	if err == nil {
 		return nil
 	}
@@ -135,6 +138,16 @@ func (s *Store) commitOrderOneTrip(ctx context.Context, o order.Order, opts app.
 		return fmt.Errorf("local transaction: %w", err)
 	}
 	return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
+}
+
+// logMultiSQL logs one statement of the multi-statement pool when Options.LogSQL is set: its
+// text, the number of its values (not the values), how long it took and its error.
+func (s *Store) logMultiSQL(ctx context.Context, q string, values int, start time.Time, err error) {
+	if s.logMulti == nil {
+		return
+	}
+	s.logMulti.InfoContext(ctx, "sql (local transaction pool)", "sql", q, "values", values,
+		"elapsed", time.Since(start), "err", err)
 }
 
 // rollbackOrDrop ends whatever transaction conn has open: ROLLBACK, or, if that fails, the
@@ -164,7 +177,10 @@ func (s *Store) commitOrderMulti(ctx context.Context, o order.Order, opts app.Co
 			err = errors.Join(err, ignoreDone(tx.Rollback()))
 		}
 	}()
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+	start := time.Now()
+	_, err = tx.ExecContext(ctx, q, args...)
+	s.logMultiSQL(ctx, q, len(args), start, err)
+	if err != nil {
 		// The barrier is the first statement and tx_barriers' key is the order number, as is
 		// orders': a duplicate key here means the number was claimed before.
 		if sqldb.IsDuplicateKey(err) {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,9 +40,11 @@ func (s *Store) Record(ctx context.Context, sn order.SN, steps ...app.SagaStep) 
 }
 
 // Append implements app.Timeline: the steps are queued for the writer of Record (stepWriter),
-// which stores them in the background, in queue order, and logs a failure. Timeline and the
-// store's step-writing transactions wait for them first; Close stores them before it closes
-// the pool.
+// which stores them in the background, in queue order, and logs (and counts: DroppedSteps) a
+// failure; past the writer's queue bound the steps are dropped and logged at once. Timeline and
+// the store's step-writing transactions of the same order (UpdateOrder, RecordPayment) wait for
+// them first; CommitOrder does not (it writes a new order, whose steps nobody queued before);
+// Close stores them before it closes the pools, within its deadline.
 func (s *Store) Append(ctx context.Context, sn order.SN, steps ...app.SagaStep) error {
 	rows, err := stepRows(sn, steps)
 	if err != nil || len(rows) == 0 {
@@ -92,10 +95,15 @@ func insertSteps(db *gorm.DB, sn order.SN, steps []app.SagaStep) error {
 	return nil
 }
 
-// Timeline implements app.Timeline: the steps in the order they were inserted (by id), after
-// waiting for the steps this store queued before the call (Append).
+// Timeline implements app.Timeline: the steps in the order they were taken — by their own
+// time (at, set when the step happened), then in the order they were inserted (id) — after
+// waiting for the steps of sn this store queued before the call (Append). Sorting by at first
+// keeps the order across instances: a step another instance took later but stored sooner (a
+// payment right after the 201, while this instance's half_decided is still queued) comes after
+// it. Steps of one instance keep their insertion order whenever their times tie; across
+// instances the order is as good as their clocks agree.
 func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, error) {
-	if err := s.steps.flush(ctx); err != nil {
+	if err := s.steps.flushOrder(ctx, string(sn)); err != nil {
 		return nil, err
 	}
 	var rows []sagaStepRow
@@ -110,5 +118,6 @@ func (s *Store) Timeline(ctx context.Context, sn order.SN) ([]app.SagaStep, erro
 		}
 		out[i] = app.SagaStep{Step: step, Detail: r.Detail, At: r.At.UTC()}
 	}
+	slices.SortStableFunc(out, func(a, b app.SagaStep) int { return a.At.Compare(b.At) }) // rows come by id
 	return out, nil
 }

@@ -42,7 +42,7 @@ func TestTimeline_stepsOfATransactionCommitAndRollBackWithIt(t *testing.T) {
 		if err := s.Record(ctx, o.SN, app.NewSagaStep(app.StepHalfSent, "goods 1 × 2", at)); err != nil {
 			t.Fatal(err)
 		}
-		committed := app.NewSagaStep(app.StepLocalCommitted, "", t0)
+		committed := app.NewSagaStep(app.StepLocalCommitted, "", t0.Add(2*time.Second))
 		if err := s.CommitOrder(ctx, o, app.CommitOptions{Steps: []app.SagaStep{committed}}); err != nil {
 			t.Fatal(err)
 		}
@@ -198,8 +198,8 @@ func TestCommitOrder_oneRoundTrip_racingCheckBacks_agrees(t *testing.T) {
 }
 
 // Append returns before the steps are stored, but every read after it sees them, in the order
-// they were appended or recorded, and a transaction that writes a step (pay) stores it after
-// them.
+// they were appended or recorded (steps taken at the same time keep that order), and a
+// transaction that writes a step (pay) stores it after them.
 func TestAppend_isReadYourWrites_andKeepsTheOrderWithRecordAndTransactions(t *testing.T) {
 	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
 		s := newStore(t, db)
@@ -214,13 +214,13 @@ func TestAppend_isReadYourWrites_andKeepsTheOrderWithRecordAndTransactions(t *te
 		if _, err := s.UpdateOrder(ctx, o.SN, func(o *order.Order) error { return o.Pay(t0.Add(time.Minute)) }); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Append(ctx, o.SN, app.NewSagaStep(app.StepCheckBackAsked, "", t0)); err != nil {
+		if err := s.Append(ctx, o.SN, app.NewSagaStep(app.StepCheckBackAsked, "", t0.Add(2*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Record(ctx, o.SN, app.NewSagaStep(app.StepCheckBackAnswered, "", t0)); err != nil {
+		if err := s.Record(ctx, o.SN, app.NewSagaStep(app.StepCheckBackAnswered, "", t0.Add(2*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Append(ctx, o.SN, app.NewSagaStep(app.StepTimeoutFired, "", t0)); err != nil {
+		if err := s.Append(ctx, o.SN, app.NewSagaStep(app.StepTimeoutFired, "", t0.Add(2*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
 		want := []app.Step{app.StepLocalCommitted, app.StepTimeoutScheduled, app.StepHalfDecided, app.StepPaid,
@@ -284,6 +284,37 @@ func TestClose_storesTheQueuedSteps_first(t *testing.T) {
 		for i, sn := range sns {
 			if got := stepsOf(t, next, sn); !slices.Equal(got, []app.Step{app.StepHalfDecided, app.StepStockReturnRequested}) {
 				t.Errorf("order %d after Close: timeline %v", i, got)
+			}
+		}
+	})
+}
+
+// Instance A's step taken before a payment on instance B, but stored after it (A's writer had it
+// queued when the 201 went out and B was paid right away), still comes before the payment on
+// the timeline either instance reads: steps are ordered by when they were taken.
+func TestReview_timeline_payOnAnotherInstanceRightAfterCreate_keepsOrder(t *testing.T) {
+	sqltest.ForEachBackend(t, sqltest.Order, func(t *testing.T, db sqltest.DB) {
+		a, b := newStore(t, db), newStore(t, db)
+		ctx := context.Background()
+		o := newOrder(t, 1)
+		if err := a.CommitOrder(ctx, o, app.CommitOptions{Steps: []app.SagaStep{app.NewSagaStep(app.StepLocalCommitted, "", t0)}}); err != nil {
+			t.Fatal(err)
+		}
+		decided := app.NewSagaStep(app.StepHalfDecided, "", t0.Add(time.Millisecond)) // taken before the payment…
+		if _, err := b.UpdateOrder(ctx, o.SN, func(o *order.Order) error { return o.Pay(t0.Add(2 * time.Millisecond)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Append(ctx, o.SN, decided); err != nil { // …stored after it
+			t.Fatal(err)
+		}
+		want := []app.Step{app.StepLocalCommitted, app.StepHalfDecided, app.StepPaid}
+		// A first: its read waits for its queued step, which B then sees stored.
+		for _, read := range []struct {
+			name string
+			s    *sqlstore.Store
+		}{{"A", a}, {"B", b}} {
+			if got := stepsOf(t, read.s, o.SN); !slices.Equal(got, want) {
+				t.Errorf("timeline read on %s = %v, want %v", read.name, got, want)
 			}
 		}
 	})
