@@ -140,7 +140,12 @@
 // that point are not read, and not opened either (a stat gives the size the contiguity check
 // needs; the newest store time, which retention needs, is in the checkpoint): each is opened,
 // read-only, by its first read, so a restart opens O(1) files whatever is stored (10 M messages:
-// 19 descriptors, as at 1 M; 376 before; see "Consume-queue files" for the chunks). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
+// 19 descriptors, as at 1 M; 376 before; see "Consume-queue files" for the chunks). Open still
+// checks that each of them is readable (access(2); open and close where that is not available)
+// and fails on one that is missing or unreadable, as when it opened them all. So the segment
+// files must not be moved, removed or made unreadable while the store is open: a read of a
+// record in such a segment then fails with the open error (Read, Get, Scan; not ErrNotFound),
+// and a key lookup skips it and logs a warning. With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
 // from the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived
 // file that is missing or has the wrong size or header (a chunk file whose size is not one a
 // chunk can have, or too small for the entries the checkpoint counts in it; a chunk that grew

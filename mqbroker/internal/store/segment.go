@@ -192,6 +192,11 @@ func (s *Store) recover() error {
 				return fmt.Errorf("store: stat %s: %w", path, err)
 			}
 			if start+fi.Size() <= scanFrom {
+				// Not opened, but it must be readable: Open fails on a missing or
+				// unreadable segment, not its first read (doc.go "Checkpoint").
+				if err := checkReadable(path); err != nil {
+					return err
+				}
 				if i > 0 && start != end {
 					return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
 				}
