@@ -396,6 +396,19 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	return decodeCheckpoint(b)
 }
 
+// removeCheckpoint deletes the checkpoint file, if any, and fsyncs dir so that the deletion is
+// durable before the derived files are rebuilt.
+func removeCheckpoint(dir string) error {
+	err := os.Remove(filepath.Join(dir, checkpointFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: remove the rejected checkpoint: %w", err)
+	}
+	return syncDir(dir)
+}
+
 // loadCheckpoint maps the derived files the checkpoint names into the (empty) index, truncated
 // to the checkpoint's positions, and deletes every other derived file. On error the caller
 // releases what was loaded and rebuilds everything. Recovery only: no locks.

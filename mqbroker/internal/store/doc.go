@@ -152,7 +152,10 @@
 // after the checkpoint is fine), a queue whose last entry lies at or past
 // O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
 // error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
-// as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index
+// as before (RecoveryStats says which happened). It deletes the rejected checkpoint file (and
+// fsyncs the directory) before it empties the derived directories: a rejection may be transient
+// (LoadState), and a crash before the next checkpoint must not leave an old checkpoint naming
+// file numbers and a key-hash seed the rebuilt files do not have. A checkpoint cannot describe a chunk or index
 // file kept on the heap (no mmap on the platform, or mapping failed and moving the chunk back
 // into a file, tried by every checkpoint, failed too): then none is written.
 //

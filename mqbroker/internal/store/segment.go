@@ -302,6 +302,12 @@ func (s *Store) useCheckpoint(starts []int64) (*checkpoint, error) {
 		s.log.Warn("store: rebuilding consume queues and key index from the whole commit log", "reason", reason)
 	}
 	s.ckptStats.Reason = reason
+	// The rejected checkpoint goes first, durably: it names derived files, file numbers and a
+	// key-hash seed the rebuild replaces, and a rejection may be transient (LoadState), so after
+	// a crash before the next checkpoint the next Open would accept it over the rebuilt files.
+	if err := removeCheckpoint(s.opts.Dir); err != nil {
+		return nil, err
+	}
 	if err := s.resetDerived(); err != nil {
 		return nil, err
 	}
