@@ -246,7 +246,11 @@
 //     logged at debug level.
 //
 // Sealing fsyncs a segment before its successor is created, so after a crash only the last
-// segment can have a torn tail.
+// segment can have a torn tail. Open fdatasyncs the last segment once (unless it truncated and
+// fsynced it already) before it counts the recovered log as flushed: after a kill -9 with
+// FlushAsync its tail may be in the page cache only, and the first checkpoint must not record
+// an offset that a power loss could take the log back below (Open would then refuse to start:
+// "the commit log ends ... before the checkpoint").
 //
 // # Flush modes
 //

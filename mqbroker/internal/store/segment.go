@@ -179,6 +179,7 @@ func (s *Store) recover() error {
 	}
 	scanFrom := min(s.indexFrom, s.appFrom)
 	var end int64
+	tailSynced := false // the last segment was truncated and fsynced
 	payload := make([]byte, 64<<10)
 	for i, start := range starts {
 		path := filepath.Join(s.dir, segmentName(start))
@@ -246,12 +247,23 @@ func (s *Store) recover() error {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("store: fsync %s: %w", path, err)
 			}
+			s.stats.fsyncs.Add(1)
+			tailSynced = true
 		}
 		s.ckptStats.ScannedBytes += size - from
 		end = start + size
 		if last {
 			s.setActive(seg, size)
 		}
+	}
+	if !tailSynced && s.activeSize > 0 {
+		// The tail may be in the page cache only (FlushAsync, then kill -9): make it durable
+		// before flushed covers it, or the first checkpoint would record an offset that a
+		// power loss could take the log back below (Open then refuses: "ends before").
+		if err := fdatasync(s.active.fd()); err != nil {
+			return fmt.Errorf("store: fsync %s: %w", s.active.path, err)
+		}
+		s.stats.fsyncs.Add(1)
 	}
 	if end < s.indexFrom {
 		// The log ends before the checkpoint: what it covers was fsynced first, so the log
