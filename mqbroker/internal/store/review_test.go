@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -188,5 +189,41 @@ func TestReview_checkpointAfterRestartSyncsRecoveredTail(t *testing.T) {
 	}
 	if r.End() != end {
 		t.Fatalf("recovered end %d, want %d", r.End(), end)
+	}
+}
+
+// Review (store, finding 4): Close skips its checkpoint after a failed flush, so it did not wait
+// (on ckptMu) for a Retain in progress: Retain could open a deleted segment's file after Close
+// had closed the files and add it to retired, leaking the descriptor (and s.retired was read by
+// Close without the lock Retain writes it under). Close now takes retainMu before closing.
+func TestReview_retainRacingCloseAfterFlushErrorLeaksNoFd(t *testing.T) {
+	dir := t.TempDir()
+	s, clk, _, _ := retentionStore(t, dir, Options{Retention: 24 * time.Hour})
+	injected := errors.New("injected fsync failure")
+	closeErr := make(chan error, 1)
+	closing := make(chan struct{})
+	s.testHookCloseBeforeRetainMu = func() { close(closing) }
+	s.testHookRetainBeforeUnlink = func() {
+		s.flushMu.Lock()
+		s.flushErr = injected // as left by a failed fdatasync after Retain's own flush
+		s.flushMu.Unlock()
+		go func() { closeErr <- s.Close() }()
+		// Without the fix Close runs to the end (closing the files) before the unlinks;
+		// with it, Close reaches retainMu, held here, and waits for this Retain.
+		select {
+		case <-closing:
+		case err := <-closeErr:
+			closeErr <- err
+		}
+	}
+	res, err := s.Retain(clk.Now())
+	if res.Segments == 0 {
+		t.Fatalf("Retain = %+v, %v; want segments deleted", res, err)
+	}
+	if err := <-closeErr; !errors.Is(err, injected) {
+		t.Fatalf("Close = %v, want the flush error", err)
+	}
+	if n := openFdsUnder(t, filepath.Join(dir, "commitlog")); n != 0 {
+		t.Fatalf("%d descriptors open on commit-log files after Close", n)
 	}
 }
