@@ -113,11 +113,13 @@
 // own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
 // entries (skipped: a key-index file that was full when a checkpoint synced it, and a chunk file
-// with no entries since the last checkpoint that synced it, full or an idle queue's), then the
-// file itself: temp file, fsync, rename, fsync dir. A crash at any point leaves the previous
-// checkpoint, which still holds: the files it names only grow past its positions. The max record
-// length is the largest record Read must accept (max of MaxMessageSize and the largest record
-// recovered), so records written under a higher --max-message-size stay readable across
+// with no entries since the last checkpoint that synced it, full or an idle queue's), an fsync of
+// the consumequeue/ and index/ directories if a file was created in them since this process last
+// synced them (so that no checkpoint names a file whose directory entry a power loss can lose),
+// then the file itself: temp file, fsync, rename, fsync dir. A crash at any point leaves the
+// previous checkpoint, which still holds: the files it names only grow past its positions. The max
+// record length is the largest record Read must accept (max of MaxMessageSize and the largest
+// record recovered), so records written under a higher --max-message-size stay readable across
 // checkpointed restarts. Layout, big-endian, CRC-protected (golden bytes:
 // TestCheckpointFile_goldenBytes):
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +226,49 @@ func TestReview_retainRacingCloseAfterFlushErrorLeaksNoFd(t *testing.T) {
 	}
 	if n := openFdsUnder(t, filepath.Join(dir, "commitlog")); n != 0 {
 		t.Fatalf("%d descriptors open on commit-log files after Close", n)
+	}
+}
+
+// Review (store, item 7): the consume-queue and key-index directories were never fsynced after
+// a file was created in them, so after a power loss a checkpoint could name a file whose
+// directory entry was lost (a rebuild, no loss). The first checkpoint after new files now
+// fsyncs their directory, once; checkpoints with no new file sync none.
+func TestReview_checkpointSyncsDirOfNewDerivedFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir, CheckpointInterval: time.Hour})
+	var mu sync.Mutex
+	synced := map[string]int{}
+	s.testHookSyncDir = func(d string) {
+		mu.Lock()
+		synced[filepath.Base(d)]++
+		mu.Unlock()
+	}
+	got := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(synced)
+	}
+	mustPut(t, s, newMsg("t", 0, "first", map[string]string{message.PropKeys: "k"}))
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{cqDirName: 1, indexDirName: 1}
+	if g := got(); !maps.Equal(g, want) {
+		t.Fatalf("directory fsyncs after the first chunk and index files: %v, want %v", g, want)
+	}
+	mustPut(t, s, newMsg("t", 0, "second", map[string]string{message.PropKeys: "k2"}))
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if g := got(); !maps.Equal(g, want) {
+		t.Fatalf("directory fsyncs after a checkpoint with no new file: %v, want %v", g, want)
+	}
+	mustPut(t, s, newMsg("t", 1, "new queue", nil)) // a new queue: a new chunk file
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want[cqDirName]++
+	if g := got(); !maps.Equal(g, want) {
+		t.Fatalf("directory fsyncs after a new queue's chunk file: %v, want %v", g, want)
 	}
 }

@@ -195,6 +195,9 @@ type Store struct {
 	ckptOffset atomic.Int64 // offset of the last checkpoint written or recovered from
 	stateCRC   uint32       // CRC-32C of state.json as last read or written; guarded by ckptMu (recovery: no lock)
 	ckptStats  RecoveryStats
+	// cqDirSynced, ixDirSynced: the derived-file sequence numbers below which every file's
+	// directory entry was fsynced by this process (syncDerivedDirs); guarded by ckptMu.
+	cqDirSynced, ixDirSynced int64
 
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
@@ -269,6 +272,9 @@ type Store struct {
 	// testHookCloseBeforeRetainMu, before Close takes retainMu to close the files.
 	testHookRetainBeforeUnlink  func()
 	testHookCloseBeforeRetainMu func()
+	// testHookSyncDir, set by tests before the first checkpoint, sees each derived-file
+	// directory a checkpoint fsyncs.
+	testHookSyncDir func(dir string)
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
