@@ -186,9 +186,13 @@ func (b *bench) soakPhase(ctx context.Context) {
 			took = append(took, d)
 			ns = append(ns, wholeMs(nsUp))
 		}
+		even := ""
+		if len(took)%2 == 0 {
+			even = ", the mean of the two middle ones"
+		}
 		b.rep.add(row{system: system, scenario: "restart to healthy after kill -9 at " + label,
-			note: fmt.Sprintf("median %s of %d (%s; name server + SendSync + message read back by key; the name server answered after %s ms)",
-				wholeMs(medianDuration(took)), len(took), joinMs(took), strings.Join(ns, " / "))})
+			note: fmt.Sprintf("median %s of %d%s (%s; name server + SendSync + message read back by key; the name server answered after %s ms)",
+				wholeMs(medianDuration(took)), len(took), even, joinMs(took), strings.Join(ns, " / "))})
 		return true
 	}
 	point := func(label string) {
@@ -438,10 +442,17 @@ func joinMs(ds []time.Duration) string {
 	return strings.Join(v, " / ") + " ms"
 }
 
+// medianDuration is the median of ds: the middle one, or the mean of the two middle ones for an
+// even count (0 for none).
 func medianDuration(ds []time.Duration) time.Duration {
-	v := slices.Clone(ds)
-	slices.Sort(v)
-	return v[len(v)/2]
+	if len(ds) == 0 {
+		return 0
+	}
+	v := slices.Sorted(slices.Values(ds))
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func cpuString(d time.Duration) string {

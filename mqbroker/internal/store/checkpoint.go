@@ -257,11 +257,39 @@ func (s *Store) checkpointLocked() error {
 		return fmt.Errorf("store: checkpoint: fsync derived files: %w", err)
 	}
 	s.markClean(cqFiles, ixFiles)
+	if err := s.syncDerivedDirs(c); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(s.opts.Dir, checkpointFileName, c.encode()); err != nil {
 		return err
 	}
 	s.ckptWarned = false // warn again when checkpoints stop again
 	s.ckptOffset.Store(c.offset)
+	return nil
+}
+
+// syncDerivedDirs fsyncs the consume-queue and key-index directories if a file was created in
+// them (its sequence number taken) since they were last synced by this process, so that the
+// checkpoint about to name the files does not outlive their directory entries after a power
+// loss (which would cost a full rebuild, not data). Files are created under appendMu, on the
+// Put path; this costs at most one directory fsync each per checkpoint, off it. ckptMu held.
+func (s *Store) syncDerivedDirs(c *checkpoint) error {
+	for _, d := range []struct {
+		dir    string
+		next   int64
+		synced *int64
+	}{{s.cqs.dir, c.cqNextSeq, &s.cqDirSynced}, {s.keys.dir, c.ixNextSeq, &s.ixDirSynced}} {
+		if d.next <= *d.synced {
+			continue
+		}
+		if s.testHookSyncDir != nil {
+			s.testHookSyncDir(d.dir)
+		}
+		if err := syncDir(d.dir); err != nil {
+			return fmt.Errorf("store: checkpoint: %w", err)
+		}
+		*d.synced = d.next
+	}
 	return nil
 }
 
@@ -394,6 +422,19 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 		return nil, err
 	}
 	return decodeCheckpoint(b)
+}
+
+// removeCheckpoint deletes the checkpoint file, if any, and fsyncs dir so that the deletion is
+// durable before the derived files are rebuilt.
+func removeCheckpoint(dir string) error {
+	err := os.Remove(filepath.Join(dir, checkpointFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: remove the rejected checkpoint: %w", err)
+	}
+	return syncDir(dir)
 }
 
 // loadCheckpoint maps the derived files the checkpoint names into the (empty) index, truncated

@@ -34,8 +34,8 @@
 // see and what offset message ids encode. QUEUEOFFSET and STORETIMESTAMP in the record are the
 // values the store assigned; STORETIMESTAMP is Options.Now per Put, not clamped to the previous
 // one (a clock that jumped forward and back must not pin later timestamps, and with them delays
-// and check-backs, to the jump), so it may step back when the clock does. The frame header is never sent to clients: a PULL body is the
-// concatenation of payloads.
+// and check-backs, to the jump), so it may step back when the clock does. The frame header is
+// never sent to clients: a PULL body is the concatenation of payloads.
 //
 // # Derived data
 //
@@ -49,35 +49,35 @@
 //
 // # Consume-queue files
 //
-// <Options.Dir>/consumequeue/ holds one file per chunk of up to 32768 entries of one queue,
-// named by a 20-digit sequence number and mapped shared. A chunk file is the chunk's array of
-// 24-byte entries in native byte order (phys int64 | store timestamp int64 | size int32 | tags
-// hash int32; size 0 = a placeholder for a record lost to a repaired hole), with no header:
-// which queue a chunk belongs to and how many of its entries count is in the checkpoint (golden
-// bytes: TestConsumeQueueChunkFile_goldenBytes). A chunk file is created with room for 128
-// entries (3 KiB, allocated with fallocate) and, when they are all used, extended (fallocate)
-// to twice that and mapped again, up to 32768 entries (768 KiB): its size is always 24 bytes
-// times a power of two from 128 to 32768, and an idle queue costs one 4 KiB block, not 768 KiB
-// (1,000 queues of one message each: 4 MiB of consume-queue files instead of 750 MiB). Every
-// chunk of a queue but the last holds 32768 entries. A chunk's file descriptor is kept only
-// while the chunk can still change or need an fdatasync: once a checkpoint has synced it full
-// (and, on Open, for every full chunk the checkpoint names, whose entries it synced), the file
-// is closed and the shared mapping alone keeps it; retention deletes it by path. So the
-// process holds O(1) descriptors per queue, and a restart opens each full chunk only to map it
-// (10 M stored messages: 308 chunk files, 308 descriptors before, about one per queue after). Data dirs written before chunks grew
-// (every chunk 768 KiB from its first entry) open unchanged: their chunks are of the largest
-// size; such an older mqbroker, given a newer data dir, finds chunk sizes it does not expect and
-// rebuilds the derived files from the log (slower, nothing lost). The files are read after a restart only by the same program on the same machine
-// (a checkpoint from another architecture would be rejected by the sizes it checks only in part:
-// do not move a data dir between architectures of different byte order). Retention and DeleteTopic
-// unmap and delete a queue's chunks that hold only deleted entries; where mapping is not possible
-// (or fails, logged: creating or extending a chunk file on a full disk) a chunk is a heap array
-// instead, and its file, if it had one, is deleted at the start of the next checkpoint (even
-// one that writes nothing: a read-only store) or by Close. Every checkpoint
-// first copies each heap chunk into a new chunk file of the chunk's capacity (fallocate, copy;
-// fdatasynced with the other chunk files before the checkpoint that names it is written), so
-// checkpoints resume once there is room on the disk again; while that fails (logged), none is
-// written.
+// <Options.Dir>/consumequeue/ holds one file per chunk of up to 32768 entries of one queue, named
+// by a 20-digit sequence number and mapped shared. A chunk file is the chunk's array of 24-byte
+// entries in native byte order (phys int64 | store timestamp int64 | size int32 | tags hash int32;
+// size 0 = a placeholder for a record lost to a repaired hole), with no header: which queue a
+// chunk belongs to and how many of its entries count is in the checkpoint (golden bytes:
+// TestConsumeQueueChunkFile_goldenBytes). A chunk file is created with room for 128 entries (3
+// KiB, allocated with fallocate) and, when they are all used, extended (fallocate) to twice that
+// and mapped again, up to 32768 entries (768 KiB): its size is always 24 bytes times a power of
+// two from 128 to 32768, and an idle queue costs one 4 KiB block, not 768 KiB (1,000 queues of one
+// message each: 4 MiB of consume-queue files instead of 750 MiB). Every chunk of a queue but the
+// last holds 32768 entries. A chunk's file descriptor is kept only while the chunk can still
+// change or need an fdatasync: once a checkpoint has synced it full (and, on Open, for every full
+// chunk the checkpoint names, whose entries it synced), the file is closed and the shared mapping
+// alone keeps it; retention deletes it by path. So the process holds O(1) descriptors per queue,
+// and a restart opens each full chunk only to map it (10 M stored messages: 308 chunk files, 308
+// descriptors before, about one per queue after). Data dirs written before chunks grew (every
+// chunk 768 KiB from its first entry) open unchanged: their chunks are of the largest size; such
+// an older mqbroker, given a newer data dir, finds chunk sizes it does not expect and rebuilds the
+// derived files from the log (slower, nothing lost). The files are read after a restart only by
+// the same program on the same machine (a checkpoint from another architecture would be rejected
+// by the sizes it checks only in part: do not move a data dir between architectures of different
+// byte order). Retention and DeleteTopic unmap and delete a queue's chunks that hold only deleted
+// entries; where mapping is not possible (or fails, logged: creating or extending a chunk file on
+// a full disk) a chunk is a heap array instead, and its file, if it had one, is deleted at the
+// start of the next checkpoint (even one that writes nothing: a read-only store) or by Close.
+// Every checkpoint first copies each heap chunk into a new chunk file of the chunk's capacity
+// (fallocate, copy; fdatasynced with the other chunk files before the checkpoint that names it is
+// written), so checkpoints resume once there is room on the disk again; while that fails (logged),
+// none is written.
 //
 // # Key index files
 //
@@ -106,19 +106,21 @@
 // # Checkpoint
 //
 // <Options.Dir>/checkpoint records the commit-log offset O up to which the derived files (the
-// consume-queue chunks, the key-index files and the queue positions of state.json) are flushed
-// and consistent: they hold exactly the records below O. It is written by the flusher every
+// consume-queue chunks, the key-index files and the queue positions of state.json) are flushed and
+// consistent: they hold exactly the records below O. It is written by the flusher every
 // Options.CheckpointInterval (default 1s) when anything was appended, by Close, and by Retain and
 // DeleteTopic after they changed the derived files. Writing one: the application's SaveState (its
 // own offset A <= O and bytes), a snapshot of the index under appendMu (O = the commit-log end),
 // an fsync of the commit log up to O, an fdatasync of every derived file that may hold unsynced
-// entries (skipped: a key-index file that was full when a checkpoint synced it, and a chunk
-// file with no entries since the last checkpoint that synced it, full or an idle queue's), then
-// the file itself: temp file, fsync, rename,
-// fsync dir. A crash at any point leaves the previous checkpoint, which still holds: the files it
-// names only grow past its positions. The max record length is the largest record Read must
-// accept (max of MaxMessageSize and the largest record recovered), so records written under a
-// higher --max-message-size stay readable across checkpointed restarts. Layout, big-endian, CRC-protected (golden bytes:
+// entries (skipped: a key-index file that was full when a checkpoint synced it, and a chunk file
+// with no entries since the last checkpoint that synced it, full or an idle queue's), an fsync of
+// the consumequeue/ and index/ directories if a file was created in them since this process last
+// synced them (so that no checkpoint names a file whose directory entry a power loss can lose),
+// then the file itself: temp file, fsync, rename, fsync dir. A crash at any point leaves the
+// previous checkpoint, which still holds: the files it names only grow past its positions. The max
+// record length is the largest record Read must accept (max of MaxMessageSize and the largest
+// record recovered), so records written under a higher --max-message-size stay readable across
+// checkpointed restarts. Layout, big-endian, CRC-protected (golden bytes:
 // TestCheckpointFile_goldenBytes):
 //
 //	"MQCK" | version uint32 = 1 | O int64 | key hash seed uint64 | state.json CRC-32C uint32
@@ -135,21 +137,29 @@
 // files the checkpoint names, cuts them back to its positions (entries past them, in the page
 // cache or half written back after a power loss, are ignored; a key-index file with entries past
 // the checkpoint gets its slot heads and chains rebuilt from the entries the checkpoint covers),
-// deletes every other derived file, and scans the commit log only from min(A, O): records in
-// [A, O) go only to Options.OnRecover, records from O on are indexed too. Segments wholly below
-// that point are not read, and not opened either (a stat gives the size the contiguity check
-// needs; the newest store time, which retention needs, is in the checkpoint): each is opened,
-// read-only, by its first read, so a restart opens O(1) files whatever is stored (10 M messages:
-// 19 descriptors, as at 1 M; 376 before; see "Consume-queue files" for the chunks). With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs
-// from the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived
-// file that is missing or has the wrong size or header (a chunk file whose size is not one a
-// chunk can have, or too small for the entries the checkpoint counts in it; a chunk that grew
-// after the checkpoint is fine), a queue whose last entry lies at or past
-// O, a checkpoint outside the commit log (a log that is shorter: lost or replaced files), or an
-// error from Options.LoadState, Open logs why and rebuilds everything from the start of the log,
-// as before (RecoveryStats says which happened). A checkpoint cannot describe a chunk or index
-// file kept on the heap (no mmap on the platform, or mapping failed and moving the chunk back
-// into a file, tried by every checkpoint, failed too): then none is written.
+// deletes every other derived file, and scans the commit log only from min(A, O): records in [A,
+// O) go only to Options.OnRecover, records from O on are indexed too. Segments wholly below that
+// point are not read, and not opened either (a stat gives the size the contiguity check needs; the
+// newest store time, which retention needs, is in the checkpoint): each is opened, read-only, by
+// its first read, so a restart opens O(1) files whatever is stored (10 M messages: 19 descriptors,
+// as at 1 M; 376 before; see "Consume-queue files" for the chunks). Open still checks that each of
+// them is readable (access(2); open and close where that is not available) and fails on one that
+// is missing or unreadable, as when it opened them all. So the segment files must not be moved,
+// removed or made unreadable while the store is open: a read of a record in such a segment then
+// fails with the open error (Read, Get, Scan; not ErrNotFound), and a key lookup skips it and logs
+// a warning. With no checkpoint, a damaged one (CRC, layout), a state.json whose CRC differs from
+// the one recorded (retention or DeleteTopic crashed before their checkpoint), a derived file that
+// is missing or has the wrong size or header (a chunk file whose size is not one a chunk can have,
+// or too small for the entries the checkpoint counts in it; a chunk that grew after the checkpoint
+// is fine), a queue whose last entry lies at or past O, a checkpoint outside the commit log (a log
+// that is shorter: lost or replaced files), or an error from Options.LoadState, Open logs why and
+// rebuilds everything from the start of the log, as before (RecoveryStats says which happened). It
+// deletes the rejected checkpoint file (and fsyncs the directory) before it empties the derived
+// directories: a rejection may be transient (LoadState), and a crash before the next checkpoint
+// must not leave an old checkpoint naming file numbers and a key-hash seed the rebuilt files do
+// not have. A checkpoint cannot describe a chunk or index file kept on the heap (no mmap on the
+// platform, or mapping failed and moving the chunk back into a file, tried by every checkpoint,
+// failed too): then none is written.
 //
 // What is and is not re-verified: records below the checkpoint were CRC-checked and validated
 // when they were written or by the Open that indexed them, and were fsynced before the
@@ -188,15 +198,16 @@
 // Retain (the broker calls it about once a second) deletes whole sealed segments, oldest first:
 // those whose newest record is older than Options.Retention, and more while the file system is
 // above Options.MaxDiskUsage percent. The active segment is never deleted. Options.BeforeDelete
-// runs first, with the first offset that survives: the broker re-appends there what it still
-// needs (undecided half messages, scheduled messages not yet due). The commit log is then
-// fsynced (whatever the flush mode; if that fails Retain fails and deletes nothing), so the
-// carried copies are durable before the originals' deletion is. Then the consume-queue entries
-// and key-index entries below that offset are dropped, the state file is written and the files
-// are unlinked; their descriptors are closed by the next Retain, so a read that loaded the segment
-// list just before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with
+// runs first, with the first offset that survives: the broker re-appends there what it still needs
+// (undecided half messages, scheduled messages not yet due). The commit log is then fsynced
+// (whatever the flush mode; if that fails Retain fails and deletes nothing), so the carried copies
+// are durable before the originals' deletion is. Then the consume-queue entries and key-index
+// entries below that offset are dropped, the state file is written and the files are unlinked;
+// their descriptors are closed by the next Retain, so a read that loaded the segment list just
+// before still succeeds. A Get below a queue's min offset answers OffsetTooSmall with
 // NextBeginOffset = the min; so does a Get racing the Retain that deletes the records it picked
-// (it retries; if Retain keeps winning, its error wraps ErrRetained, never ErrCorrupt). DiskFull reports the file system above DiskFullPercent (95).
+// (it retries; if Retain keeps winning, its error wraps ErrRetained, never ErrCorrupt). DiskFull
+// reports the file system above DiskFullPercent (95).
 //
 // # Recovery rule
 //
@@ -238,7 +249,11 @@
 //     logged at debug level.
 //
 // Sealing fsyncs a segment before its successor is created, so after a crash only the last
-// segment can have a torn tail.
+// segment can have a torn tail. Open fdatasyncs the last segment once (unless it truncated and
+// fsynced it already) before it counts the recovered log as flushed: after a kill -9 with
+// FlushAsync its tail may be in the page cache only, and the first checkpoint must not record
+// an offset that a power loss could take the log back below (Open would then refuse to start:
+// "the commit log ends ... before the checkpoint").
 //
 // # Flush modes
 //

@@ -216,7 +216,15 @@ func (s *Store) readFrame(off int64) ([]byte, error) {
 	}
 	f, err := seg.file()
 	if err != nil {
-		return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, err)
+		// A segment that cannot be opened (moved, removed, unreadable) holds the record:
+		// not a "no record there" answer, which callers may act on.
+		if errors.Is(err, os.ErrClosed) {
+			if off < s.FirstOffset() {
+				return nil, fmt.Errorf("%w: no record at offset %d: %w", ErrNotFound, off, ErrRetained)
+			}
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("store: read at %d: %w", off, err)
 	}
 	var hdr [frameHeaderSize]byte
 	if _, err := f.ReadAt(hdr[:], off-seg.start); err != nil {
@@ -388,12 +396,28 @@ func (s *Store) LookupKey(key string, limit int, match func(m *message.Message) 
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
 	var out []int64
+	var failed int
+	var firstErr error
+	defer func() {
+		if failed > 0 {
+			s.log.Warn("store: key lookup could not read candidate records; the answer may miss them",
+				"key", key, "failed", failed, "err", firstErr)
+		}
+	}()
 	for _, off := range cands {
 		if limit > 0 && len(out) >= limit {
 			break
 		}
 		m, err := s.Read(off)
 		if err != nil {
+			// Not found or corrupt: a hash collision or an entry past a truncated tail.
+			// Anything else (a segment gone or unreadable) is a read failure: logged.
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrClosed) {
+				if failed == 0 {
+					firstErr = err
+				}
+				failed++
+			}
 			continue
 		}
 		s.idxMu.RLock()

@@ -233,6 +233,9 @@ func (s *Store) Retain(now time.Time) (RetainResult, error) {
 	rest := append([]*segment(nil), cur[k:]...)
 	s.segs.Store(&rest)
 	s.appendMu.Unlock()
+	if s.testHookRetainBeforeUnlink != nil {
+		s.testHookRetainBeforeUnlink()
+	}
 
 	// The state file first: a crash after it and before the unlinks is finished by recovery.
 	if err := s.writeState(st); err != nil {

@@ -179,6 +179,7 @@ func (s *Store) recover() error {
 	}
 	scanFrom := min(s.indexFrom, s.appFrom)
 	var end int64
+	tailSynced := false // the last segment was truncated and fsynced
 	payload := make([]byte, 64<<10)
 	for i, start := range starts {
 		path := filepath.Join(s.dir, segmentName(start))
@@ -192,6 +193,11 @@ func (s *Store) recover() error {
 				return fmt.Errorf("store: stat %s: %w", path, err)
 			}
 			if start+fi.Size() <= scanFrom {
+				// Not opened, but it must be readable: Open fails on a missing or
+				// unreadable segment, not its first read (doc.go "Checkpoint").
+				if err := checkReadable(path); err != nil {
+					return err
+				}
 				if i > 0 && start != end {
 					return fmt.Errorf("%w: segment %s starts at %d, previous segment ends at %d", ErrCorrupt, path, start, end)
 				}
@@ -241,12 +247,23 @@ func (s *Store) recover() error {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("store: fsync %s: %w", path, err)
 			}
+			s.stats.fsyncs.Add(1)
+			tailSynced = true
 		}
 		s.ckptStats.ScannedBytes += size - from
 		end = start + size
 		if last {
 			s.setActive(seg, size)
 		}
+	}
+	if !tailSynced && s.activeSize > 0 {
+		// The tail may be in the page cache only (FlushAsync, then kill -9): make it durable
+		// before flushed covers it, or the first checkpoint would record an offset that a
+		// power loss could take the log back below (Open then refuses: "ends before").
+		if err := fdatasync(s.active.fd()); err != nil {
+			return fmt.Errorf("store: fsync %s: %w", s.active.path, err)
+		}
+		s.stats.fsyncs.Add(1)
 	}
 	if end < s.indexFrom {
 		// The log ends before the checkpoint: what it covers was fsynced first, so the log
@@ -297,6 +314,12 @@ func (s *Store) useCheckpoint(starts []int64) (*checkpoint, error) {
 		s.log.Warn("store: rebuilding consume queues and key index from the whole commit log", "reason", reason)
 	}
 	s.ckptStats.Reason = reason
+	// The rejected checkpoint goes first, durably: it names derived files, file numbers and a
+	// key-hash seed the rebuild replaces, and a rejection may be transient (LoadState), so after
+	// a crash before the next checkpoint the next Open would accept it over the rebuilt files.
+	if err := removeCheckpoint(s.opts.Dir); err != nil {
+		return nil, err
+	}
 	if err := s.resetDerived(); err != nil {
 		return nil, err
 	}

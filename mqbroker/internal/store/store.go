@@ -195,6 +195,9 @@ type Store struct {
 	ckptOffset atomic.Int64 // offset of the last checkpoint written or recovered from
 	stateCRC   uint32       // CRC-32C of state.json as last read or written; guarded by ckptMu (recovery: no lock)
 	ckptStats  RecoveryStats
+	// cqDirSynced, ixDirSynced: the derived-file sequence numbers below which every file's
+	// directory entry was fsynced by this process (syncDerivedDirs); guarded by ckptMu.
+	cqDirSynced, ixDirSynced int64
 
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
@@ -223,6 +226,7 @@ type Store struct {
 	indexFrom, appFrom int64
 	// retired are the files of deleted segments: closed by the next Retain or by Close, so that a
 	// read that loaded the segment snapshot just before a deletion still finds its file open.
+	// Guarded by retainMu (Retain, and Close around closeFiles); Retain also holds appendMu.
 	retired []*os.File
 
 	retainMu  sync.Mutex     // serializes Retain and DeleteTopic; taken before appendMu
@@ -263,6 +267,14 @@ type Store struct {
 	// testHookBeforeReadRecords, set by tests before the first Get, runs between Get's index
 	// read and its segment reads.
 	testHookBeforeReadRecords func()
+	// testHookRetainBeforeUnlink, set by tests before Retain, runs after Retain has dropped the
+	// deleted segments from the snapshot and before it opens and unlinks their files;
+	// testHookCloseBeforeRetainMu, before Close takes retainMu to close the files.
+	testHookRetainBeforeUnlink  func()
+	testHookCloseBeforeRetainMu func()
+	// testHookSyncDir, set by tests before the first checkpoint, sees each derived-file
+	// directory a checkpoint fsyncs.
+	testHookSyncDir func(dir string)
 }
 
 // consumeQueue is the derived index of one (topic, queue): entry i is the record at queue offset
@@ -456,6 +468,15 @@ func (s *Store) Close() error {
 		err = terr
 	}
 	s.appendMu.Unlock()
+	// A Retain in progress must finish first: when a failed flush made this Close skip its
+	// checkpoint (which waits for Retain on ckptMu), nothing else waited for it, and it may
+	// still open a deleted segment's file and add it to retired, or read the mappings for its
+	// checkpoint. Retain cannot wait for Close: its Puts and flushes fail with ErrClosed.
+	if s.testHookCloseBeforeRetainMu != nil {
+		s.testHookCloseBeforeRetainMu()
+	}
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
 	if cerr := s.closeFiles(); err == nil {
 		err = cerr
 	}
