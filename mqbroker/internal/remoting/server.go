@@ -253,6 +253,11 @@ func (s *Server) serveConn(c *Conn) {
 			break
 		}
 	}
+	// The responses of requests served inline before the loop ended (a
+	// frame refused after pipelined sends, whose records are stored) are
+	// written before the connection closes: acks of stored messages must
+	// not be dropped with a connection that is still writable.
+	c.flush()
 	// Requests that arrived right before EOF (offset commits at client
 	// shutdown) are still served; their responses fail to write, harmlessly.
 	w.stop()
