@@ -59,3 +59,72 @@ func TestReview_inlinedAcks_writtenBeforeClosingOnARefusedFrame(t *testing.T) {
 		})
 	}
 }
+
+// An inlined send's ack must not be held while the reader waits for a
+// byte budget for the next (fully buffered) frame: the package doc says
+// responses are written "before any read or budget wait that can block".
+func TestReview_inlinedAck_notHeldWhileTheReaderWaitsForBytes(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	h := inl{func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.Code == 2 { // a worker request holding ~40 KiB of the connection's budget
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return remoting.NewResponse(req, 0, "")
+	}}
+	addr, _ := startServer(t, h, remoting.Options{MaxFrame: 64 << 10, MaxInflightBytes: 64 << 10, FrameTimeout: 5 * time.Second})
+	defer close(release)
+	c := dial(t, addr)
+	c.send(&remoting.Command{Code: 2, Opaque: 1, Body: make([]byte, 40<<10)})
+	<-started
+	var b []byte
+	b = (&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(b)                             // inlined, ack queued
+	b = (&remoting.Command{Code: 1, Opaque: 3, Body: make([]byte, 30<<10)}).AppendFrame(b) // needs bytes held by request 1
+	c.write(b)
+	resp, err := c.readWithin(2 * time.Second)
+	if err != nil {
+		t.Fatalf("ack of the served request 2 held while the reader waits for a byte budget: %v", err)
+	}
+	if resp.Opaque != 2 {
+		t.Fatalf("opaque %d, want 2", resp.Opaque)
+	}
+}
+
+// ... and when that budget wait ends in ErrBudget (FrameTimeout), the ack
+// of the already-stored request must not be lost with the connection.
+func TestReview_inlinedAck_notLostWhenTheBudgetWaitTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	h := inl{func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.Code == 2 {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return remoting.NewResponse(req, 0, "")
+	}}
+	addr, _ := startServer(t, h, remoting.Options{MaxFrame: 64 << 10, MaxInflightBytes: 64 << 10, FrameTimeout: 300 * time.Millisecond})
+	defer close(release)
+	c := dial(t, addr)
+	c.send(&remoting.Command{Code: 2, Opaque: 1, Body: make([]byte, 40<<10)})
+	<-started
+	var b []byte
+	b = (&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(b)
+	b = (&remoting.Command{Code: 1, Opaque: 3, Body: make([]byte, 30<<10)}).AppendFrame(b)
+	c.write(b)
+	for {
+		resp, err := c.readWithin(3 * time.Second)
+		if err != nil {
+			t.Fatalf("connection ended (%v) without the ack of the served request 2", err)
+		}
+		if resp.Opaque == 2 {
+			return
+		}
+	}
+}
