@@ -196,6 +196,8 @@ type Store struct {
 	stateCRC   uint32       // CRC-32C of state.json as last read or written; guarded by ckptMu (recovery: no lock)
 	ckptStats  RecoveryStats
 
+	stall appendStall // Puts waiting for or holding appendMu (stall.go)
+
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
@@ -407,6 +409,7 @@ func Open(opts Options) (*Store, error) {
 		deletedTopics: make(map[string]int64),
 		done:          make(chan struct{}),
 		noMmap:        opts.noMmap,
+		stall:         appendStall{epoch: time.Now()},
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	slots, entries := uint32(defaultIxSlots), uint32(defaultIxEntries)
