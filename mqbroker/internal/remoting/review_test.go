@@ -128,3 +128,25 @@ func TestReview_inlinedAck_notLostWhenTheBudgetWaitTimesOut(t *testing.T) {
 		}
 	}
 }
+
+// With one frame and only 2 bytes of the next one's length prefix
+// arrived, the response of the first is written before the reader waits
+// for the rest of the prefix.
+func TestReview_writesInlinedResponses_beforeWaitingForALengthPrefix(t *testing.T) {
+	addr, _ := startServer(t, inl{echo}, remoting.Options{})
+	c := dial(t, addr)
+	first := (&remoting.Command{Code: 1, Opaque: 1}).AppendFrame(nil)
+	second := (&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(nil)
+	c.write(append(first, second[:2]...))
+	resp, err := c.readWithin(2 * time.Second)
+	if err != nil {
+		t.Fatalf("response of the first request held while the reader waits for a length prefix: %v", err)
+	}
+	if resp.Opaque != 1 {
+		t.Fatalf("opaque %d, want 1", resp.Opaque)
+	}
+	c.write(second[2:])
+	if got := c.read().Opaque; got != 2 {
+		t.Fatalf("second response has opaque %d, want 2", got)
+	}
+}
