@@ -14,7 +14,7 @@ import (
 type appendStall struct {
 	epoch    time.Time    // set by Open: progress counts monotonic time from it
 	pending  atomic.Int64 // Puts between begin and end
-	progress atomic.Int64 // ns since epoch: the last end, or the begin that found none pending
+	progress atomic.Int64 // ns since epoch: the begin that found none pending, or the last end that left some
 }
 
 // begin is called by a Put before it takes appendMu.
@@ -25,9 +25,12 @@ func (a *appendStall) begin() {
 }
 
 // end is called by a Put once its append is done (still under appendMu).
+// Only a Put that leaves others pending reads the clock: with none, the
+// next begin restarts the measure.
 func (a *appendStall) end() {
-	a.progress.Store(int64(time.Since(a.epoch)))
-	a.pending.Add(-1)
+	if a.pending.Add(-1) > 0 {
+		a.progress.Store(int64(time.Since(a.epoch)))
+	}
 }
 
 // AppendStalled reports whether a Put has been waiting for or holding the
