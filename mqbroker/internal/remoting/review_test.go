@@ -2,6 +2,7 @@ package remoting_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,4 +150,65 @@ func TestReview_writesInlinedResponses_beforeWaitingForALengthPrefix(t *testing.
 	if got := c.read().Opaque; got != 2 {
 		t.Fatalf("second response has opaque %d, want 2", got)
 	}
+}
+
+// A one-way request served inline gets no response; the next one does.
+func TestReview_onewayInlined_getsNoResponse(t *testing.T) {
+	addr, _ := startServer(t, inl{echo}, remoting.Options{})
+	c := dial(t, addr)
+	var b []byte
+	b = (&remoting.Command{Code: 1, Opaque: 1, Flag: remoting.FlagOneway}).AppendFrame(b)
+	b = (&remoting.Command{Code: 1, Opaque: 2}).AppendFrame(b)
+	c.write(b)
+	if resp := c.read(); resp.Opaque != 2 {
+		t.Fatalf("opaque %d, want 2", resp.Opaque)
+	}
+}
+
+// Inlined and worker requests mixed on one connection from many
+// goroutines: every request is answered exactly once with its opaque.
+func TestReview_mixedInlineAndWorker_everyResponseOnce(t *testing.T) {
+	h := inl{func(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+		if req.Code == 2 && req.Opaque%7 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return echo(ctx, c, req)
+	}}
+	addr, _ := startServer(t, h, remoting.Options{MaxInflight: 8})
+	c := dial(t, addr)
+	const n = 20000
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 8 {
+				code := int16(1)
+				if i%3 == 0 {
+					code = 2
+				}
+				f := (&remoting.Command{Code: code, Opaque: int32(i), Body: []byte{byte(i)}}).AppendFrame(nil)
+				mu.Lock()
+				_, err := c.nc.Write(f)
+				mu.Unlock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	seen := make([]bool, n)
+	for range n {
+		resp := c.read()
+		if resp.Opaque < 0 || resp.Opaque >= n || seen[resp.Opaque] {
+			t.Fatalf("bad or duplicate opaque %d", resp.Opaque)
+		}
+		if len(resp.Body) != 1 || resp.Body[0] != byte(resp.Opaque) {
+			t.Fatalf("opaque %d with body %v", resp.Opaque, resp.Body)
+		}
+		seen[resp.Opaque] = true
+	}
+	wg.Wait()
 }
