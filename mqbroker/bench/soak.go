@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
@@ -156,7 +155,13 @@ func (b *bench) soakPhase(ctx context.Context) {
 	}
 	// restart kills the broker (kill -9) and starts it again on its data dir.
 	restart := func() (took, nsUp time.Duration, err error) {
-		_ = syscall.Kill(t.pid, syscall.SIGKILL)
+		// Process.Kill is SIGKILL on Unix and TerminateProcess on Windows
+		// (syscall.Kill does not build there). The process is not reaped
+		// before t.stop, so its pid cannot have been reused.
+		if p, err := os.FindProcess(t.pid); err == nil {
+			_ = p.Kill()
+			_ = p.Release()
+		}
 		t.rss.close()
 		_ = t.stop() // reaps the killed process
 		t = nil

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,18 +401,51 @@ func (b *Broker) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 		fmt.Sprintf("request code %d (%s) not supported", req.Code, code))
 }
 
+// inlineStall is how long a Put may wait for or hold the commit log's
+// append lock before sends stop being served inline (Inline): long
+// enough for any append without an fsync (a few µs, tens with a page
+// fault), short enough that a reader stops joining a stalled queue long
+// before a heartbeat (3 s) or a LOCK_BATCH_MQ (1 s) behind it times out.
+const inlineStall = 2 * time.Millisecond
+
 // Inline implements remoting.Inliner: with --flush async a send returns
 // as soon as its record is copied into the commit log (no fsync wait, no
 // long poll, nothing asked of the peer), so the remoting server may serve
 // it on the connection's reader goroutine, in the order the sends arrive.
-// With --flush sync a send waits for the group commit, which other sends
-// of the same connection must be able to join: those go to workers.
+// It never waits: it answers false, and the send goes to a worker, for
+//   - --flush sync: a send waits for the group commit, which other sends
+//     of the same connection must be able to join;
+//   - a topic that does not exist yet or a topic table that is busy (a
+//     send auto-creates its topic, writing topics.json with fsyncs under
+//     the table's lock);
+//   - a retry topic (%RETRY%...): a message past its reconsume limit is
+//     moved to the dead-letter topic, which may have to be created;
+//   - appends that are stalled (store.AppendStalled over inlineStall: a
+//     segment roll's fsync, a checkpoint holding the append lock).
+//
+// The trade-off: a send served inline holds the connection's reader for
+// its Put, and the official client multiplexes all the producers and
+// consumers of a process on one connection per broker, so heartbeats,
+// locks, pulls and offset commits read after it wait for it. The checks
+// above bound that wait to one Put that stalls unforeseen (the first of
+// a stall, on each connection that has one in flight): once a Put has
+// been stuck for inlineStall, readers stop joining the queue, and the
+// other requests they read go to workers. The saving is the hand-off to a
+// worker per send (see remoting.Inliner).
 func (b *Broker) Inline(req *remoting.Command) bool {
+	var topic string
 	switch protocol.Code(req.Code) {
-	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
-		return b.cfg.Flush == store.FlushAsync
+	case protocol.SendMessage:
+		topic = req.ExtFields["topic"]
+	case protocol.SendMessageV2, protocol.SendBatchMessage:
+		topic = req.ExtFields["b"]
+	default:
+		return false
 	}
-	return false
+	if b.cfg.Flush != store.FlushAsync || strings.HasPrefix(topic, retryPrefix) {
+		return false
+	}
+	return b.topics.existsNow(topic) && !b.store.AppendStalled(inlineStall)
 }
 
 // routes adapts the topic table to namesrv.Routes.

@@ -119,6 +119,18 @@ func (t *topicTable) get(name string, create bool) (topicConfig, bool, error) {
 	return c, true, nil
 }
 
+// existsNow reports whether a topic exists, without waiting: false while
+// another goroutine holds the table (a topic being created or the table
+// saved, which fsyncs). For Broker.Inline.
+func (t *topicTable) existsNow(name string) bool {
+	if !t.mu.TryLock() {
+		return false
+	}
+	_, ok := t.topics[name]
+	t.mu.Unlock()
+	return ok
+}
+
 func (t *topicTable) names() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

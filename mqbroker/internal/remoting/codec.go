@@ -17,7 +17,8 @@
 // plain string bytes are scanned and written eight at a time (plain.go),
 // handler goroutines are reused per connection, requests the handler
 // declares prompt (Inliner) are served on the reader itself, their
-// responses written together before it may block, read deadlines are armed only
+// responses written together before it may block (a read, a budget wait,
+// the connection's close), read deadlines are armed only
 // before a read that can block and the write deadline about once a second,
 // and responses that finish while another is being written are coalesced
 // into that writer's next syscall (Conn.Write).

@@ -345,11 +345,15 @@ func (fr *frameReader) grow(want int) error {
 }
 
 // acquire takes n of sem, waiting (the reader stops reading:
-// back-pressure) until the frame's deadline.
+// back-pressure) until the frame's deadline. Before it waits it writes
+// the responses of the requests served inline: they must not be held for
+// the budget (which the peer may free only once it has them), nor lost
+// if the wait ends the connection.
 func (cr *connReader) acquire(sem *semaphore.Weighted, n int64, deadline time.Time) bool {
 	if sem.TryAcquire(n) {
 		return true
 	}
+	cr.flush()
 	cr.s.waiting.Add(1)
 	defer cr.s.waiting.Add(-1)
 	ctx, cancel := context.WithDeadline(cr.c.ctx, deadline)

@@ -34,9 +34,20 @@ type Handler interface {
 // serves such requests one after the other as it reads them (others of
 // the connection still go to workers) and queues their responses, which
 // it writes — all queued at once — before any read or budget wait that
-// can block. That saves the hand-off to a worker (goroutine switches and
-// futex wake-ups) per request, and with requests pipelined on the
-// connection it batches their responses into one write.
+// can block, and before the connection closes. That saves the hand-off
+// to a worker (goroutine switches and futex wake-ups) per request, and
+// with requests pipelined on the connection it batches their responses
+// into one write.
+//
+// The trade-off: while an inlined request is served, nothing else of its
+// connection is read, and a client may multiplex everything of a process
+// on one connection (the Go client's heartbeats, locks, pulls and offset
+// commits). A request that can stall (an fsync, a lock held across one)
+// must therefore not be inlined, and Inline should decline everything
+// while the resource inlined requests use is stalled (broker.Inline asks
+// the store), so that one stall holds each connection's reader for at
+// most the one request it had inlined when the stall began. Inline is
+// called on the reader for every request and must not block.
 type Inliner interface {
 	Inline(req *Command) bool
 }
@@ -253,6 +264,11 @@ func (s *Server) serveConn(c *Conn) {
 			break
 		}
 	}
+	// The responses of requests served inline before the loop ended (a
+	// frame refused after pipelined sends, whose records are stored) are
+	// written before the connection closes: acks of stored messages must
+	// not be dropped with a connection that is still writable.
+	c.flush()
 	// Requests that arrived right before EOF (offset commits at client
 	// shutdown) are still served; their responses fail to write, harmlessly.
 	w.stop()

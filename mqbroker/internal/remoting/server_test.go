@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -427,9 +429,35 @@ func TestServer_shutdownCancelsInflightRequests_andClosesConnections(t *testing.
 }
 
 // inliningHandler also implements remoting.Inliner: code 1 may be inlined.
+// It counts the requests it was asked about and those it served on the
+// connection's reader (the remoting server's serveInline on the stack).
 type inliningHandler struct {
 	handlerFunc
-	asked atomic.Int64
+	asked   atomic.Int64
+	inlined atomic.Int64
+}
+
+func (h *inliningHandler) Serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if calledFrom("remoting.(*workers).serveInline") {
+		h.inlined.Add(1)
+	}
+	return h.handlerFunc(ctx, c, req)
+}
+
+// calledFrom reports whether fn (a function name's suffix) is on the
+// caller's stack.
+func calledFrom(fn string) bool {
+	pc := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, fn) {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 func (h *inliningHandler) Inline(req *remoting.Command) bool {
@@ -450,6 +478,9 @@ func TestServer_servesInlinableRequests_oneAtATime(t *testing.T) {
 	}
 	if h.asked.Load() == 0 {
 		t.Fatal("the server never asked the handler whether a request may be inlined")
+	}
+	if n := h.inlined.Load(); n != 20 {
+		t.Fatalf("%d of 20 inlinable requests served on the connection's reader", n)
 	}
 }
 

@@ -115,8 +115,10 @@ func (s *Store) Put(msgs ...*message.Message) ([]PutResult, error) {
 // appendBatch assigns offsets, writes buf and indexes it, all under appendMu. It returns the
 // commit-log end offset after the batch.
 func (s *Store) appendBatch(buf []byte, ps []pending) (int64, error) {
+	s.stall.begin()
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
+	defer s.stall.end()
 	if s.closed {
 		return 0, ErrClosed
 	}

@@ -199,6 +199,8 @@ type Store struct {
 	// directory entry was fsynced by this process (syncDerivedDirs); guarded by ckptMu.
 	cqDirSynced, ixDirSynced int64
 
+	stall appendStall // Puts waiting for or holding appendMu (stall.go)
+
 	appendMu sync.Mutex // guards active, activeSize, preallocEnd, win, noMmap, noFallocate, zeros, closed; held for every index mutation
 	// active is also published through activeSeg for the flusher.
 	active     *segment
@@ -419,6 +421,7 @@ func Open(opts Options) (*Store, error) {
 		deletedTopics: make(map[string]int64),
 		done:          make(chan struct{}),
 		noMmap:        opts.noMmap,
+		stall:         appendStall{epoch: time.Now()},
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	slots, entries := uint32(defaultIxSlots), uint32(defaultIxEntries)
