@@ -249,6 +249,11 @@ func (db *DB) TxOptions() *sql.TxOptions {
 // (whose variables differ: transaction_isolation, tx_isolation).
 const readCommittedSQL = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
+// ReadCommitted wraps a MySQL connector so that every connection it makes is READ COMMITTED for
+// its whole session, as Open's pool is: for a pool of its own that a repository opens on the same
+// DSN (order_srv's multi-statement pool).
+func ReadCommitted(c driver.Connector) driver.Connector { return readCommittedConnector{c} }
+
 // readCommittedConnector makes every connection of the pool READ COMMITTED for its whole session.
 type readCommittedConnector struct {
 	driver.Connector

@@ -362,8 +362,9 @@ func scenarioLabel(sys *sendSystem, sc sendScenario) string {
 	return sc.name
 }
 
-// median of the rates (0 for none).
-func median(v []float64) float64 {
+// median of v: the middle value, or the mean of the two middle ones for an even count (0 for
+// none). Rates (float64) and durations share it.
+func median[T float64 | time.Duration](v []T) T {
 	if len(v) == 0 {
 		return 0
 	}

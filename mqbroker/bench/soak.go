@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,7 +196,7 @@ func (b *bench) soakPhase(ctx context.Context) {
 		}
 		b.rep.add(row{system: system, scenario: "restart to healthy after kill -9 at " + label,
 			note: fmt.Sprintf("median %s of %d%s (%s; name server + SendSync + message read back by key; the name server answered after %s ms)",
-				wholeMs(medianDuration(took)), len(took), even, joinMs(took), strings.Join(ns, " / "))})
+				wholeMs(median(took)), len(took), even, joinMs(took), strings.Join(ns, " / "))})
 		return true
 	}
 	point := func(label string) {
@@ -445,19 +444,6 @@ func joinMs(ds []time.Duration) string {
 		v[i] = wholeMs(d)
 	}
 	return strings.Join(v, " / ") + " ms"
-}
-
-// medianDuration is the median of ds: the middle one, or the mean of the two middle ones for an
-// even count (0 for none).
-func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	v := slices.Sorted(slices.Values(ds))
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func cpuString(d time.Duration) string {

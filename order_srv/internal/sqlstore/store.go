@@ -28,7 +28,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,7 +159,7 @@ func openMulti(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
-	db := sql.OpenDB(readCommittedConnector{connector})
+	db := sql.OpenDB(sqldb.ReadCommitted(connector))
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
 	db.SetConnMaxLifetime(5 * time.Minute)
@@ -169,27 +168,6 @@ func openMulti(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 		return nil, errors.Join(fmt.Errorf("connect to mysql (multi-statement pool): %w", err), db.Close())
 	}
 	return db, nil
-}
-
-// readCommittedConnector makes every connection of the pool READ COMMITTED for its whole
-// session, as internal/sqldb does for the main pool (a copy of sqldb's unexported one).
-type readCommittedConnector struct {
-	driver.Connector
-}
-
-func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ex, ok := conn.(driver.ExecerContext)
-	if !ok {
-		return nil, errors.Join(errors.New("mysql connection cannot execute statements"), conn.Close())
-	}
-	if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("set read committed: %w", err), conn.Close())
-	}
-	return conn, nil
 }
 
 // DroppedSteps reports how many timeline steps queued by Append were not stored (their INSERT
