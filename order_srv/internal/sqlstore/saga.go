@@ -71,32 +71,15 @@ func (s *Store) commitOrder(ctx context.Context, o order.Order, opts app.CommitO
 	if err := insertOrder(tx, o); err != nil {
 		return err
 	}
-	for _, it := range opts.RemoveCartItems {
-		// Only the row as it was ordered: one the user changed meanwhile stays.
-		err := tx.Where("user_id = ? AND goods_id = ? AND num = ? AND checked = ?", o.UserID, it.GoodsID, it.Num, true).
-			Delete(&cartItemRow{}).Error
-		if err != nil {
-			return fmt.Errorf("remove cart item %d: %w", it.GoodsID, err)
-		}
-	}
-	if k := opts.Idempotency; k != nil {
-		res := tx.Model(&idempotencyRow{}).
-			Where("user_id = ? AND idem_key = ? AND order_sn = ? AND outcome = ''", k.UserID, k.Key, string(o.SN)).
-			Updates(map[string]any{"outcome": app.OutcomeCreated, "updated_at": o.CreatedAt})
-		if res.Error != nil {
-			return fmt.Errorf("finish idempotency key: %w", res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("finish idempotency key: no longer bound to order %s", o.SN)
-		}
-	}
 	if err := insertSteps(tx, o.SN, opts.Steps); err != nil {
 		return err
 	}
-	if opts.BeforeCommit != nil {
-		if err := opts.BeforeCommit(); err != nil {
-			return err
-		}
+	err = finishLocalTx(o, opts, func(q string, args ...any) (int64, error) {
+		res := tx.Exec(q, args...)
+		return res.RowsAffected, res.Error
+	})
+	if err != nil {
+		return err
 	}
 	committing = true
 	if err := tx.Commit().Error; err != nil {
@@ -188,33 +171,48 @@ func (s *Store) commitOrderMulti(ctx context.Context, o order.Order, opts app.Co
 		}
 		return fmt.Errorf("insert barrier, order, items and steps: %w", err)
 	}
+	err = finishLocalTx(o, opts, func(q string, args ...any) (int64, error) {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
+	if err != nil {
+		return err
+	}
+	committing = true
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
+	}
+	return nil
+}
+
+// finishLocalTx runs what the local transaction does after its INSERTs, on either path: it
+// removes the ordered cart rows, binds the Idempotency-Key to its outcome and calls the fault
+// hook. exec runs one statement in the transaction and reports the rows it affected.
+func finishLocalTx(o order.Order, opts app.CommitOptions, exec func(q string, args ...any) (int64, error)) error {
 	for _, it := range opts.RemoveCartItems {
 		// Only the row as it was ordered: one the user changed meanwhile stays.
-		_, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE user_id = ? AND goods_id = ? AND num = ? AND checked = ?`,
+		_, err := exec(`DELETE FROM cart_items WHERE user_id = ? AND goods_id = ? AND num = ? AND checked = ?`,
 			o.UserID, it.GoodsID, it.Num, true)
 		if err != nil {
 			return fmt.Errorf("remove cart item %d: %w", it.GoodsID, err)
 		}
 	}
 	if k := opts.Idempotency; k != nil {
-		res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET outcome = ?, updated_at = ?
+		n, err := exec(`UPDATE idempotency_keys SET outcome = ?, updated_at = ?
 			WHERE user_id = ? AND idem_key = ? AND order_sn = ? AND outcome = ''`,
 			app.OutcomeCreated, o.CreatedAt, k.UserID, k.Key, string(o.SN))
 		if err != nil {
 			return fmt.Errorf("finish idempotency key: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errors.Join(fmt.Errorf("finish idempotency key: no longer bound to order %s", o.SN), err)
+		if n != 1 {
+			return fmt.Errorf("finish idempotency key: no longer bound to order %s", o.SN)
 		}
 	}
 	if opts.BeforeCommit != nil {
-		if err := opts.BeforeCommit(); err != nil {
-			return err
-		}
-	}
-	committing = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("order %s: %w: %v", o.SN, app.ErrCommitUnknown, err)
+		return opts.BeforeCommit()
 	}
 	return nil
 }
