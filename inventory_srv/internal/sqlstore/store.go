@@ -206,13 +206,19 @@ func (t stockTx) DeductAll(ctx context.Context, items []inventory.Item, asSold [
 	if len(items) == 0 || asSold != nil && len(asSold) != len(items) {
 		return false, fmt.Errorf("deduct: %d items, %d goods: want at least one item, and a goods per item", len(items), len(asSold))
 	}
+	q, args := t.guardedDeductSQL(items, asSold)
+	res := t.db.WithContext(ctx).Exec(q, args...)
+	return res.RowsAffected == int64(len(items)), res.Error
+}
+
+// guardedDeductSQL is deductSQL's UPDATE of items, with guardSQL's condition when asSold is not nil.
+func (t stockTx) guardedDeductSQL(items []inventory.Item, asSold []inventory.Goods) (string, []any) {
 	q, args := deductSQL(items)
 	if asSold != nil {
 		guard, guardArgs := t.guardSQL(asSold)
 		q, args = q+guard, append(args, guardArgs...)
 	}
-	res := t.db.WithContext(ctx).Exec(q, args...)
-	return res.RowsAffected == int64(len(items)), res.Error
+	return q, args
 }
 
 // guardSQL is the condition, appended to deductSQL's UPDATE of the same goods, that each row
@@ -350,18 +356,13 @@ func (t stockTx) RecordAndDeduct(ctx context.Context, ds []inventory.SellDetail,
 	if err != nil {
 		return false, err
 	}
-	update, updateArgs := deductSQL(items)
-	if asSold != nil {
-		guard, guardArgs := t.guardSQL(asSold)
-		update, updateArgs = update+guard, append(updateArgs, guardArgs...)
-	}
 	if t.dialect == sqldb.SQLite {
 		if err := t.execInsert(ctx, insert, insertArgs); err != nil {
 			return false, err
 		}
-		res := t.db.WithContext(ctx).Exec(update, updateArgs...)
-		return res.RowsAffected == int64(len(items)), res.Error
+		return t.DeductAll(ctx, items, asSold)
 	}
+	update, updateArgs := t.guardedDeductSQL(items, asSold)
 	res := t.db.WithContext(ctx).Exec(insert+"; "+update, append(insertArgs, updateArgs...)...)
 	if sqldb.IsDuplicateKey(res.Error) {
 		return false, inventory.ErrSellDetailExists
